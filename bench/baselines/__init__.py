@@ -1,0 +1,1 @@
+"""Baseline servers, loaded by uvicorn with `--app-dir bench/baselines`."""

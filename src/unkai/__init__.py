@@ -1,0 +1,1 @@
+"""unkai: a self-hosted serverless platform with AWS Lambda semantics."""

@@ -1,0 +1,3 @@
+from unkai.cli.main import main
+
+main()

@@ -1,0 +1,101 @@
+"""`SqliteBackend`: the default backend, one SQLite file in WAL mode.
+
+  writes  -> Writer (writer.py): one thread, one connection, group commits; a method returns
+             when its transaction committed.
+  reads   -> Reader (reader.py): reader threads with their own connections; never wait for
+             the writer, see everything committed before they started.
+  SQL     -> documents.py (MetadataStore), logs.py (LogStore); layout in schema.sql.
+
+The event loop only encodes/decodes and awaits. Safe for any number of concurrent tasks; one
+process per file (a second process on the same file works, but waits on SQLite's lock).
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from unkai.backends.base import Document, LogQuery, LogRecord, Write
+from unkai.backends.sqlite import documents, logs
+from unkai.backends.sqlite.reader import Reader
+from unkai.backends.sqlite.writer import Writer
+from unkai.errors import ConfigError
+
+
+def _schema_sql() -> str:
+    return resources.files("unkai.backends.sqlite").joinpath("schema.sql").read_text("utf-8")
+
+
+class SqliteBackend:
+    """Implements `unkai.backends.base.Backend` on the file at `path` (created on open)."""
+
+    def __init__(self, path: Path, *, reader_threads: int = 2) -> None:
+        self.path = path
+        self._writer = Writer(path, _schema_sql())
+        self._reader = Reader(path, threads=reader_threads)
+
+    async def open(self) -> None:
+        """Create the file and its directory if needed and apply the schema."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        await self._writer.start()
+
+    async def close(self) -> None:
+        """Commit every queued write, then close all connections. Idempotent."""
+        await self._writer.stop()
+        await self._reader.close()
+
+    # MetadataStore
+
+    async def get(self, kind: str, key: str) -> Document | None:
+        return await self._reader.run(lambda conn: documents.get(conn, kind, key))
+
+    async def list(self, kind: str, prefix: str = "") -> list[Document]:
+        return await self._reader.run(lambda conn: documents.list_prefix(conn, kind, prefix))
+
+    async def commit(self, writes: Sequence[Write]) -> None:
+        """Apply `writes` atomically; raises Conflict (nothing written) on a failed check.
+
+        Raises ConfigError for a negative `expected_revision` and TypeError for a value that
+        is not JSON-serializable; both before anything is queued.
+        """
+        for w in writes:
+            if w.expected_revision is not None and w.expected_revision < 0:
+                raise ConfigError(
+                    f"must be None, 0 or a revision >= 1, got {w.expected_revision} "
+                    f"for {w.kind} {w.key!r}",
+                    field="expected_revision",
+                )
+        if not writes:
+            return
+        encoded = documents.encode(writes)
+        await self._writer.submit(lambda conn: documents.apply(conn, encoded))
+
+    # LogStore
+
+    async def append_logs(self, records: Sequence[LogRecord]) -> None:
+        """Commit `records`, then set their ids (increasing in append order)."""
+        if not records:
+            return
+        first_id = await self._writer.submit(lambda conn: logs.append(conn, records))
+        for offset, record in enumerate(records):
+            record.id = first_id + offset
+
+    async def query_logs(self, query: LogQuery) -> builtins.list[LogRecord]:
+        """Matching records in ascending id order; raises ConfigError for a limit below 1."""
+        if query.limit < 1:
+            raise ConfigError(f"must be at least 1, got {query.limit}", field="limit")
+        return await self._reader.run(lambda conn: logs.query(conn, query))
+
+    async def purge_logs(self, before_ms: int) -> int:
+        """Delete records older than `before_ms` in chunks, so other writes interleave.
+
+        Not atomic as a whole (it need not be): a crash midway leaves only newer records.
+        """
+        total = 0
+        while True:
+            deleted = await self._writer.submit(lambda conn: logs.purge_chunk(conn, before_ms))
+            total += deleted
+            if deleted < logs.PURGE_CHUNK_ROWS:
+                return total

@@ -1,0 +1,117 @@
+"""`unkai invoke local`: the same bootstrap, event and context, in a fresh process, no server.
+
+The function runs with its Lambda environment and the app directory as its task root, through
+`unkai.runtime.bootstrap` exactly as a platform instance does, so behaviour matches a deployed
+invocation (only the code is read in place instead of from a deployed bundle). Requirements
+are not installed here: the current interpreter's packages are visible.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import click
+
+from unkai.cli.client import CliError
+from unkai.config.load import load_app
+from unkai.config.spec import ResolvedFunction
+from unkai.runtime import frames
+from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
+from unkai.runtime.spec import InstanceSpec
+
+LOCAL_VERSION = "$LATEST"
+
+
+def _spec(function: ResolvedFunction, app_dir: Path, region: str) -> InstanceSpec:
+    return InstanceSpec(
+        version_key=f"local/{function.name}",
+        function_name=function.name,
+        version=LOCAL_VERSION,
+        handler=function.handler,
+        task_root=app_dir,
+        deps_dir=None,
+        memory_size_mb=function.memory_size_mb,
+        timeout_s=function.timeout_s,
+        environment=function.environment,
+        function_arn=f"arn:aws:lambda:{region}:000000000000:function:{function.name}",
+        log_group=f"/aws/lambda/{function.name}",
+        region=region,
+        runtime=function.runtime,
+    )
+
+
+def run_local(app_dir: Path, name: str, event: bytes) -> tuple[bytes, bool]:
+    """Run one invocation; returns (payload or error document, is_error). Prints the log."""
+    app = load_app(app_dir)
+    functions = {f.name: f for f in app.resolved_functions()}
+    if name not in functions:
+        raise CliError(
+            f"no function {name!r} in {app_dir}/unkai.yml",
+            hint=f"functions there: {', '.join(sorted(functions)) or 'none'}",
+        )
+    spec = _spec(functions[name], app_dir.resolve(), app.provider.region)
+    env = instance_environment(
+        function_environment(spec), log_stream_name(LOCAL_VERSION, uuid.uuid4().hex)
+    )
+    ours, theirs = socket.socketpair()
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "unkai.runtime.bootstrap",
+            "--fd",
+            str(theirs.fileno()),
+            "--function-arn",
+            spec.function_arn,
+        ],
+        cwd=spec.task_root,
+        env=env,
+        pass_fds=(theirs.fileno(),),
+    )
+    theirs.close()
+    try:
+        return _exchange(ours, spec, event)
+    finally:
+        ours.close()
+        try:
+            child.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[bytes, bool]:
+    request_id = str(uuid.uuid4())
+    deadline_ms = int((time.time() + spec.timeout_s) * 1000)
+    sock.sendall(frames.encode_invoke(request_id, deadline_ms, event))
+    sock.settimeout(spec.timeout_s + 5)
+    while True:
+        try:
+            kind, body = frames.read_frame(sock)
+        except (EOFError, TimeoutError):
+            raise CliError(
+                f"the function exited or timed out after {spec.timeout_s} s without answering"
+            ) from None
+        if kind == frames.READY:
+            _echo_log(json.loads(body[frames.READY_HEAD.size :]).get("log", ""))
+        elif kind == frames.INIT_ERROR:
+            doc = json.loads(body)
+            _echo_log(doc.get("log", ""))
+            return json.dumps(doc["error"]).encode(), True
+        elif kind == frames.LOG:
+            _echo_log(body.decode("utf-8", "replace"))
+        elif kind == frames.RESULT:
+            status, _, _, log, data = frames.decode_result(body)
+            _echo_log(log.decode("utf-8", "replace"))
+            return data, status == frames.RESULT_ERROR
+
+
+def _echo_log(text: str) -> None:
+    if text:
+        click.echo(text, nl=not text.endswith("\n"), err=True)

@@ -1,0 +1,100 @@
+"""The one platform settings model.
+
+Each field is defined once here and becomes a CLI flag of `unkai up` (`--max-instances`), an
+environment variable (`UNKAI_MAX_INSTANCES`) and a row in docs/configuration.md
+(`unkai settings --markdown` prints it). Precedence: flag, then environment, then default.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from unkai.errors import ConfigError
+
+ENV_PREFIX = "UNKAI_"
+
+
+def _default_max_instances() -> int:
+    """4 per core, at least 4: keeps every core busy while some instances wait on I/O."""
+    return max(4, 4 * (os.cpu_count() or 1))
+
+
+class Settings(BaseModel):
+    """Settings of one platform node."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: Annotated[str, Field(description="Address the HTTP front door listens on.")] = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535, description="HTTP port; 0 picks a free one.")] = 8080
+    data_dir: Annotated[
+        Path, Field(description="Where the database, bundles and dependencies live.")
+    ] = Path(".unkai")
+    backend_url: Annotated[
+        str,
+        Field(description="State backend: 'sqlite' (file in data_dir) or 'sqlite:///path'."),
+    ] = "sqlite"
+    default_stage: Annotated[
+        str, Field(description="Stage served at '/' and used when --stage is not given.")
+    ] = "dev"
+    max_instances: Annotated[
+        int,
+        Field(ge=1, le=10000, description="Node-wide cap on function instances (all functions)."),
+    ] = Field(default_factory=_default_max_instances)
+    keep_alive_s: Annotated[
+        float,
+        Field(ge=0, description="Idle instances older than this are stopped (scale to zero)."),
+    ] = 600.0
+    preload_zygotes: Annotated[
+        bool,
+        Field(
+            description="Fork later instances of a version from a zygote that already imported "
+            "the handler's dependencies (faster cold starts, costs idle memory)."
+        ),
+    ] = True
+    log_flush_ms: Annotated[
+        int, Field(ge=1, le=10000, description="Function logs are committed at least this often.")
+    ] = 50
+    log_retention_hours: Annotated[
+        float, Field(gt=0, description="Function logs older than this are deleted.")
+    ] = 168.0
+    region: Annotated[str, Field(description="AWS region reported to functions.")] = "us-east-1"
+    account_id: Annotated[str, Field(description="AWS account id used in ARNs.")] = "000000000000"
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def load_settings(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> Settings:
+    """Merge defaults, `UNKAI_*` environment variables and explicit overrides (flags).
+
+    Raises ConfigError naming the variable or flag whose value is invalid.
+    """
+    values: dict[str, Any] = {}
+    for name in Settings.model_fields:
+        if env_name(name) in environ:
+            values[name] = environ[env_name(name)]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "settings"
+        source = "--" + field.replace("_", "-") if field in overrides else env_name(field)
+        raise ConfigError(f"{err['msg']}, got {err.get('input')!r}", field=source) from None
+
+
+def settings_markdown() -> str:
+    """The settings table for docs/configuration.md."""
+    rows = ["| flag | environment | default | meaning |", "|---|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        factory = info.default_factory
+        default = info.default if factory is None else (factory.__doc__ or "").split(":")[0]
+        flag = "--" + name.replace("_", "-")
+        rows.append(f"| `{flag}` | `{env_name(name)}` | `{default}` | {info.description} |")
+    return "\n".join(rows) + "\n"

@@ -1,0 +1,178 @@
+"""The validated manifest: `AppSpec` and the specs it is made of.
+
+`unkai.yml` maps onto these models field for field (camelCase in YAML, as serverless.yml and
+SAM use, snake_case in Python). Importers for serverless.yml and SAM templates produce the same
+models, so nothing downstream knows which file a spec came from. `config.load` turns pydantic's
+errors into `ConfigError`s that name the file, line and field.
+
+Limits follow Lambda (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html):
+memory 128 to 10240 MB, timeout 1 to 900 s, function names of 1 to 64 of [A-Za-z0-9_-].
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
+TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
+DEFAULT_MEMORY_MB = 128  # Lambda's default
+DEFAULT_TIMEOUT_S = 3  # Lambda's default
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+HANDLER_PATTERN = re.compile(r"^[A-Za-z_][\w]*(/[\w.-]+)*(\.[A-Za-z_]\w*)+$")
+PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~!$&'()*,;=:@%{}+/-]*$")
+RUNTIME_PATTERN = re.compile(r"^python3\.\d+$")
+
+
+def _between(lo: int, hi: int) -> AfterValidator:
+    def check(value: int) -> int:
+        if not lo <= value <= hi:
+            raise ValueError(f"must be between {lo} and {hi}, got {value}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"must be {what}, got {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _env_value(value: Any) -> Any:
+    """YAML turns `PORT: 80` into an int; Lambda environment values are strings, so we cast."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _http_method(value: str) -> str:
+    """A field validator (not a model one) so the error names `http.method`, not `http`."""
+    method = value.upper()
+    if method not in HTTP_METHODS:
+        raise ValueError(f"must be one of {', '.join(HTTP_METHODS)}, got {value!r}")
+    return method
+
+
+MemoryMb = Annotated[int, Field(strict=True), _between(MEMORY_MIN_MB, MEMORY_MAX_MB)]
+TimeoutS = Annotated[int, Field(strict=True), _between(TIMEOUT_MIN_S, TIMEOUT_MAX_S)]
+Name = Annotated[str, _matching(NAME_PATTERN, "1 to 64 letters, digits, '-' or '_'")]
+Handler = Annotated[str, _matching(HANDLER_PATTERN, "'module.function', e.g. 'handler.main'")]
+Runtime = Annotated[str, _matching(RUNTIME_PATTERN, "a Python runtime such as 'python3.11'")]
+Environment = dict[str, Annotated[str, BeforeValidator(_env_value)]]
+
+
+class Spec(BaseModel):
+    """Base for manifest models: camelCase aliases, unknown keys rejected, immutable."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, alias_generator=None
+    )
+
+
+class HttpEventSpec(Spec):
+    """`events: - http: {method, path}`; the string form `GET /hello` is accepted too."""
+
+    #: Upper-cased on validation, so `get` and `GET` are one route.
+    method: Annotated[str, AfterValidator(_http_method)]
+    path: Annotated[str, _matching(PATH_PATTERN, "a path starting with '/'")]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_shorthand(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            parts = data.split()
+            if len(parts) != 2:
+                raise ValueError(f"must be 'METHOD /path', got {data!r}")
+            return {"method": parts[0], "path": parts[1]}
+        return data
+
+
+class EventSourceSpec(Spec):
+    """One entry of a function's `events` list; exactly one key is set."""
+
+    http: HttpEventSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> EventSourceSpec:
+        if self.http is None:
+            raise ValueError("an event needs a source, e.g. 'http: {method: GET, path: /hello}'")
+        return self
+
+
+class FunctionSpec(Spec):
+    """One function as written; `None` fields take the provider's value (see `AppSpec`)."""
+
+    handler: Handler
+    runtime: Runtime | None = None
+    memory_size: MemoryMb | None = Field(default=None, alias="memorySize")
+    timeout: TimeoutS | None = None
+    environment: Environment = Field(default_factory=dict)
+    reserved_concurrency: Annotated[int, Field(strict=True), _between(0, 1000)] | None = Field(
+        default=None, alias="reservedConcurrency"
+    )
+    requirements: str | None = None
+    description: str = ""
+    events: list[EventSourceSpec] = Field(default_factory=list)
+
+
+class ProviderSpec(Spec):
+    """Defaults shared by every function of the service (serverless.yml's `provider`)."""
+
+    name: Literal["unkai", "aws"] = "unkai"
+    runtime: Runtime = "python3.11"
+    memory_size: MemoryMb = Field(default=DEFAULT_MEMORY_MB, alias="memorySize")
+    timeout: TimeoutS = DEFAULT_TIMEOUT_S
+    environment: Environment = Field(default_factory=dict)
+    region: str = "us-east-1"
+    stage: Name | None = None
+
+
+class ResolvedFunction(Spec):
+    """A function with every default applied: what deploy turns into a FunctionVersion."""
+
+    name: Name
+    handler: Handler
+    runtime: Runtime
+    memory_size_mb: int
+    timeout_s: int
+    environment: dict[str, str]
+    reserved_concurrency: int | None
+    requirements: str | None
+    description: str
+    http_events: tuple[HttpEventSpec, ...]
+
+
+class AppSpec(Spec):
+    """The whole manifest: `service`, `provider` and `functions`."""
+
+    service: Name
+    provider: ProviderSpec = Field(default_factory=ProviderSpec)
+    functions: dict[Name, FunctionSpec] = Field(default_factory=dict)
+
+    def resolved_functions(self) -> list[ResolvedFunction]:
+        """Apply provider defaults; function environment overrides the provider's per key."""
+        p = self.provider
+        return [
+            ResolvedFunction(
+                name=name,
+                handler=f.handler,
+                runtime=f.runtime or p.runtime,
+                memory_size_mb=f.memory_size or p.memory_size,
+                timeout_s=f.timeout or p.timeout,
+                environment={**p.environment, **f.environment},
+                reserved_concurrency=f.reserved_concurrency,
+                requirements=f.requirements,
+                description=f.description,
+                http_events=tuple(e.http for e in f.events if e.http is not None),
+            )
+            for name, f in self.functions.items()
+        ]

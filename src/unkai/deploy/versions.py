@@ -1,0 +1,193 @@
+"""Deployed state records and THE metadata layout: every kind and key deploy/ uses is here.
+
+MetadataStore layout (JSON documents; stage, service and function names match
+`[A-Za-z0-9_-]{1,64}`, so '/' separates key parts unambiguously and prefix listing works):
+
+  kind      key                          value
+  stage     <stage>                      {services: [..]}                      StageRecord
+            Written by every deploy/remove that changes the stage, with an expected revision,
+            so two concurrent deploys to one stage cannot interleave (one gets Conflict);
+            deleted with the stage's last service.
+  service   <stage>/<service>            {functions: [..], app_dir, deployed_ms} ServiceRecord
+  function  <stage>/<name>               {service, latest_version, reserved_concurrency,
+                                          description}                        FunctionRecord
+            Reserved concurrency and description belong to the function, not to a version
+            (as in Lambda's PutFunctionConcurrency), so changing them publishes nothing.
+  version   <stage>/<name>/<00000003>    FunctionVersion.to_doc(); immutable once written.
+            Zero-padded to 8 digits so that key order is version order.
+  routes    <stage>/<service>            {routes: [{method, path, function}, ..]} Route
+
+Files (content-addressed, immutable, written before the metadata commit):
+  <data_dir>/bundles/<code_sha256>/     the app's code (bundle.py)
+  <data_dir>/deps/<deps_sha256>/        `pip install --target` output (requirements.py)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
+LATEST = "$LATEST"
+VERSION_DIGITS = 8
+
+
+def stage_key(stage: str) -> str:
+    return stage
+
+
+def service_key(stage: str, service: str) -> str:
+    return f"{stage}/{service}"
+
+
+def function_key(stage: str, name: str) -> str:
+    return f"{stage}/{name}"
+
+
+def version_key(stage: str, name: str, version: str) -> str:
+    return f"{stage}/{name}/{int(version):0{VERSION_DIGITS}d}"
+
+
+def versions_prefix(stage: str, name: str) -> str:
+    return f"{stage}/{name}/"
+
+
+def routes_key(stage: str, service: str) -> str:
+    return f"{stage}/{service}"
+
+
+def stage_prefix(stage: str) -> str:
+    """Prefix of every per-stage key (service, function, version, routes) of `stage`."""
+    return f"{stage}/"
+
+
+def config_sha256(
+    *,
+    code_sha256: str,
+    deps_sha256: str | None,
+    handler: str,
+    runtime: str,
+    memory_size_mb: int,
+    timeout_s: int,
+    environment: Mapping[str, str],
+) -> str:
+    """Hash of everything that defines a version's behaviour; equal hash -> no new version."""
+    canonical = json.dumps(
+        {
+            "code": code_sha256,
+            "deps": deps_sha256,
+            "handler": handler,
+            "runtime": runtime,
+            "memory_size_mb": memory_size_mb,
+            "timeout_s": timeout_s,
+            "environment": dict(environment),
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionVersion:
+    """One published version: immutable code and configuration (Lambda's PublishVersion)."""
+
+    stage: str
+    name: str
+    service: str
+    #: "1", "2", ...: Lambda's version numbers are strings too.
+    version: str
+    handler: str
+    runtime: str
+    memory_size_mb: int
+    timeout_s: int
+    environment: Mapping[str, str]
+    #: Per function, not per version: the registry fills in the function's current value.
+    reserved_concurrency: int | None
+    code_sha256: str
+    deps_sha256: str | None
+    config_sha256: str
+    description: str
+    created_ms: int
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = asdict(self)
+        doc["environment"] = dict(self.environment)
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> FunctionVersion:
+        return cls(**{**doc, "environment": dict(doc["environment"])})
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRecord:
+    """The `function` document: who owns the name, which version is latest."""
+
+    service: str
+    latest_version: str
+    reserved_concurrency: int | None
+    description: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> FunctionRecord:
+        return cls(**doc)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Route:
+    """An HTTP route of a stage: `method path` -> `function`, owned by `service`."""
+
+    stage: str
+    service: str
+    method: str
+    path: str
+    function: str
+
+    def to_doc(self) -> dict[str, Any]:
+        """Stage and service are in the routes document's key, so not repeated per route."""
+        return {"method": self.method, "path": self.path, "function": self.function}
+
+    @classmethod
+    def from_doc(cls, stage: str, service: str, doc: Mapping[str, Any]) -> Route:
+        return cls(stage, service, doc["method"], doc["path"], doc["function"])
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceRecord:
+    """The `service` document: the functions one manifest deployed to a stage."""
+
+    functions: tuple[str, ...]
+    app_dir: str
+    deployed_ms: int
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "functions": list(self.functions),
+            "app_dir": self.app_dir,
+            "deployed_ms": self.deployed_ms,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> ServiceRecord:
+        return cls(tuple(doc["functions"]), doc["app_dir"], doc["deployed_ms"])
+
+
+@dataclass(frozen=True, slots=True)
+class StageRecord:
+    """The `stage` document: the services deployed to it (and the stage's write guard)."""
+
+    services: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {"services": sorted(self.services)}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> StageRecord:
+        return cls(tuple(doc["services"]))

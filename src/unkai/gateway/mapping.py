@@ -1,0 +1,183 @@
+"""Request -> event and result -> response, as API Gateway HTTP APIs do (payload format 2.0).
+
+Event shape and response rules:
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+- Repeated headers and query parameters are joined with commas; cookies move to `cookies`.
+- Bodies of text types are passed as strings; anything else is base64 with isBase64Encoded.
+- A result with `statusCode` is a response document; any other valid JSON result becomes a
+  200 `application/json` response whose body is the result itself (a returned string keeps its
+  JSON quotes, as API Gateway does).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import MutableMapping, Sequence
+from typing import Any
+
+import orjson
+
+from unkai.gateway.routes import Match
+
+Headers = list[tuple[bytes, bytes]]
+
+TEXT_TYPES = (
+    b"text/",
+    b"application/json",
+    b"application/xml",
+    b"application/javascript",
+    b"application/x-www-form-urlencoded",
+    b"+json",
+    b"+xml",
+)
+JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+
+_time_cache: list[Any] = [0, ""]
+
+
+def _request_time(epoch_s: int) -> str:
+    """API Gateway's `12/Mar/2020:19:03:58 +0000`, formatted once per second."""
+    if _time_cache[0] != epoch_s:
+        _time_cache[0] = epoch_s
+        _time_cache[1] = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(epoch_s))
+    return str(_time_cache[1])
+
+
+def _is_text(content_type: bytes | None) -> bool:
+    if not content_type:
+        return True
+    lowered = content_type.lower()
+    return any(marker in lowered for marker in TEXT_TYPES)
+
+
+def _query_parameters(raw: str) -> dict[str, str] | None:
+    if not raw:
+        return None
+    from urllib.parse import unquote_plus
+
+    params: dict[str, str] = {}
+    for pair in raw.split("&"):
+        if not pair:
+            continue
+        key, _, value = pair.partition("=")
+        key, value = unquote_plus(key), unquote_plus(value)
+        params[key] = f"{params[key]},{value}" if key in params else value
+    return params
+
+
+def build_event(
+    scope: MutableMapping[str, Any],
+    body: bytes,
+    match: Match,
+    *,
+    request_id: str,
+    stage: str,
+    raw_path: str,
+    api_id: str,
+    account_id: str,
+) -> bytes:
+    """The payload format 2.0 event for one HTTP request, JSON-encoded."""
+    headers: dict[str, str] = {}
+    cookies: list[str] = []
+    content_type: bytes | None = None
+    for name_b, value_b in scope["headers"]:
+        name = name_b.decode("latin-1")
+        value = value_b.decode("latin-1")
+        if name == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        if name == "content-type":
+            content_type = value_b
+        headers[name] = f"{headers[name]},{value}" if name in headers else value
+    raw_query = scope["query_string"].decode("latin-1")
+    now = time.time()
+    client = scope.get("client")
+    host = headers.get("host", "localhost")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": match.target.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "http": {
+                "method": scope["method"],
+                "path": raw_path,
+                "protocol": "HTTP/" + scope.get("http_version", "1.1"),
+                "sourceIp": client[0] if client else "",
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": match.target.route_key,
+            "stage": stage,
+            "time": _request_time(int(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    query = _query_parameters(raw_query)
+    if query is not None:
+        event["queryStringParameters"] = query
+    if match.path_parameters:
+        event["pathParameters"] = match.path_parameters
+    if body:
+        if _is_text(content_type):
+            event["body"] = body.decode("utf-8", "replace")
+        else:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    return orjson.dumps(event)
+
+
+class BadResponse(Exception):
+    """The function returned something API Gateway would refuse (it answers 502 then)."""
+
+
+def _header_value(value: Any) -> bytes:
+    if isinstance(value, bool):
+        return b"true" if value else b"false"
+    return str(value).encode("latin-1", "replace")
+
+
+def response_from_payload(payload: bytes) -> tuple[int, Headers, bytes]:
+    """Map a successful function result to (status, headers, body); raises BadResponse."""
+    try:
+        result = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise BadResponse(f"function result is not JSON: {exc}") from None
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return 200, JSON_HEADERS, payload
+    return _response_document(result)
+
+
+def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
+    status = result.get("statusCode")
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise BadResponse(f"statusCode must be an integer from 100 to 599, got {status!r}")
+    headers: Headers = []
+    raw_headers = result.get("headers") or {}
+    if not isinstance(raw_headers, dict):
+        raise BadResponse("headers must be an object")
+    for name, value in raw_headers.items():
+        headers.append((str(name).lower().encode("latin-1"), _header_value(value)))
+    cookies = result.get("cookies") or []
+    if not isinstance(cookies, Sequence) or isinstance(cookies, str):
+        raise BadResponse("cookies must be a list of strings")
+    headers.extend((b"set-cookie", _header_value(cookie)) for cookie in cookies)
+    body = result.get("body")
+    if body is None:
+        data = b""
+    elif isinstance(body, str):
+        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    else:
+        data = orjson.dumps(body)
+    if not any(name == b"content-type" for name, _ in headers) and data:
+        headers.append((b"content-type", b"application/json"))
+    return status, headers, data

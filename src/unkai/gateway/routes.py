@@ -1,0 +1,124 @@
+"""The route table: compiled once per deploy into a segment trie, matched without regex.
+
+Precedence follows API Gateway HTTP APIs
+(https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-routes.html):
+a literal segment beats `{param}`, which beats a greedy `{proxy+}`; a route with the request's
+method beats `ANY`. A path that exists with other methods only is a 405, otherwise a 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    stage: str
+    function: str
+    #: "GET /items/{id}": the routeKey the event carries.
+    route_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    target: RouteTarget
+    path_parameters: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Node:
+    literals: dict[str, _Node] = field(default_factory=dict)
+    param: tuple[str, _Node] | None = None
+    greedy: tuple[str, dict[str, RouteTarget]] | None = None
+    methods: dict[str, RouteTarget] = field(default_factory=dict)
+
+
+def _segments(path: str) -> list[str]:
+    return [s for s in path.split("/") if s]
+
+
+class RouteTable:
+    """Immutable after `compile`; `match` is what the hot path calls."""
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._static: dict[tuple[str, str], RouteTarget] = {}
+
+    @classmethod
+    def compile(cls, routes: Iterable[tuple[str, str, RouteTarget]]) -> RouteTable:
+        """Build from (method, path, target) triples; later duplicates replace earlier ones."""
+        table = cls()
+        for method, path, target in routes:
+            table._add(method.upper(), path, target)
+        return table
+
+    def _add(self, method: str, path: str, target: RouteTarget) -> None:
+        node = self._root
+        segments = _segments(path)
+        if all(not s.startswith("{") for s in segments):
+            self._static[(method, "/" + "/".join(segments))] = target
+        for index, segment in enumerate(segments):
+            if segment.startswith("{") and segment.endswith("+}"):
+                if index != len(segments) - 1:
+                    raise ValueError(f"greedy {segment} must be the last segment of {path}")
+                name = segment[1:-2]
+                if node.greedy is None:
+                    node.greedy = (name, {})
+                node.greedy[1][method] = target
+                return
+            if segment.startswith("{") and segment.endswith("}"):
+                if node.param is None:
+                    node.param = (segment[1:-1], _Node())
+                node = node.param[1]
+            else:
+                node = node.literals.setdefault(segment, _Node())
+        node.methods[method] = target
+
+    def match(self, method: str, path: str) -> Match | None:
+        """The best route for the request, or None (see `allows_path` for 404 vs 405)."""
+        target = self._static.get((method, path)) or self._static.get(("ANY", path))
+        if target is not None:
+            return Match(target, {})
+        return self._walk(self._root, _segments(path), 0, method, {})
+
+    def allows_path(self, path: str) -> bool:
+        """True when some method has a route for `path` (so a miss is a 405, not a 404)."""
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"):
+            if self._walk(self._root, _segments(path), 0, method, {}) is not None:
+                return True
+        return False
+
+    def _walk(
+        self, node: _Node, segments: list[str], index: int, method: str, params: dict[str, str]
+    ) -> Match | None:
+        if index == len(segments):
+            target = node.methods.get(method) or node.methods.get("ANY")
+            if target is not None:
+                return Match(target, params)
+            return self._greedy(node, segments, index, method, params)
+        child = node.literals.get(segments[index])
+        if child is not None:
+            found = self._walk(child, segments, index + 1, method, params)
+            if found is not None:
+                return found
+        if node.param is not None:
+            name, child = node.param
+            found = self._walk(
+                child, segments, index + 1, method, {**params, name: segments[index]}
+            )
+            if found is not None:
+                return found
+        return self._greedy(node, segments, index, method, params)
+
+    @staticmethod
+    def _greedy(
+        node: _Node, segments: list[str], index: int, method: str, params: dict[str, str]
+    ) -> Match | None:
+        if node.greedy is None or index == len(segments):
+            return None
+        name, methods = node.greedy
+        target = methods.get(method) or methods.get("ANY")
+        if target is None:
+            return None
+        return Match(target, {**params, name: "/".join(segments[index:])})

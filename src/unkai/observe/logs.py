@@ -1,0 +1,348 @@
+"""`LogService`: function logs, formatted as Lambda writes them, group-committed to the backend.
+
+Group names. Lambda gives each function the log group `/aws/lambda/<function>` in an account
+and region. unkai runs several stages in one backend, so the key the store keeps is
+`/unkai/<stage>/<function>` (`group_key`), while the function still sees
+AWS_LAMBDA_LOG_GROUP_NAME = `/aws/lambda/<function>` (`lambda_log_group_name`), as on Lambda:
+the stage plays the role of the account. Queries name a stage and a function; with no
+function the prefix `/unkai/<stage>/` selects every function of the stage.
+
+Pipeline:
+  record_invocation, record_text   hot path, synchronous, on the loop thread: build
+                                   LogRecords (report.py formats the lines) and append them to
+                                   an in-memory list. No I/O, no await, no lock.
+  flusher task                     every `flush_ms` (sooner once `flush_records` are waiting)
+                                   swaps the list out and awaits `append_logs`: one writer
+                                   transaction for everything recorded since the last flush.
+                                   A failed flush puts its records back in front, logs, backs
+                                   off and retries: accepted records are never dropped. Only
+                                   when `max_buffered_records` wait (the store has been failing
+                                   for a long time) are new records refused and counted in
+                                   `dropped_records`.
+  query, tail                      flush what is buffered (read your writes), then read.
+  purge task                       every `purge_interval_s`, delete records older than
+                                   `retention_hours`.
+  close                            stop the tasks, flush the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncGenerator, Callable
+
+from unkai.backends.base import LogQuery, LogRecord, LogStore
+from unkai.invoke.models import InvocationResult
+from unkai.observe.report import end_line, error_text, report_line, start_line
+
+log = logging.getLogger(__name__)
+
+GROUP_PREFIX = "/unkai/"
+#: One append transaction carries at most this many records; a backlog after an outage is
+#: written in several transactions so that other writes interleave.
+MAX_FLUSH_RECORDS = 20_000
+_MAX_RETRY_DELAY_S = 5.0
+
+
+def group_key(stage: str, function: str) -> str:
+    """The store's group of a function's logs: `/unkai/<stage>/<function>`."""
+    return f"{GROUP_PREFIX}{stage}/{function}"
+
+
+def lambda_log_group_name(function: str) -> str:
+    """What the function sees as its log group, as on Lambda."""
+    return f"/aws/lambda/{function}"
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LogService:
+    """Buffers log records and commits them in groups; queries and tails them.
+
+    `record_*` must be called on the event loop thread (they touch the buffer unlocked).
+    """
+
+    def __init__(
+        self,
+        store: LogStore,
+        *,
+        flush_ms: int = 50,
+        retention_hours: float = 168.0,
+        purge_interval_s: float = 600.0,
+        flush_records: int = 5000,
+        max_buffered_records: int = 1_000_000,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self._store = store
+        self._flush_s = flush_ms / 1000
+        self._retention_ms = int(retention_hours * 3_600_000)
+        self._purge_interval_s = purge_interval_s
+        self._flush_records = flush_records
+        self._max_buffered = max_buffered_records
+        self._clock_ms = clock_ms
+        self._buffer: list[LogRecord] = []
+        self._wake = asyncio.Event()
+        self._flush_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._closed = False
+        #: Records refused because the buffer was full (the store kept failing).
+        self.dropped_records = 0
+        self._dropped_reported = 0
+
+    async def start(self) -> None:
+        """Start the flusher and the retention purge."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._flush_loop(), name="logs-flush"),
+            loop.create_task(self._purge_loop(), name="logs-purge"),
+        ]
+
+    async def close(self) -> None:
+        """Stop the background tasks and commit every buffered record. Idempotent.
+
+        The flusher is asked to stop, not cancelled, so that no append is cut off midway.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._wake.set()
+        for task in self._tasks:
+            if task.get_name() == "logs-purge":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._final_flush()
+
+    # Hot path
+
+    def record_invocation(
+        self,
+        *,
+        stage: str,
+        function: str,
+        stream: str,
+        result: InvocationResult,
+        version: str | None = None,
+    ) -> None:
+        """Record START, the output, the error block, END and REPORT of one invocation.
+
+        `result.log_text` is the output not already recorded through `record_text` (the
+        runtime streams long outputs as LOG frames and sends the rest with the result).
+        """
+        group = group_key(stage, function)
+        rid = result.request_id
+        now_ms = self._clock_ms()
+        started_ms = now_ms - int(result.duration_ms)
+        start = start_line(rid, version or result.executed_version)
+        records = [LogRecord(started_ms, group, stream, start, rid)]
+        output = result.log_text.removesuffix("\n")
+        if output:
+            records.append(LogRecord(started_ms, group, stream, output, rid))
+        error = error_text(result, now_ms)
+        if error is not None:
+            records.append(LogRecord(now_ms, group, stream, error, rid))
+        records.append(LogRecord(now_ms, group, stream, end_line(rid), rid))
+        records.append(LogRecord(now_ms, group, stream, report_line(result), rid))
+        self._accept(records)
+
+    def record_text(
+        self,
+        *,
+        stage: str,
+        function: str,
+        stream: str,
+        message: str,
+        request_id: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None:
+        """Record one chunk of text: streamed output (LOG frames) or a platform message."""
+        message = message.removesuffix("\n")
+        if not message:
+            return
+        ts = self._clock_ms() if timestamp_ms is None else timestamp_ms
+        self._accept([LogRecord(ts, group_key(stage, function), stream, message, request_id)])
+
+    def record_stream_output(
+        self, *, stage: str, function: str, stream: str, request_id: str | None, data: bytes
+    ) -> None:
+        """A LOG frame's bytes (UTF-8; invalid bytes become U+FFFD, as CloudWatch does)."""
+        self.record_text(
+            stage=stage,
+            function=function,
+            stream=stream,
+            message=data.decode("utf-8", "replace"),
+            request_id=request_id,
+        )
+
+    def _accept(self, records: list[LogRecord]) -> None:
+        if len(self._buffer) >= self._max_buffered:
+            self.dropped_records += len(records)
+            return
+        self._buffer.extend(records)
+        if len(self._buffer) >= self._flush_records:
+            self._wake.set()
+
+    # Commit
+
+    async def flush(self) -> None:
+        """Commit the records accepted before this call; on failure they stay buffered (in
+        order, in front) and this raises. Records accepted meanwhile wait for the next flush.
+        """
+        async with self._flush_lock:
+            remaining = len(self._buffer)
+            while remaining > 0 and self._buffer:
+                take = min(remaining, MAX_FLUSH_RECORDS)
+                batch = self._buffer[:take]
+                del self._buffer[:take]
+                # Shielded: a cancelled caller must not cut the append off; `_append`
+                # settles the batch either way, and unsent records never left the buffer.
+                await asyncio.shield(self._append(batch))
+                remaining -= take
+
+    async def _append(self, batch: list[LogRecord]) -> None:
+        try:
+            await self._store.append_logs(batch)
+        except BaseException:
+            self._buffer[:0] = batch
+            raise
+
+    async def _flush_loop(self) -> None:
+        failures = 0
+        while not self._closed:
+            delay_s = min(self._flush_s * 2**failures, _MAX_RETRY_DELAY_S)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            if self._closed:
+                return  # close() flushes
+            failures = 0 if await self._flush_logged(failures) else failures + 1
+
+    async def _flush_logged(self, failures: int) -> bool:
+        """Flush; on failure log it (the records stay buffered) and return False."""
+        self._report_dropped()
+        try:
+            await self.flush()
+        except Exception as exc:  # boundary: the store failed; keep the records, retry later
+            log.warning(
+                "log flush failed (attempt %d, %d records buffered, retrying): %r",
+                failures + 1,
+                len(self._buffer),
+                exc,
+            )
+            return False
+        return True
+
+    def _report_dropped(self) -> None:
+        if self.dropped_records != self._dropped_reported:
+            log.error(
+                "dropped %d log records: %d were buffered and the store keeps failing",
+                self.dropped_records - self._dropped_reported,
+                self._max_buffered,
+            )
+            self._dropped_reported = self.dropped_records
+
+    async def _final_flush(self) -> None:
+        for attempt in range(3):
+            if await self._flush_logged(attempt):
+                return
+            await asyncio.sleep(min(self._flush_s * 2**attempt, _MAX_RETRY_DELAY_S))
+        log.error("closing with %d log records that could not be stored", len(self._buffer))
+
+    # Read
+
+    async def query(
+        self,
+        *,
+        stage: str,
+        function: str | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        request_id: str | None = None,
+        contains: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+        newest: bool = False,
+        streams: tuple[str, ...] = (),
+    ) -> list[LogRecord]:
+        """Records of one function (or of the whole stage), ascending by id.
+
+        Both time bounds are inclusive; `contains` is a case-sensitive substring; `newest`
+        returns the last `limit` matches instead of the first. Buffered records are committed
+        first, so a query sees every record recorded before it.
+        """
+        if self._buffer:
+            await self._flush_logged(0)
+        return await self._store.query_logs(
+            LogQuery(
+                group=None if function is None else group_key(stage, function),
+                group_prefix=f"{GROUP_PREFIX}{stage}/" if function is None else None,
+                start_ms=since_ms,
+                end_ms=until_ms,
+                request_id=request_id,
+                contains=contains,
+                after_id=after_id,
+                limit=limit,
+                newest=newest,
+                streams=streams,
+            )
+        )
+
+    async def tail(
+        self,
+        *,
+        stage: str,
+        function: str | None = None,
+        after_id: int | None = None,
+        request_id: str | None = None,
+        contains: str | None = None,
+        poll_s: float = 0.25,
+        batch_limit: int = 1000,
+    ) -> AsyncGenerator[LogRecord, None]:
+        """Yield matching records as they are committed, forever (until the service closes).
+
+        Starts after `after_id`, or with None after the newest stored record (only new
+        lines, as `unkai logs -t` after printing the recent ones). Polls every `poll_s`
+        while there is nothing new.
+        """
+        cursor = after_id
+        if cursor is None:
+            last = await self.query(stage=stage, function=function, limit=1, newest=True)
+            cursor = last[-1].id if last else 0
+        while not self._closed:
+            records = await self.query(
+                stage=stage,
+                function=function,
+                request_id=request_id,
+                contains=contains,
+                after_id=cursor,
+                limit=batch_limit,
+            )
+            for record in records:
+                yield record
+            if records:
+                cursor = records[-1].id
+            if len(records) < batch_limit:
+                await asyncio.sleep(poll_s)
+
+    # Retention
+
+    async def purge_expired(self) -> int:
+        """Delete records older than the retention; returns how many went."""
+        return await self._store.purge_logs(self._clock_ms() - self._retention_ms)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            try:
+                purged = await self.purge_expired()
+            except Exception:  # boundary: retention is best effort; the next round retries
+                log.exception("log retention purge failed")
+            else:
+                if purged:
+                    log.info("purged %d log records older than the retention", purged)
+            await asyncio.sleep(self._purge_interval_s)

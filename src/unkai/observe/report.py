@@ -1,0 +1,96 @@
+"""The platform lines Lambda writes around every invocation, byte for byte.
+
+  START RequestId: <id> Version: <version>
+  <function output>
+  [ERROR] <type>: <message>            handler error, as the Python runtime prints it
+  <ts> <id> Task timed out after N.NN seconds       timeout
+  END RequestId: <id>
+  REPORT RequestId: <id>\tDuration: 1.23 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\t
+         Max Memory Used: 35 MB\t[Init Duration: 12.34 ms\t]
+
+REPORT fields are tab separated and Lambda ends every field with the tab, so the line ends with
+one (https://docs.aws.amazon.com/lambda/latest/dg/python-logging.html shows the fields; the
+trailing tab is visible in the raw CloudWatch events). Init Duration appears on cold starts
+only. The `[ERROR]` block follows awslambdaric's `log_error`: the type, the message, then
+"Traceback (most recent call last):" and the stack trace lines; the runtime separates them
+with "\r" to keep one CloudWatch event, our record keeps them as "\n" lines of one record.
+"""
+
+from __future__ import annotations
+
+import time
+
+from unkai.invoke.models import FunctionError, InvocationResult
+
+#: `error_type` of an invocation stopped at its deadline (Lambda's invoke response uses it).
+TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
+#: Errors raised by the platform around the process, not by the handler: Lambda prints
+#: "RequestId: <id> Error: <message>" and the type instead of the runtime's [ERROR] block.
+PLATFORM_ERROR_TYPES = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory"})
+
+
+def start_line(request_id: str, version: str) -> str:
+    return f"START RequestId: {request_id} Version: {version}"
+
+
+def end_line(request_id: str) -> str:
+    return f"END RequestId: {request_id}"
+
+
+def report_line(result: InvocationResult) -> str:
+    line = (
+        f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+        f"Billed Duration: {result.billed_duration_ms} ms\t"
+        f"Memory Size: {result.memory_size_mb} MB\t"
+        f"Max Memory Used: {result.max_memory_used_mb} MB\t"
+    )
+    if result.init_duration_ms is not None:
+        line += f"Init Duration: {result.init_duration_ms:.2f} ms\t"
+    return line
+
+
+def error_text(result: InvocationResult, now_ms: int) -> str | None:
+    """The error block Lambda logs before END, or None for a successful invocation."""
+    error = result.error
+    if error is None:
+        return None
+    if error.error_type == TIMEOUT_ERROR_TYPE:
+        return timeout_line(result.request_id, result.duration_ms, now_ms)
+    if error.error_type in PLATFORM_ERROR_TYPES:
+        return platform_error_text(result.request_id, error)
+    return runtime_error_text(error)
+
+
+def timeout_line(request_id: str, duration_ms: float, now_ms: int) -> str:
+    """`2024-05-01T12:00:03.004Z <id> Task timed out after 3.00 seconds`."""
+    seconds = duration_ms / 1000
+    return f"{iso_timestamp(now_ms)} {request_id} Task timed out after {seconds:.2f} seconds"
+
+
+def platform_error_text(request_id: str, error: FunctionError) -> str:
+    """`RequestId: <id> Error: Runtime exited with error: signal: killed` + the type."""
+    message = error.error_message
+    if not message.startswith("RequestId: "):
+        message = f"RequestId: {request_id} Error: {message}"
+    return f"{message}\n{error.error_type}"
+
+
+def runtime_error_text(error: FunctionError) -> str:
+    """awslambdaric's log_error: `[ERROR] Type: message`, then the traceback lines."""
+    head = "[ERROR]"
+    if error.error_type:
+        head += " " + error.error_type
+    if error.error_message:
+        head += (":" if error.error_type else "") + " " + error.error_message
+    lines = [head]
+    if error.stack_trace:
+        lines.append("Traceback (most recent call last):")
+        for element in error.stack_trace:
+            lines.extend(element.splitlines() or [""])
+    return "\n".join(lines)
+
+
+def iso_timestamp(epoch_ms: int) -> str:
+    """UTC with milliseconds and a Z, as Lambda stamps its lines: 2024-05-01T12:00:03.004Z."""
+    seconds, ms = divmod(epoch_ms, 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"

@@ -1,0 +1,90 @@
+"""The composition root: `build_platform(settings)` constructs every service and wires them.
+
+Nothing runs at import. Dependencies are passed in constructors; this is the only module that
+knows the concrete classes behind each protocol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from unkai.aws.lambda_ import LambdaApi
+from unkai.backends.base import Backend
+from unkai.backends.factory import open_backend
+from unkai.config.settings import Settings
+from unkai.control.http import build_control_app
+from unkai.control.service import ControlService
+from unkai.deploy.registry import Registry
+from unkai.deploy.service import Deployer
+from unkai.gateway.app import GatewayApp
+from unkai.invoke.invoker import Invoker
+from unkai.observe.logs import LogService
+from unkai.runtime.supervisor import Supervisor
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    backend: Backend
+    logs: LogService
+    supervisor: Supervisor
+    registry: Registry
+    deployer: Deployer
+    invoker: Invoker
+    control: ControlService
+    app: GatewayApp
+
+    async def start(self) -> None:
+        """Open state, start the zygote and load the deployed routes; serve after this."""
+        await self.backend.open()
+        await self.logs.start()
+        await self.supervisor.start()
+        await self.app.load()
+
+    async def close(self) -> None:
+        """Stop every instance, flush logs, close the backend; nothing is left running."""
+        await self.supervisor.close()
+        await self.logs.close()
+        await self.backend.close()
+
+
+def build_platform(settings: Settings) -> Platform:
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    backend = open_backend(settings.backend_url, data_dir)
+    logs = LogService(
+        backend, flush_ms=settings.log_flush_ms, retention_hours=settings.log_retention_hours
+    )
+    supervisor = Supervisor(
+        max_instances=settings.max_instances,
+        keep_alive_s=settings.keep_alive_s,
+        preload_zygotes=settings.preload_zygotes,
+        on_log=logs.record_text,
+    )
+    registry = Registry(backend)
+    deployer = Deployer(backend, registry, data_dir)
+    invoker = Invoker(
+        registry,
+        supervisor,
+        logs,
+        data_dir=data_dir,
+        region=settings.region,
+        account_id=settings.account_id,
+    )
+    control = ControlService(
+        deployer,
+        registry,
+        supervisor,
+        logs,
+        default_stage=settings.default_stage,
+        base_url=f"http://{settings.host}:{settings.port}",
+    )
+    app = GatewayApp(
+        invoker,
+        registry,
+        control=build_control_app(control),
+        lambda_api=LambdaApi(invoker, default_stage=settings.default_stage),
+        default_stage=settings.default_stage,
+        account_id=settings.account_id,
+    )
+    return Platform(settings, backend, logs, supervisor, registry, deployer, invoker, control, app)

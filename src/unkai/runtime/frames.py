@@ -1,0 +1,138 @@
+"""The wire format between the platform, zygotes and function instances.
+
+Stdlib only: `bootstrap.py` imports this in every instance, so it stays small and cheap to
+import (bench/bootstrap_import.py measures it).
+
+Every message is one frame: a 5-byte header `!IB` (body length, kind) and the body. One
+invocation costs exactly one frame each way: INVOKE carries the event, RESULT carries the
+payload or error document plus the log text written while it ran. Long-running handlers also
+stream LOG frames so that `unkai logs -t` sees output before the invocation ends.
+
+Bodies:
+  INVOKE      `!Q36sH` deadline (epoch ms), request id (ASCII), extra length; extra (JSON object:
+              trace id, client context; may be empty), then the event bytes.
+  RESULT      `!BdII` status (RESULT_OK / RESULT_ERROR), duration ms, max RSS KiB, log length;
+              the log bytes, then the payload bytes or the JSON error document.
+  LOG         raw log bytes of the running invocation.
+  READY       `!d` init duration ms, then JSON: {"modules": [...], "log": "..."} with the
+              modules the handler's import pulled in from outside the task root.
+  INIT_ERROR  JSON: {"error": {errorMessage, errorType, stackTrace}, "log": "...",
+              "duration_ms": float}.
+  SPAWN       (platform -> zygote, fd attached) JSON instance or zygote spec.
+  SPAWNED     (zygote -> platform) JSON {"id": str, "pid": int}.
+  EXITED      (zygote -> platform) JSON {"pid": int, "status": int} where status is the exit code,
+              or minus the signal number when a signal ended the process.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from typing import Any
+
+HEADER = struct.Struct("!IB")
+INVOKE_HEAD = struct.Struct("!Q36sH")
+RESULT_HEAD = struct.Struct("!BdII")
+READY_HEAD = struct.Struct("!d")
+
+INVOKE = 1
+RESULT = 2
+LOG = 3
+READY = 4
+INIT_ERROR = 5
+SPAWN = 10
+SPAWNED = 11
+EXITED = 12
+
+RESULT_OK = 0
+RESULT_ERROR = 1
+
+#: Lambda caps a synchronous payload at 6 MB each way; frames allow some headroom for logs.
+MAX_FRAME_BYTES = 64 * 1024 * 1024
+
+
+class FrameError(Exception):
+    """The peer sent bytes that are not a valid frame (a bug or a closed connection)."""
+
+
+def frame(kind: int, body: bytes) -> bytes:
+    return HEADER.pack(len(body), kind) + body
+
+
+def encode_invoke(request_id: str, deadline_ms: int, event: bytes, extra: bytes = b"") -> bytes:
+    head = INVOKE_HEAD.pack(deadline_ms, request_id.encode("ascii"), len(extra))
+    body_len = INVOKE_HEAD.size + len(extra) + len(event)
+    return HEADER.pack(body_len, INVOKE) + head + extra + event
+
+
+def decode_invoke(body: bytes) -> tuple[str, int, bytes, bytes]:
+    """Return (request id, deadline ms, extra JSON bytes, event bytes)."""
+    deadline_ms, rid, extra_len = INVOKE_HEAD.unpack_from(body)
+    start = INVOKE_HEAD.size
+    extra = body[start : start + extra_len]
+    return rid.decode("ascii"), deadline_ms, extra, body[start + extra_len :]
+
+
+def encode_result(status: int, duration_ms: float, max_rss_kb: int, log: bytes, data: bytes) -> bytes:
+    head = RESULT_HEAD.pack(status, duration_ms, max_rss_kb, len(log))
+    return HEADER.pack(RESULT_HEAD.size + len(log) + len(data), RESULT) + head + log + data
+
+
+def decode_result(body: bytes) -> tuple[int, float, int, bytes, bytes]:
+    """Return (status, duration ms, max RSS KiB, log bytes, payload or error bytes)."""
+    status, duration_ms, max_rss_kb, log_len = RESULT_HEAD.unpack_from(body)
+    start = RESULT_HEAD.size
+    return status, duration_ms, max_rss_kb, body[start : start + log_len], body[start + log_len :]
+
+
+def encode_json(kind: int, obj: Any) -> bytes:
+    return frame(kind, json.dumps(obj, separators=(",", ":")).encode())
+
+
+class FrameDecoder:
+    """Incremental decoder for a byte stream (the platform side, fed by `data_received`)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._buf
+        buf += data
+        frames: list[tuple[int, bytes]] = []
+        offset = 0
+        size = HEADER.size
+        while len(buf) - offset >= size:
+            length, kind = HEADER.unpack_from(buf, offset)
+            if length > MAX_FRAME_BYTES:
+                raise FrameError(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+            end = offset + size + length
+            if len(buf) < end:
+                break
+            frames.append((kind, bytes(buf[offset + size : end])))
+            offset = end
+        if offset:
+            del buf[:offset]
+        return frames
+
+
+def read_exactly(sock: socket.socket, size: int) -> bytes:
+    """Blocking read of `size` bytes; raises EOFError when the peer closed first."""
+    view = memoryview(bytearray(size))
+    got = 0
+    while got < size:
+        n = sock.recv_into(view[got:])
+        if n == 0:
+            raise EOFError("connection closed")
+        got += n
+    return view.obj  # type: ignore[return-value]
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """Blocking read of one frame (the instance side)."""
+    length, kind = HEADER.unpack(read_exactly(sock, HEADER.size))
+    if length > MAX_FRAME_BYTES:
+        raise FrameError(f"frame of {length} bytes exceeds {MAX_FRAME_BYTES}")
+    return kind, bytes(read_exactly(sock, length)) if length else b""

@@ -1,0 +1,288 @@
+"""`Instance`: the platform's side of one function process, with an explicit state machine.
+
+STARTING -> BUSY -> READY -> BUSY -> ... -> STOPPED, or FAILED after a timeout, crash, memory
+kill or init error (a FAILED instance is never reused; the pool starts another). The first
+invocation is written right after the fork, before READY arrives, so a cold start costs no
+extra round trip; its result carries the Init Duration.
+
+Failures come back as an InvocationResult with Lambda's error document, never as exceptions:
+  timeout   SIGKILL at the deadline; `Sandbox.Timedout`, "Task timed out after 3.00 seconds"
+  crash     EOF on the socket; `Runtime.ExitError`, "exit status 3" / "signal: segmentation
+            fault", the status coming from the zygote's EXITED report
+  memory    the supervisor's watchdog SIGKILLs an instance over its memory size;
+            `Runtime.OutOfMemory`, naming the limit
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import json
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Callable
+
+from unkai.invoke.models import FunctionError, Invocation, InvocationResult
+from unkai.runtime import frames
+from unkai.runtime.spec import InstanceSpec
+
+#: Called with (instance, request id or None, text) for output not carried by a RESULT frame.
+LogCallback = Callable[["Instance", str | None, str], None]
+#: How long a crashed instance waits for its exit status before reporting without it.
+EXIT_STATUS_WAIT_S = 1.0
+
+SIGNAL_NAMES = {
+    signal.SIGSEGV: "segmentation fault",
+    signal.SIGKILL: "killed",
+    signal.SIGABRT: "aborted",
+    signal.SIGBUS: "bus error",
+    signal.SIGTERM: "terminated",
+    signal.SIGFPE: "floating point exception",
+}
+
+
+class InstanceState(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    BUSY = "busy"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+ALLOWED: dict[InstanceState, frozenset[InstanceState]] = {
+    InstanceState.STARTING: frozenset({InstanceState.BUSY, InstanceState.STOPPED,
+                                       InstanceState.FAILED}),
+    InstanceState.READY: frozenset({InstanceState.BUSY, InstanceState.DRAINING,
+                                    InstanceState.STOPPED, InstanceState.FAILED}),
+    InstanceState.BUSY: frozenset({InstanceState.READY, InstanceState.FAILED,
+                                   InstanceState.DRAINING}),
+    InstanceState.DRAINING: frozenset({InstanceState.STOPPED, InstanceState.FAILED}),
+    InstanceState.STOPPED: frozenset(),
+    InstanceState.FAILED: frozenset({InstanceState.STOPPED}),
+}
+
+
+class InvalidTransition(Exception):
+    def __init__(self, instance_id: str, action: str, state: InstanceState) -> None:
+        super().__init__(f"instance {instance_id} cannot {action} while {state.value}")
+
+
+def describe_exit(status: int | None) -> str:
+    if status is None:
+        return "Runtime exited without providing a reason"
+    if status < 0:
+        name = SIGNAL_NAMES.get(signal.Signals(-status), f"signal {-status}")
+        return f"Runtime exited with error: signal: {name}"
+    return f"Runtime exited with error: exit status {status}"
+
+
+class _Protocol(asyncio.Protocol):
+    __slots__ = ("decoder", "instance")
+
+    def __init__(self, instance: Instance) -> None:
+        self.instance = instance
+        self.decoder = frames.FrameDecoder()
+
+    def data_received(self, data: bytes) -> None:
+        for kind, body in self.decoder.feed(data):
+            self.instance._on_frame(kind, body)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.instance._on_eof()
+
+
+class Instance:
+    def __init__(self, spec: InstanceSpec, log_stream: str, on_log: LogCallback) -> None:
+        self.id = uuid.uuid4().hex
+        self.spec = spec
+        self.log_stream = log_stream
+        self.pid = 0
+        self.state = InstanceState.STARTING
+        self.created = time.monotonic()
+        self.last_used = self.created
+        self.invocations = 0
+        self.init_duration_ms: float | None = None
+        self.preload_modules: list[str] = []
+        self.last_rss_kb = 0
+        self._on_log = on_log
+        self._transport: asyncio.Transport | None = None
+        self._result: asyncio.Future[tuple[int, bytes]] | None = None
+        self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._killed_for: str | None = None
+        self._init_reported = False
+        self._started = self.created
+
+    async def connect(self, sock: socket.socket, pid: int) -> None:
+        """Adopt the platform's end of the socketpair whose other end the child holds."""
+        self.pid = pid
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), sock=sock)
+        self._transport = transport
+
+    def _move(self, target: InstanceState, action: str) -> None:
+        if target not in ALLOWED[self.state]:
+            raise InvalidTransition(self.id, action, self.state)
+        self.state = target
+
+    @property
+    def reusable(self) -> bool:
+        return self.state is InstanceState.READY
+
+    async def invoke(self, invocation: Invocation) -> InvocationResult:
+        """Run one invocation; see the module docstring for the failure outcomes."""
+        self._move(InstanceState.BUSY, "invoke")
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            self._fail()
+            return self._failure(invocation, "Runtime.ExitError",
+                                 f"RequestId: {invocation.request_id} Error: "
+                                 + describe_exit(await self._exit_status()))
+        loop = asyncio.get_running_loop()
+        self._result = result = loop.create_future()
+        self._started = time.monotonic()
+        deadline_ms = int((time.time() + invocation.deadline - time.monotonic()) * 1000)
+        transport.write(frames.encode_invoke(invocation.request_id, deadline_ms,
+                                             invocation.payload))
+        timer = loop.call_later(max(0.0, invocation.deadline - time.monotonic()),
+                                self._on_timeout)
+        try:
+            kind, body = await result
+        finally:
+            timer.cancel()
+            self._result = None
+        self.invocations += 1
+        self.last_used = time.monotonic()
+        return await self._outcome(invocation, kind, body)
+
+    async def _outcome(self, invocation: Invocation, kind: int, body: bytes) -> InvocationResult:
+        if kind == frames.RESULT:
+            return self._from_result(invocation, body)
+        self._fail()
+        rid = invocation.request_id
+        if kind == frames.INIT_ERROR:
+            doc = json.loads(body)
+            self._log(rid, doc.get("log", ""))
+            error = doc["error"]
+            return self._failure(invocation, error["errorType"], error["errorMessage"],
+                                 error.get("stackTrace") or [],
+                                 init_ms=float(doc.get("duration_ms", 0.0)))
+        if self._killed_for == "timeout":
+            return self._failure(invocation, "Sandbox.Timedout",
+                                 f"RequestId: {rid} Error: Task timed out after "
+                                 f"{self.spec.timeout_s:.2f} seconds")
+        status = await self._exit_status()
+        if self._killed_for == "memory":
+            return self._failure(invocation, "Runtime.OutOfMemory",
+                                 f"RequestId: {rid} Error: {describe_exit(status)} (memory "
+                                 f"limit {self.spec.memory_size_mb} MB exceeded)")
+        return self._failure(invocation, "Runtime.ExitError",
+                             f"RequestId: {rid} Error: {describe_exit(status)}")
+
+    def _from_result(self, invocation: Invocation, body: bytes) -> InvocationResult:
+        status, duration_ms, max_rss_kb, log, data = frames.decode_result(body)
+        error: FunctionError | None = None
+        payload: bytes | None = data
+        if status == frames.RESULT_ERROR:
+            doc = json.loads(data)
+            error = FunctionError(doc["errorType"], doc["errorMessage"],
+                                  doc.get("stackTrace") or [])
+            payload = None
+        if error is not None and error.error_type == "Runtime.OutOfMemory":
+            self._fail()
+        elif self.state is InstanceState.BUSY:
+            self._move(InstanceState.READY, "finish")
+        return InvocationResult(
+            request_id=invocation.request_id, payload=payload, error=error,
+            duration_ms=duration_ms, max_memory_used_mb=-(-max_rss_kb // 1024),
+            memory_size_mb=self.spec.memory_size_mb, init_duration_ms=self._take_init(),
+            executed_version=self.spec.version, log_text=log.decode("utf-8", "replace"),
+        )
+
+    def _failure(self, invocation: Invocation, error_type: str, message: str,
+                 stack: list[str] | None = None, init_ms: float | None = None
+                 ) -> InvocationResult:
+        limit = self.spec.memory_size_mb
+        used = limit if self._killed_for == "memory" else -(-self.last_rss_kb // 1024)
+        duration_ms = max(0.0, (time.monotonic() - self._started) * 1000.0)
+        return InvocationResult(
+            request_id=invocation.request_id, payload=None,
+            error=FunctionError(error_type, message, stack or []),
+            duration_ms=duration_ms, max_memory_used_mb=used, memory_size_mb=limit,
+            init_duration_ms=init_ms if init_ms is not None else self._take_init(),
+            executed_version=self.spec.version,
+        )
+
+    def _fail(self) -> None:
+        """Mark the instance unusable, unless it was already stopped meanwhile."""
+        if InstanceState.FAILED in ALLOWED[self.state]:
+            self._move(InstanceState.FAILED, "fail")
+
+    def _take_init(self) -> float | None:
+        if self._init_reported or self.init_duration_ms is None:
+            return None
+        self._init_reported = True
+        return self.init_duration_ms
+
+    def _on_frame(self, kind: int, body: bytes) -> None:
+        if kind == frames.READY:
+            self.init_duration_ms = frames.READY_HEAD.unpack_from(body)[0]
+            info = json.loads(body[frames.READY_HEAD.size :])
+            self.preload_modules = list(info.get("modules", []))
+            self._log(None, info.get("log", ""))
+        elif kind == frames.LOG:
+            self._log(None, body.decode("utf-8", "replace"))
+        elif self._result is not None and not self._result.done():
+            self._result.set_result((kind, body))
+
+    def _log(self, request_id: str | None, text: str) -> None:
+        if text:
+            self._on_log(self, request_id, text)
+
+    def _on_eof(self) -> None:
+        if self._result is not None and not self._result.done():
+            self._result.set_result((0, b""))
+        if self.state in (InstanceState.READY, InstanceState.STARTING):
+            self._fail()
+
+    def _on_timeout(self) -> None:
+        self.kill("timeout")
+        if self._result is not None and not self._result.done():
+            self._result.set_result((0, b""))
+
+    def kill(self, reason: str) -> None:
+        """SIGKILL the process (timeout, memory, shutdown); the zygote reaps it."""
+        if self._killed_for is None:
+            self._killed_for = reason
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def exited(self, status: int) -> None:
+        """The zygote reaped our process (called by the supervisor)."""
+        if not self._exit.done():
+            self._exit.set_result(status)
+
+    async def _exit_status(self) -> int | None:
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._exit), EXIT_STATUS_WAIT_S)
+        except TimeoutError:
+            return None
+
+    def stop(self) -> None:
+        """Close the socket: an idle instance exits on EOF; a busy one is killed."""
+        if self.state is InstanceState.BUSY:
+            self.kill("stop")
+            self._fail()
+        if self.state is not InstanceState.STOPPED:
+            self._move(InstanceState.STOPPED, "stop")
+        if self._transport is not None:
+            self._transport.close()
+
+    @property
+    def exit_future(self) -> asyncio.Future[int]:
+        return self._exit

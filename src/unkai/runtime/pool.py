@@ -1,0 +1,172 @@
+"""`Pool`: the instances of one function version, handed out one invocation at a time.
+
+`async with pool.acquire(deadline) as instance:` takes the most recently used idle instance
+(LIFO keeps the warm ones warm and lets the others age out), or waits in FIFO order for one.
+While callers wait, the pool asks the supervisor for new instances (bounded by the node-wide
+cap) and gives each waiter whichever instance becomes free first. A waiter still without an
+instance at its deadline gets `Throttled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from typing import TYPE_CHECKING, Any, Protocol
+
+from unkai.errors import InvocationFailed, Throttled
+from unkai.runtime import scaler
+from unkai.runtime.instance import Instance, InstanceState
+from unkai.runtime.spec import InstanceSpec
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+
+class InstanceSource(Protocol):
+    """What a pool needs from the supervisor."""
+
+    def reserve_slot(self, pool: Pool) -> bool: ...
+
+    def release_slot(self) -> None: ...
+
+    async def start_instance(self, pool: Pool) -> Instance: ...
+
+
+class _Lease:
+    __slots__ = ("deadline", "instance", "pool")
+
+    def __init__(self, pool: Pool, deadline: float) -> None:
+        self.pool = pool
+        self.deadline = deadline
+        self.instance: Instance | None = None
+
+    async def __aenter__(self) -> Instance:
+        pool = self.pool
+        instance = pool.idle.pop() if pool.idle else await pool.wait_for_instance(self.deadline)
+        self.instance = instance
+        return instance
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self.instance is not None:
+            self.pool.release(self.instance)
+
+
+class Pool:
+    def __init__(self, spec: InstanceSpec, source: InstanceSource) -> None:
+        self.spec = spec
+        self.idle: list[Instance] = []
+        self.instances: set[Instance] = set()
+        self.starting = 0
+        self.closed = False
+        self._source = source
+        self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def acquire(self, deadline: float) -> _Lease:
+        """An async context manager lending one instance until the block ends."""
+        return _Lease(self, deadline)
+
+    async def wait_for_instance(self, deadline: float) -> Instance:
+        if self.closed:
+            raise InvocationFailed("Runtime.Retired", f"{self.spec.version_key} was retired")
+        future: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self._scale()
+        try:
+            return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            raise Throttled(
+                f"Rate Exceeded. No instance of {self.spec.function_name} became free in time; "
+                "the node is at its instance limit (--max-instances)",
+                reason="ConcurrentInvocationLimitExceeded",
+            ) from None
+
+    def _scale(self) -> None:
+        waiting = sum(1 for w in self._waiters if not w.done())
+        for _ in range(scaler.instances_to_start(waiting=waiting, starting=self.starting)):
+            if not self._source.reserve_slot(self):
+                return
+            self.starting += 1
+            task = asyncio.get_running_loop().create_task(self._start_one())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _start_one(self) -> None:
+        try:
+            instance = await self._source.start_instance(self)
+        except Exception as error:  # boundary: a failed start fails one waiter, not the pool
+            self.starting -= 1
+            self._source.release_slot()
+            self._fail_one_waiter(InvocationFailed("Runtime.StartFailed",
+                                                   f"could not start an instance: {error}"))
+            return
+        self.starting -= 1
+        self.instances.add(instance)
+        if self.closed:
+            self._discard(instance)
+            return
+        self._hand_over(instance)
+
+    def _fail_one_waiter(self, error: Exception) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(error)
+                return
+
+    def _hand_over(self, instance: Instance) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(instance)
+                return
+        self.idle.append(instance)
+
+    def release(self, instance: Instance) -> None:
+        """Return an instance after an invocation; a failed one is replaced if callers wait."""
+        if instance.state is InstanceState.READY and not self.closed:
+            self._hand_over(instance)
+            return
+        self._discard(instance)
+        if self._waiters and not self.closed:
+            self._scale()
+
+    def _discard(self, instance: Instance) -> None:
+        if instance in self.instances:
+            self.instances.discard(instance)
+            instance.stop()
+            self._source.release_slot()
+
+    def stop_idle(self, count: int | None = None) -> int:
+        """Stop the `count` oldest idle instances (all when None); returns how many."""
+        victims = self.idle[: len(self.idle) if count is None else count]
+        del self.idle[: len(victims)]
+        for instance in victims:
+            self._discard(instance)
+        return len(victims)
+
+    def reap(self, now: float, keep_alive_s: float) -> int:
+        """Stop idle instances older than keep-alive (scale to zero)."""
+        count = scaler.expired_count([i.last_used for i in self.idle], now, keep_alive_s)
+        return self.stop_idle(count) if count else 0
+
+    def close(self) -> None:
+        """Stop everything now; busy instances are killed, waiters fail."""
+        self.closed = True
+        self.stop_idle()
+        for instance in list(self.instances):
+            self._discard(instance)
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_exception(InvocationFailed(
+                    "Runtime.Retired", f"{self.spec.function_name} was redeployed; retry"))
+
+    def busy(self) -> list[Instance]:
+        return [i for i in self.instances if i.state is InstanceState.BUSY]
+
+    def stats(self) -> dict[str, Any]:
+        return {"idle": len(self.idle), "total": len(self.instances), "starting": self.starting,
+                "waiting": sum(1 for w in self._waiters if not w.done())}

@@ -1,0 +1,240 @@
+"""`Supervisor`: owns the zygotes, the pools, the node-wide instance cap, the idle reaper and
+the memory watchdog. The invoker asks it for a pool; nothing else starts or stops processes.
+
+- Cap: at most `max_instances` instances (starting or alive) on the node. A pool that needs
+  one more at the cap takes the slot of the least recently used idle instance of any pool.
+- Zygotes: new instances fork from the base zygote. Once an instance of a version reports the
+  modules its handler pulled in, a per-version zygote preloads them (when `preload_zygotes`),
+  and later instances of that version fork from it.
+- Reaper: idle instances older than `keep_alive_s` stop (scale to zero); version zygotes stay
+  until the version is retired, so a later cold start is still cheap.
+- Watchdog: while instances are busy, their resident set is sampled every WATCHDOG_INTERVAL_S
+  and an instance over its memory size is killed (Runtime.OutOfMemory).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import time
+from typing import Any, Protocol
+
+from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
+from unkai.runtime.instance import Instance, InstanceState
+from unkai.runtime.limits import read_rss_kb
+from unkai.runtime.pool import Pool
+from unkai.runtime.spec import InstanceSpec
+from unkai.runtime.zygote import Zygote, ZygoteError
+
+log = logging.getLogger("unkai.runtime")
+
+WATCHDOG_INTERVAL_S = 0.015
+
+
+class LogSink(Protocol):
+    def __call__(self, *, stage: str, function: str, stream: str, message: str,
+                 request_id: str | None = None, timestamp_ms: int | None = None) -> None: ...
+
+
+class Supervisor:
+    def __init__(self, *, max_instances: int, keep_alive_s: float, preload_zygotes: bool,
+                 on_log: LogSink) -> None:
+        self.max_instances = max_instances
+        self.keep_alive_s = keep_alive_s
+        self.preload_zygotes = preload_zygotes
+        self._on_log = on_log
+        self._pools: dict[str, Pool] = {}
+        self._slots_used = 0
+        self._base: Zygote | None = None
+        self._version_zygotes: dict[str, Zygote] = {}
+        self._zygotes_starting: set[str] = set()
+        self._by_pid: dict[int, Instance] = {}
+        self._environments: dict[str, dict[str, str]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._base = await Zygote.start_base(self._on_exit)
+        self._spawn(self._reap_forever())
+        self._spawn(self._watch_memory_forever())
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def pool_for(self, spec: InstanceSpec) -> Pool:
+        pool = self._pools.get(spec.version_key)
+        if pool is None:
+            pool = self._pools[spec.version_key] = Pool(spec, self)
+        return pool
+
+    # -- InstanceSource, used by pools ------------------------------------------------------
+
+    def reserve_slot(self, pool: Pool) -> bool:
+        if self._slots_used < self.max_instances:
+            self._slots_used += 1
+            return True
+        victim = self._least_recently_used_idle(exclude=pool)
+        if victim is None:
+            return False
+        victim.stop_idle(1)  # releases a slot
+        self._slots_used += 1
+        return True
+
+    def release_slot(self) -> None:
+        self._slots_used -= 1
+
+    def _least_recently_used_idle(self, exclude: Pool) -> Pool | None:
+        candidates = [p for p in self._pools.values() if p.idle and p is not exclude]
+        return min(candidates, key=lambda p: p.idle[0].last_used) if candidates else None
+
+    async def start_instance(self, pool: Pool) -> Instance:
+        spec = pool.spec
+        instance = Instance(spec, log_stream_name(spec.version, ""), self._instance_log)
+        instance.log_stream = log_stream_name(spec.version, instance.id)
+        request = self._spawn_request(spec, instance)
+        zygote = self._version_zygotes.get(spec.version_key)
+        if zygote is None or not zygote.alive:
+            zygote = self._require_base()
+        ours, theirs = socket.socketpair()
+        try:
+            pid = await zygote.spawn(request, theirs.fileno())
+        finally:
+            theirs.close()
+        self._by_pid[pid] = instance
+        await instance.connect(ours, pid)
+        if self.preload_zygotes and spec.version_key not in self._version_zygotes:
+            self._spawn(self._preload_when_ready(instance))
+        return instance
+
+    def _require_base(self) -> Zygote:
+        if self._base is None or not self._base.alive:
+            raise ZygoteError("the base zygote is not running")
+        return self._base
+
+    def _spawn_request(self, spec: InstanceSpec, instance: Instance) -> dict[str, Any]:
+        env = self._environments.get(spec.version_key)
+        if env is None:
+            env = self._environments[spec.version_key] = function_environment(spec)
+        sys_path = [str(spec.task_root)]
+        if spec.deps_dir is not None:
+            sys_path.append(str(spec.deps_dir))
+        return {
+            "id": instance.id, "role": "instance",
+            "env": instance_environment(env, instance.log_stream),
+            "task_root": str(spec.task_root), "sys_path": sys_path,
+            "memory_size_mb": spec.memory_size_mb, "function_arn": spec.function_arn,
+        }
+
+    async def _preload_when_ready(self, instance: Instance) -> None:
+        """After the version's first instance ran its init, fork a zygote with its modules."""
+        key = instance.spec.version_key
+        while instance.state is InstanceState.STARTING or (
+            instance.init_duration_ms is None and instance.state is InstanceState.BUSY
+        ):
+            await asyncio.sleep(0.01)
+        modules = instance.preload_modules
+        if not modules or key in self._version_zygotes or key in self._zygotes_starting:
+            return
+        if key not in self._pools:
+            return
+        self._zygotes_starting.add(key)
+        try:
+            request = self._spawn_request(instance.spec, instance)
+            request.update(id=f"zygote-{instance.id}", modules=modules)
+            request["env"].pop("AWS_LAMBDA_LOG_STREAM_NAME", None)
+            zygote = await self._require_base().spawn_zygote(request, key)
+            if key in self._pools:
+                self._version_zygotes[key] = zygote
+            else:
+                await zygote.close()
+        except ZygoteError as error:
+            log.warning("could not start a zygote for %s: %s", key, error)
+        finally:
+            self._zygotes_starting.discard(key)
+
+    def _instance_log(self, instance: Instance, request_id: str | None, text: str) -> None:
+        spec = instance.spec
+        self._on_log(stage=spec.stage, function=spec.function_name, stream=instance.log_stream,
+                     message=text, request_id=request_id)
+
+    def _on_exit(self, pid: int, status: int) -> None:
+        instance = self._by_pid.pop(pid, None)
+        if instance is not None:
+            instance.exited(status)
+
+    # -- background work ----------------------------------------------------------------------
+
+    async def _reap_forever(self) -> None:
+        interval_s = min(1.0, max(0.05, self.keep_alive_s / 4))
+        while True:
+            await asyncio.sleep(interval_s)
+            now = time.monotonic()
+            for pool in list(self._pools.values()):
+                pool.reap(now, self.keep_alive_s)
+
+    async def _watch_memory_forever(self) -> None:
+        while True:
+            await asyncio.sleep(WATCHDOG_INTERVAL_S)
+            for pool in self._pools.values():
+                if len(pool.idle) == len(pool.instances):
+                    continue
+                for instance in pool.busy():
+                    self._check_memory(instance)
+
+    @staticmethod
+    def _check_memory(instance: Instance) -> None:
+        rss_kb = read_rss_kb(instance.pid)
+        if rss_kb is None:
+            return
+        instance.last_rss_kb = max(instance.last_rss_kb, rss_kb)
+        if rss_kb > instance.spec.memory_size_mb * 1024:
+            instance.kill("memory")
+
+    # -- control ------------------------------------------------------------------------------
+
+    async def retire(self, version_key: str) -> None:
+        """The version is gone or replaced: stop its instances and its zygote."""
+        pool = self._pools.pop(version_key, None)
+        if pool is not None:
+            pool.close()
+        self._environments.pop(version_key, None)
+        zygote = self._version_zygotes.pop(version_key, None)
+        if zygote is not None:
+            await zygote.close()
+
+    async def drain_function(self, stage: str, function: str) -> int:
+        """Stop the function's idle instances (its zygotes stay): the next call is cold."""
+        return sum(p.stop_idle() for p in self._pools.values()
+                   if p.spec.stage == stage and p.spec.function_name == function)
+
+    def instances(self) -> list[dict[str, Any]]:
+        return [
+            {"id": i.id, "function": i.spec.function_name, "stage": i.spec.stage,
+             "version": i.spec.version, "pid": i.pid, "state": i.state.value,
+             "invocations": i.invocations}
+            for pool in self._pools.values() for i in pool.instances
+        ]
+
+    def zygotes(self) -> list[dict[str, Any]]:
+        found = [{"pid": z.pid, "version_key": key} for key, z in self._version_zygotes.items()]
+        if self._base is not None:
+            found.insert(0, {"pid": self._base.pid, "version_key": None})
+        return found
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for pool in list(self._pools.values()):
+            pool.close()
+        self._pools.clear()
+        for zygote in list(self._version_zygotes.values()):
+            await zygote.close()
+        self._version_zygotes.clear()
+        if self._base is not None:
+            await self._base.close()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,155 @@
+"""`Zygote`: the platform's handle on one zygote process (see zygote_main.py for the child).
+
+The base zygote is a subprocess of the platform; per-version zygotes are forked by the base
+zygote and reached over their own control socket. Both speak the same SEQPACKET messages, so
+one class serves both. Replies are read with `loop.add_reader`, no thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from unkai.runtime import frames
+
+#: Called with (pid, status) for every child the zygote reaps.
+ExitCallback = Callable[[int, int], None]
+START_TIMEOUT_S = 30.0
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+class ZygoteError(Exception):
+    """The zygote could not fork, or is gone."""
+
+
+class Zygote:
+    def __init__(self, control: socket.socket, on_exit: ExitCallback,
+                 version_key: str | None = None,
+                 process: subprocess.Popen[bytes] | None = None) -> None:
+        self.version_key = version_key
+        self.pid = 0
+        self._control = control
+        self._on_exit = on_exit
+        self._process = process
+        self._loop = asyncio.get_running_loop()
+        self._pending: dict[str, asyncio.Future[int]] = {}
+        self._ready: asyncio.Future[int] = self._loop.create_future()
+        self._closed = False
+        control.setblocking(False)
+        self._loop.add_reader(control.fileno(), self._on_readable)
+
+    @classmethod
+    async def start_base(cls, on_exit: ExitCallback) -> Zygote:
+        """Start the base zygote: a fresh interpreter that imported only the bootstrap."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "unkai.runtime.zygote_main", "--fd",
+             str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), env=_base_environment(), close_fds=True,
+        )
+        theirs.close()
+        zygote = cls(ours, on_exit, process=process)
+        await zygote.wait_ready()
+        return zygote
+
+    async def wait_ready(self) -> None:
+        try:
+            self.pid = await asyncio.wait_for(asyncio.shield(self._ready), START_TIMEOUT_S)
+        except TimeoutError:
+            raise ZygoteError(f"zygote did not start within {START_TIMEOUT_S} s") from None
+
+    async def spawn(self, request: dict[str, Any], fd: int) -> int:
+        """Fork a child that takes over `fd`; returns its pid. The caller keeps its own fd."""
+        if self._closed:
+            raise ZygoteError("zygote is closed")
+        future: asyncio.Future[int] = self._loop.create_future()
+        self._pending[request["id"]] = future
+        message = frames.encode_json(frames.SPAWN, request)
+        try:
+            socket.send_fds(self._control, [message], [fd])
+        except OSError as error:
+            self._pending.pop(request["id"], None)
+            raise ZygoteError(f"zygote is gone: {error}") from None
+        return await future
+
+    async def spawn_zygote(self, request: dict[str, Any], version_key: str) -> Zygote:
+        """Fork a per-version zygote that preloads `request['modules']`."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            await self.spawn({**request, "role": "zygote"}, theirs.fileno())
+        finally:
+            theirs.close()
+        child = Zygote(ours, self._on_exit, version_key=version_key)
+        await child.wait_ready()
+        return child
+
+    def _on_readable(self) -> None:
+        while True:
+            try:
+                data = self._control.recv(MAX_MESSAGE_BYTES)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._lost()
+                return
+            self._dispatch(data)
+
+    def _dispatch(self, data: bytes) -> None:
+        kind = frames.HEADER.unpack_from(data)[1]
+        message = json.loads(data[frames.HEADER.size :])
+        if kind == frames.SPAWNED:
+            future = self._pending.pop(message["id"], None)
+            if future is not None and not future.done():
+                if "pid" in message:
+                    future.set_result(int(message["pid"]))
+                else:
+                    future.set_exception(ZygoteError(f"fork failed: {message.get('error')}"))
+        elif kind == frames.EXITED:
+            self._on_exit(int(message["pid"]), int(message["status"]))
+        elif kind == frames.READY and not self._ready.done():
+            self._ready.set_result(int(message["pid"]))
+
+    def _lost(self) -> None:
+        self._detach()
+        error = ZygoteError("zygote exited")
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._pending.clear()
+        if not self._ready.done():
+            self._ready.set_exception(error)
+
+    def _detach(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._loop.remove_reader(self._control.fileno())
+            self._control.close()
+
+    @property
+    def alive(self) -> bool:
+        return not self._closed
+
+    async def close(self) -> None:
+        """Closing the control socket makes the zygote kill its children and exit."""
+        self._detach()
+        if self._process is not None:
+            try:
+                await asyncio.wait_for(asyncio.to_thread(self._process.wait), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self._process.kill()
+                await asyncio.to_thread(self._process.wait)
+
+
+def _base_environment() -> dict[str, str]:
+    """The base zygote needs no variables of the platform's; children set their own."""
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}

@@ -1,0 +1,192 @@
+"""The zygote process: a pre-warmed interpreter that forks function instances on request.
+
+Stdlib only (plus the bootstrap it forks into), single-threaded (forking a threaded process is
+unsafe), started once by the platform as `sys.executable -I -m unkai.runtime.zygote_main --fd N`.
+
+Control channel: a SOCK_SEQPACKET socket, so every message arrives whole, with its fd. The
+platform sends SPAWN {id, role, env, task_root, sys_path, memory_size_mb, function_arn,
+modules} with one fd attached:
+  role "instance": fork; the child applies the environment and limits and runs the bootstrap
+                   on the attached stream socket.
+  role "zygote":   fork; the child becomes a zygote for one function version: it applies the
+                   version's environment and sys.path, imports `modules` (what the version's
+                   first instance imported, e.g. boto3), freezes the heap and serves SPAWN on
+                   the attached control socket. Its instances fork from it, so they start with
+                   those imports done.
+Replies: SPAWNED {id, pid} (or {id, error}), EXITED {pid, status} for every child reaped
+(status: exit code, or minus the signal). READY {pid} is sent once when a zygote serves.
+
+A zygote dies with its parent (PR_SET_PDEATHSIG), and on EOF of its control socket it kills
+its children and exits, so `kill -9` of the platform leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import json
+import os
+import selectors
+import signal
+import socket
+import sys
+from typing import Any
+
+from unkai.runtime import bootstrap, frames, limits
+
+PR_SET_PDEATHSIG = 1
+MAX_MESSAGE_BYTES = 1024 * 1024
+
+
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL us when our parent exits (no-op where prctl is unavailable)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def exit_status(wait_status: int) -> int:
+    if os.WIFSIGNALED(wait_status):
+        return -os.WTERMSIG(wait_status)
+    return os.WEXITSTATUS(wait_status)
+
+
+class ZygoteServer:
+    def __init__(self, control: socket.socket) -> None:
+        self.control = control
+        self.children: set[int] = set()
+        self._wake_r, self._wake_w = socket.socketpair()
+
+    def serve(self) -> None:
+        """Serve SPAWN requests until the control socket closes; never returns normally."""
+        self._wake_w.setblocking(False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(self._wake_w.fileno(), warn_on_full_buffer=False)
+        selector = selectors.DefaultSelector()
+        selector.register(self.control, selectors.EVENT_READ, "control")
+        selector.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._send(frames.encode_json(frames.READY, {"pid": os.getpid()}))
+        while True:
+            for key, _ in selector.select():
+                if key.data == "wake":
+                    with contextlib.suppress(BlockingIOError):
+                        self._wake_r.recv(4096)
+                    self._reap()
+                elif not self._handle_request():
+                    self._shutdown()
+
+    def _handle_request(self) -> bool:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE_BYTES, 1)
+        except (ConnectionError, OSError):
+            return False
+        if not data:
+            return False
+        kind = frames.HEADER.unpack_from(data)[1]
+        request = json.loads(data[frames.HEADER.size :])
+        if kind == frames.SPAWN and fds:
+            self._spawn(request, fds[0])
+        for fd in fds[1:]:
+            os.close(fd)
+        return True
+
+    def _spawn(self, request: dict[str, Any], fd: int) -> None:
+        try:
+            pid = os.fork()
+        except OSError as error:
+            os.close(fd)
+            self._send(frames.encode_json(frames.SPAWNED, {"id": request["id"],
+                                                            "error": str(error)}))
+            return
+        if pid == 0:
+            self._become_child(request, fd)
+        os.close(fd)
+        self.children.add(pid)
+        self._send(frames.encode_json(frames.SPAWNED, {"id": request["id"], "pid": pid}))
+
+    def _become_child(self, request: dict[str, Any], fd: int) -> None:
+        """Runs in the forked child; never returns into the zygote's loop."""
+        code = 1
+        try:
+            signal.set_wakeup_fd(-1)
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+            self.control.close()
+            self._wake_r.close()
+            self._wake_w.close()
+            die_with_parent()
+            apply_request(request)
+            if request.get("role") == "zygote":
+                preload(request.get("modules", []))
+                ZygoteServer(socket.socket(fileno=fd)).serve()
+            else:
+                limits.apply_instance_limits(int(request["memory_size_mb"]))
+                code = bootstrap.serve(socket.socket(fileno=fd), request.get("function_arn", ""))
+        except BaseException as error:  # boundary: report, then leave the child process
+            with contextlib.suppress(Exception):
+                os.write(2, f"unkai zygote child failed: {error!r}\n".encode())
+        finally:
+            os._exit(code)
+
+    def _reap(self) -> None:
+        while self.children:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                self.children.clear()
+                return
+            if pid == 0:
+                return
+            self.children.discard(pid)
+            self._send(frames.encode_json(frames.EXITED, {"pid": pid,
+                                                           "status": exit_status(status)}))
+
+    def _send(self, message: bytes) -> None:
+        with contextlib.suppress(OSError):
+            self.control.send(message)
+
+    def _shutdown(self) -> None:
+        for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in list(self.children):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+        os._exit(0)
+
+
+def apply_request(request: dict[str, Any]) -> None:
+    """Environment, working directory and import path of one function version."""
+    os.environ.clear()
+    os.environ.update(request["env"])
+    task_root = request["task_root"]
+    os.chdir(task_root)
+    for entry in reversed(request.get("sys_path", [])):
+        if entry not in sys.path:
+            sys.path.insert(0, entry)
+
+
+def preload(modules: list[str]) -> None:
+    """Import what the version's handler needs; a module that fails is skipped, not fatal."""
+    for name in modules:
+        with contextlib.suppress(Exception):
+            __import__(name)
+    gc.collect()
+    gc.freeze()
+
+
+def main(argv: list[str]) -> int:
+    options = dict(zip(argv[0::2], argv[1::2], strict=False))
+    if "--fd" not in options:
+        sys.stderr.write("usage: python -m unkai.runtime.zygote_main --fd N\n")
+        return 2
+    die_with_parent()
+    control = socket.socket(fileno=int(options["--fd"]))
+    gc.collect()
+    gc.freeze()
+    ZygoteServer(control).serve()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

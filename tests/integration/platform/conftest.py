@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.platform_process import PlatformProcess
+
+_stage_numbers = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProcess]:
+    """One platform shared by the tests that only deploy and invoke (each in its own stage)."""
+    proc = PlatformProcess(
+        tmp_path_factory.mktemp("platform-data"), extra_args=("--max-instances", "12")
+    )
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def stage() -> str:
+    return f"t{next(_stage_numbers)}"
+
+
+@pytest.fixture
+def apps(tmp_path: Path) -> Path:
+    return tmp_path / "apps"

@@ -1,0 +1,116 @@
+"""Event building (payload 2.0) and response mapping, as API Gateway does them."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import orjson
+import pytest
+
+from unkai.gateway.mapping import BadResponse, build_event, response_from_payload
+from unkai.gateway.routes import Match, RouteTarget
+
+
+def scope(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "method": "GET",
+        "query_string": b"name=ada&tag=a&tag=b",
+        "headers": [
+            (b"host", b"127.0.0.1:8080"),
+            (b"user-agent", b"curl/8"),
+            (b"x-multi", b"1"),
+            (b"x-multi", b"2"),
+            (b"cookie", b"a=1; b=2"),
+        ],
+        "client": ("127.0.0.1", 5555),
+        "http_version": "1.1",
+    }
+    base.update(overrides)
+    return base
+
+
+MATCH = Match(RouteTarget("dev", "hello", "GET /items/{id}"), {"id": "42"})
+
+
+def event_of(s: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
+    raw = build_event(
+        s,
+        body,
+        MATCH,
+        request_id="rid",
+        stage="dev",
+        raw_path="/items/42",
+        api_id="unkai",
+        account_id="000000000000",
+    )
+    result: dict[str, Any] = orjson.loads(raw)
+    return result
+
+
+def test_event_has_the_2_0_shape() -> None:
+    event = event_of(scope())
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "GET /items/{id}"
+    assert event["rawPath"] == "/items/42"
+    assert event["rawQueryString"] == "name=ada&tag=a&tag=b"
+    assert event["queryStringParameters"] == {"name": "ada", "tag": "a,b"}
+    assert event["headers"]["x-multi"] == "1,2"
+    assert "cookie" not in event["headers"]
+    assert event["cookies"] == ["a=1", "b=2"]
+    assert event["pathParameters"] == {"id": "42"}
+    ctx = event["requestContext"]
+    assert ctx["http"] == {
+        "method": "GET",
+        "path": "/items/42",
+        "protocol": "HTTP/1.1",
+        "sourceIp": "127.0.0.1",
+        "userAgent": "curl/8",
+    }
+    assert ctx["requestId"] == "rid" and ctx["stage"] == "dev"
+    assert isinstance(ctx["timeEpoch"], int)
+    assert event["isBase64Encoded"] is False
+    assert "body" not in event
+
+
+def test_text_body_is_a_string_and_binary_is_base64() -> None:
+    json_scope = scope(headers=[(b"content-type", b"application/json")])
+    assert event_of(json_scope, b'{"a":1}')["body"] == '{"a":1}'
+    binary_scope = scope(headers=[(b"content-type", b"image/png")])
+    event = event_of(binary_scope, b"\x89PNG\x00")
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"\x89PNG\x00"
+
+
+def test_no_query_string_means_no_parameters_key() -> None:
+    assert "queryStringParameters" not in event_of(scope(query_string=b""))
+
+
+def test_response_document_is_mapped() -> None:
+    payload = orjson.dumps(
+        {"statusCode": 201, "headers": {"X-A": "1"}, "body": "made", "cookies": ["s=1; Path=/"]}
+    )
+    status, headers, body = response_from_payload(payload)
+    assert status == 201 and body == b"made"
+    assert (b"x-a", b"1") in headers and (b"set-cookie", b"s=1; Path=/") in headers
+
+
+def test_base64_response_body_is_decoded() -> None:
+    payload = orjson.dumps(
+        {"statusCode": 200, "isBase64Encoded": True, "body": base64.b64encode(b"\x00\x01").decode()}
+    )
+    assert response_from_payload(payload)[2] == b"\x00\x01"
+
+
+@pytest.mark.parametrize("result", [{"a": 1}, "hello", 3, [1, 2], None])
+def test_any_other_json_becomes_a_200_json_body(result: Any) -> None:
+    payload = orjson.dumps(result)
+    status, headers, body = response_from_payload(payload)
+    assert status == 200 and body == payload
+    assert headers == [(b"content-type", b"application/json")]
+
+
+@pytest.mark.parametrize("status", [99, 600, "200", True, None])
+def test_invalid_status_code_is_a_bad_response(status: Any) -> None:
+    with pytest.raises(BadResponse, match="statusCode"):
+        response_from_payload(orjson.dumps({"statusCode": status}))

@@ -1,0 +1,300 @@
+"""LogService against a real sqlite backend: formatting, group commits, retries, reads, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from unkai.backends.base import LogQuery, LogRecord
+from unkai.backends.sqlite.backend import SqliteBackend
+from unkai.invoke.models import FunctionError, InvocationResult
+from unkai.observe.logs import LogService, group_key, lambda_log_group_name
+from unkai.observe.report import TIMEOUT_ERROR_TYPE
+
+pytestmark = pytest.mark.anyio
+
+NOW_MS = 1_714_564_800_000  # 2024-05-01T12:00:00Z
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ms = NOW_MS
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
+class CountingStore:
+    """A LogStore in front of the real backend that counts appends and can fail some."""
+
+    def __init__(self, inner: SqliteBackend, fail_appends: int = 0) -> None:
+        self.inner = inner
+        self.fail_appends = fail_appends
+        self.append_calls = 0
+
+    async def append_logs(self, records: Sequence[LogRecord]) -> None:
+        self.append_calls += 1
+        if self.fail_appends:
+            self.fail_appends -= 1
+            raise OSError("disk unplugged")
+        await self.inner.append_logs(records)
+
+    async def query_logs(self, query: LogQuery) -> list[LogRecord]:
+        return await self.inner.query_logs(query)
+
+    async def purge_logs(self, before_ms: int) -> int:
+        return await self.inner.purge_logs(before_ms)
+
+
+@pytest.fixture
+async def backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    opened = SqliteBackend(tmp_path / "unkai.db")
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+def invocation(rid: str = "r1", **changes: object) -> InvocationResult:
+    result = InvocationResult(
+        request_id=rid,
+        payload=b"{}",
+        error=None,
+        duration_ms=12.5,
+        max_memory_used_mb=40,
+        memory_size_mb=256,
+        log_text="hello\nworld\n",
+    )
+    for name, value in changes.items():
+        setattr(result, name, value)
+    return result
+
+
+async def wait_for_records(backend: SqliteBackend, count: int) -> list[LogRecord]:
+    """Poll the store (not the service, whose reads flush) until `count` records are in."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        records = await backend.query_logs(LogQuery(limit=100_000))
+        if len(records) >= count:
+            return records
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"fewer than {count} records after 5 s")
+
+
+def test_group_names() -> None:
+    assert group_key("dev", "hello") == "/unkai/dev/hello"
+    assert lambda_log_group_name("hello") == "/aws/lambda/hello"
+
+
+async def test_invocation_is_start_output_end_report(backend: SqliteBackend) -> None:
+    # Given a service with a fixed clock
+    service = LogService(backend, clock_ms=Clock())
+    # When a cold, successful invocation is recorded and flushed
+    result = invocation(init_duration_ms=80.0)
+    service.record_invocation(stage="dev", function="f", stream="st", result=result, version="3")
+    await service.flush()
+    # Then the store holds Lambda's lines in order, tagged with the group, stream and request
+    records = await backend.query_logs(LogQuery())
+    assert [r.message for r in records] == [
+        "START RequestId: r1 Version: 3",
+        "hello\nworld",
+        "END RequestId: r1",
+        "REPORT RequestId: r1\tDuration: 12.50 ms\tBilled Duration: 13 ms\t"
+        "Memory Size: 256 MB\tMax Memory Used: 40 MB\tInit Duration: 80.00 ms\t",
+    ]
+    assert {(r.group, r.stream, r.request_id) for r in records} == {("/unkai/dev/f", "st", "r1")}
+    assert [r.timestamp_ms for r in records] == [NOW_MS - 12, NOW_MS - 12, NOW_MS, NOW_MS]
+
+
+async def test_version_defaults_to_the_executed_version(backend: SqliteBackend) -> None:
+    service = LogService(backend)
+    service.record_invocation(stage="dev", function="f", stream="s", result=invocation(log_text=""))
+    await service.flush()
+    assert [r.message for r in await backend.query_logs(LogQuery())][:2] == [
+        "START RequestId: r1 Version: $LATEST",
+        "END RequestId: r1",
+    ]
+
+
+async def test_errors_come_between_the_output_and_end(backend: SqliteBackend) -> None:
+    service = LogService(backend, clock_ms=Clock())
+    failed = invocation("r1", error=FunctionError("ValueError", "boom", ["  File x\n"]))
+    timed_out = invocation(
+        "r2",
+        duration_ms=3000.4,
+        log_text="",
+        error=FunctionError(TIMEOUT_ERROR_TYPE, "Task timed out after 3.00 seconds"),
+    )
+    service.record_invocation(stage="dev", function="f", stream="s", result=failed)
+    service.record_invocation(stage="dev", function="f", stream="s", result=timed_out)
+    await service.flush()
+    messages = [r.message for r in await backend.query_logs(LogQuery())]
+    assert messages[2:4] == [
+        "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File x",
+        "END RequestId: r1",
+    ]
+    assert messages[5:7] == [
+        "START RequestId: r2 Version: $LATEST",
+        "2024-05-01T12:00:00.000Z r2 Task timed out after 3.00 seconds",
+    ]
+    assert messages[7] == "END RequestId: r2"
+
+
+async def test_records_are_committed_within_flush_ms_in_one_append(
+    backend: SqliteBackend,
+) -> None:
+    # Given a started service flushing every 20 ms
+    store = CountingStore(backend)
+    service = LogService(store, flush_ms=20)
+    await service.start()
+    try:
+        # When 1000 invocations are recorded at once
+        for i in range(1000):
+            service.record_invocation(
+                stage="dev", function="f", stream="s", result=invocation(f"r{i}")
+            )
+        # Then the flusher alone commits them, in one append
+        records = await wait_for_records(backend, 4000)
+        assert store.append_calls == 1
+        assert [r.id for r in records] == sorted(r.id for r in records)
+    finally:
+        await service.close()
+
+
+async def test_a_failed_flush_keeps_the_records_and_retries(backend: SqliteBackend) -> None:
+    # Given a store whose first two appends fail
+    store = CountingStore(backend, fail_appends=2)
+    service = LogService(store, flush_ms=5)
+    await service.start()
+    try:
+        # When records are accepted before, between and after the failures
+        service.record_text(stage="dev", function="f", stream="s", message="first")
+        while store.append_calls < 1:
+            await asyncio.sleep(0.001)
+        service.record_text(stage="dev", function="f", stream="s", message="second")
+        # Then all of them arrive, once each and in order
+        records = await wait_for_records(backend, 2)
+        assert [r.message for r in records] == ["first", "second"]
+        assert store.append_calls >= 3
+    finally:
+        await service.close()
+    assert len(await backend.query_logs(LogQuery())) == 2
+
+
+async def test_close_flushes_everything(backend: SqliteBackend) -> None:
+    service = LogService(backend, flush_ms=10_000)
+    await service.start()
+    service.record_invocation(stage="dev", function="f", stream="s", result=invocation())
+    await service.close()
+    await service.close()
+    assert len(await backend.query_logs(LogQuery())) == 4
+
+
+async def test_full_buffer_refuses_new_records_and_counts_them(backend: SqliteBackend) -> None:
+    store = CountingStore(backend, fail_appends=1)
+    service = LogService(store, max_buffered_records=3)
+    for i in range(5):
+        service.record_text(stage="dev", function="f", stream="s", message=f"m{i}")
+    with pytest.raises(OSError):
+        await service.flush()
+    assert service.dropped_records == 2
+    await service.flush()
+    assert [r.message for r in await backend.query_logs(LogQuery())] == ["m0", "m1", "m2"]
+
+
+async def test_query_sees_its_own_writes_and_filters(backend: SqliteBackend) -> None:
+    # Given invocations of two functions in two stages, not yet flushed
+    clock = Clock()
+    service = LogService(backend, flush_ms=10_000, clock_ms=clock)
+    for stage, function, rid in [("dev", "a", "r1"), ("dev", "b", "r2"), ("prod", "a", "r3")]:
+        service.record_invocation(
+            stage=stage, function=function, stream="s", result=invocation(rid)
+        )
+        clock.now_ms += 1000
+    service.record_text(stage="dev", function="a", stream="s2", message="platform note")
+    # Then queries see them, by function, by stage, and with every filter
+    dev_a = await service.query(stage="dev", function="a")
+    assert len(dev_a) == 5 and dev_a[-1].message == "platform note"
+    assert len(await service.query(stage="dev")) == 9
+    assert len(await service.query(stage="prod", function="a")) == 4
+    assert len(await service.query(stage="dev", function="a", request_id="r1")) == 4
+    assert [r.request_id for r in await service.query(stage="dev", contains="START")] == [
+        "r1",
+        "r2",
+    ]
+    window = await service.query(stage="dev", since_ms=NOW_MS + 1, until_ms=NOW_MS + 2000)
+    assert {r.request_id for r in window} == {"r2"}
+    assert [r.message for r in await service.query(stage="dev", streams=("s2",))] == [
+        "platform note"
+    ]
+    newest = await service.query(stage="dev", function="a", limit=2, newest=True)
+    assert newest == dev_a[-2:]
+    assert await service.query(stage="dev", function="a", after_id=dev_a[-2].id) == dev_a[-1:]
+
+
+async def test_tail_yields_only_new_records_as_they_are_committed(
+    backend: SqliteBackend,
+) -> None:
+    # Given a service with old records and a tail started after them
+    service = LogService(backend, flush_ms=5)
+    await service.start()
+    service.record_text(stage="dev", function="f", stream="s", message="old")
+    await service.flush()
+    tail = service.tail(stage="dev", function="f", poll_s=0.01)
+    try:
+        first = asyncio.ensure_future(anext(tail))
+        await asyncio.sleep(0.05)  # the tail is polling; nothing new yet
+        assert not first.done()
+        # When new lines are recorded for this and another function
+        service.record_text(stage="dev", function="other", stream="s", message="elsewhere")
+        service.record_text(stage="dev", function="f", stream="s", message="new 1")
+        service.record_text(stage="dev", function="f", stream="s", message="new 2")
+        # Then the tail yields just this function's new lines, in order
+        got = [await asyncio.wait_for(first, 5), await asyncio.wait_for(anext(tail), 5)]
+        assert [r.message for r in got] == ["new 1", "new 2"]
+    finally:
+        await tail.aclose()
+        await service.close()
+
+
+async def test_tail_from_a_cursor_replays_what_follows_it(backend: SqliteBackend) -> None:
+    service = LogService(backend)
+    for i in range(3):
+        service.record_text(stage="dev", function="f", stream="s", message=f"m{i}")
+    await service.flush()
+    first = (await service.query(stage="dev", function="f"))[0]
+    tail = service.tail(stage="dev", function="f", after_id=first.id, batch_limit=1)
+    try:
+        assert [(await anext(tail)).message for _ in range(2)] == ["m1", "m2"]
+    finally:
+        await tail.aclose()
+
+
+async def test_purge_removes_records_older_than_the_retention(backend: SqliteBackend) -> None:
+    clock = Clock()
+    service = LogService(backend, retention_hours=1, clock_ms=clock)
+    service.record_text(stage="dev", function="f", stream="s", message="old")
+    clock.now_ms += 30 * 60_000
+    service.record_text(stage="dev", function="f", stream="s", message="recent")
+    await service.flush()
+    clock.now_ms += 45 * 60_000
+    assert await service.purge_expired() == 1
+    assert [r.message for r in await service.query(stage="dev", function="f")] == ["recent"]
+
+
+async def test_stream_output_decodes_utf8_and_replaces_invalid_bytes(
+    backend: SqliteBackend,
+) -> None:
+    service = LogService(backend)
+    service.record_stream_output(
+        stage="dev", function="f", stream="s", request_id="r9", data="é ok\n".encode() + b"\xff"
+    )
+    service.record_text(stage="dev", function="f", stream="s", message="\n")  # empty: skipped
+    await service.flush()
+    records = await backend.query_logs(LogQuery())
+    assert [(r.message, r.request_id) for r in records] == [("é ok\n\ufffd", "r9")]
