@@ -65,9 +65,10 @@ class PlatformProcess:
         return self
 
     def _pump(self, stream: IO[str]) -> None:
-        for line in stream:
-            self.output.append(line)
-            self._lines.put(line)
+        with stream:
+            for line in stream:
+                self.output.append(line)
+                self._lines.put(line)
         self._lines.put(None)
 
     def _wait_ready(self) -> str:
@@ -107,6 +108,17 @@ class PlatformProcess:
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
         self.process.wait(timeout=10)
+        self._drained()
+
+    def _drained(self) -> None:
+        """Wait until the output pump saw EOF (and closed the pipe)."""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if self._lines.get(timeout=0.5) is None:
+                    return
+            except queue.Empty:
+                continue
 
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -117,6 +129,7 @@ class PlatformProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
+        self._drained()
 
     def pid(self) -> int:
         assert self.process is not None

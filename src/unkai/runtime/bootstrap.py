@@ -66,9 +66,8 @@ class LogCapture(io.TextIOBase):
         self._last_flush = 0.0
         self._lock = _allocate_lock()
 
-    @property
-    def encoding(self) -> str:
-        return "utf-8"
+    #: What `print` and `logging` see; io.TextIOBase reports None otherwise.
+    encoding = "utf-8"
 
     def writable(self) -> bool:
         return True
@@ -116,7 +115,7 @@ class LogCapture(io.TextIOBase):
 
 
 def _allocate_lock() -> Any:
-    import _thread  # noqa: PLC0415 - tiny builtin; keeps `threading` out of the type surface
+    import _thread
 
     return _thread.allocate_lock()
 
@@ -308,7 +307,9 @@ class Runtime:
         self.sock.sendall(frames.encode_result(status, duration_ms, peak_rss_kb(), log, data))
         return healthy
 
-    def _call(self, handler: Handler, event_bytes: bytes, context: LambdaContext) -> tuple[int, bytes, bool]:
+    def _call(
+        self, handler: Handler, event_bytes: bytes, context: LambdaContext
+    ) -> tuple[int, bytes, bool]:
         try:
             event = json.loads(event_bytes) if event_bytes else {}
         except ValueError as error:

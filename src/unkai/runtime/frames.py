@@ -74,7 +74,9 @@ def decode_invoke(body: bytes) -> tuple[str, int, bytes, bytes]:
     return rid.decode("ascii"), deadline_ms, extra, body[start + extra_len :]
 
 
-def encode_result(status: int, duration_ms: float, max_rss_kb: int, log: bytes, data: bytes) -> bytes:
+def encode_result(
+    status: int, duration_ms: float, max_rss_kb: int, log: bytes, data: bytes
+) -> bytes:
     head = RESULT_HEAD.pack(status, duration_ms, max_rss_kb, len(log))
     return HEADER.pack(RESULT_HEAD.size + len(log) + len(data), RESULT) + head + log + data
 

@@ -55,12 +55,15 @@ class InstanceState(enum.Enum):
 
 
 ALLOWED: dict[InstanceState, frozenset[InstanceState]] = {
-    InstanceState.STARTING: frozenset({InstanceState.BUSY, InstanceState.STOPPED,
-                                       InstanceState.FAILED}),
-    InstanceState.READY: frozenset({InstanceState.BUSY, InstanceState.DRAINING,
-                                    InstanceState.STOPPED, InstanceState.FAILED}),
-    InstanceState.BUSY: frozenset({InstanceState.READY, InstanceState.FAILED,
-                                   InstanceState.DRAINING}),
+    InstanceState.STARTING: frozenset(
+        {InstanceState.BUSY, InstanceState.STOPPED, InstanceState.FAILED}
+    ),
+    InstanceState.READY: frozenset(
+        {InstanceState.BUSY, InstanceState.DRAINING, InstanceState.STOPPED, InstanceState.FAILED}
+    ),
+    InstanceState.BUSY: frozenset(
+        {InstanceState.READY, InstanceState.FAILED, InstanceState.DRAINING}
+    ),
     InstanceState.DRAINING: frozenset({InstanceState.STOPPED, InstanceState.FAILED}),
     InstanceState.STOPPED: frozenset(),
     InstanceState.FAILED: frozenset({InstanceState.STOPPED}),
@@ -139,17 +142,20 @@ class Instance:
         transport = self._transport
         if transport is None or transport.is_closing():
             self._fail()
-            return self._failure(invocation, "Runtime.ExitError",
-                                 f"RequestId: {invocation.request_id} Error: "
-                                 + describe_exit(await self._exit_status()))
+            return self._failure(
+                invocation,
+                "Runtime.ExitError",
+                f"RequestId: {invocation.request_id} Error: "
+                + describe_exit(await self._exit_status()),
+            )
         loop = asyncio.get_running_loop()
         self._result = result = loop.create_future()
         self._started = time.monotonic()
         deadline_ms = int((time.time() + invocation.deadline - time.monotonic()) * 1000)
-        transport.write(frames.encode_invoke(invocation.request_id, deadline_ms,
-                                             invocation.payload))
-        timer = loop.call_later(max(0.0, invocation.deadline - time.monotonic()),
-                                self._on_timeout)
+        transport.write(
+            frames.encode_invoke(invocation.request_id, deadline_ms, invocation.payload)
+        )
+        timer = loop.call_later(max(0.0, invocation.deadline - time.monotonic()), self._on_timeout)
         try:
             kind, body = await result
         finally:
@@ -168,20 +174,30 @@ class Instance:
             doc = json.loads(body)
             self._log(rid, doc.get("log", ""))
             error = doc["error"]
-            return self._failure(invocation, error["errorType"], error["errorMessage"],
-                                 error.get("stackTrace") or [],
-                                 init_ms=float(doc.get("duration_ms", 0.0)))
+            return self._failure(
+                invocation,
+                error["errorType"],
+                error["errorMessage"],
+                error.get("stackTrace") or [],
+                init_ms=float(doc.get("duration_ms", 0.0)),
+            )
         if self._killed_for == "timeout":
-            return self._failure(invocation, "Sandbox.Timedout",
-                                 f"RequestId: {rid} Error: Task timed out after "
-                                 f"{self.spec.timeout_s:.2f} seconds")
+            return self._failure(
+                invocation,
+                "Sandbox.Timedout",
+                f"RequestId: {rid} Error: Task timed out after {self.spec.timeout_s:.2f} seconds",
+            )
         status = await self._exit_status()
         if self._killed_for == "memory":
-            return self._failure(invocation, "Runtime.OutOfMemory",
-                                 f"RequestId: {rid} Error: {describe_exit(status)} (memory "
-                                 f"limit {self.spec.memory_size_mb} MB exceeded)")
-        return self._failure(invocation, "Runtime.ExitError",
-                             f"RequestId: {rid} Error: {describe_exit(status)}")
+            return self._failure(
+                invocation,
+                "Runtime.OutOfMemory",
+                f"RequestId: {rid} Error: {describe_exit(status)} (memory "
+                f"limit {self.spec.memory_size_mb} MB exceeded)",
+            )
+        return self._failure(
+            invocation, "Runtime.ExitError", f"RequestId: {rid} Error: {describe_exit(status)}"
+        )
 
     def _from_result(self, invocation: Invocation, body: bytes) -> InvocationResult:
         status, duration_ms, max_rss_kb, log, data = frames.decode_result(body)
@@ -189,30 +205,44 @@ class Instance:
         payload: bytes | None = data
         if status == frames.RESULT_ERROR:
             doc = json.loads(data)
-            error = FunctionError(doc["errorType"], doc["errorMessage"],
-                                  doc.get("stackTrace") or [])
+            error = FunctionError(
+                doc["errorType"], doc["errorMessage"], doc.get("stackTrace") or []
+            )
             payload = None
         if error is not None and error.error_type == "Runtime.OutOfMemory":
             self._fail()
         elif self.state is InstanceState.BUSY:
             self._move(InstanceState.READY, "finish")
         return InvocationResult(
-            request_id=invocation.request_id, payload=payload, error=error,
-            duration_ms=duration_ms, max_memory_used_mb=-(-max_rss_kb // 1024),
-            memory_size_mb=self.spec.memory_size_mb, init_duration_ms=self._take_init(),
-            executed_version=self.spec.version, log_text=log.decode("utf-8", "replace"),
+            request_id=invocation.request_id,
+            payload=payload,
+            error=error,
+            duration_ms=duration_ms,
+            max_memory_used_mb=-(-max_rss_kb // 1024),
+            memory_size_mb=self.spec.memory_size_mb,
+            init_duration_ms=self._take_init(),
+            executed_version=self.spec.version,
+            log_text=log.decode("utf-8", "replace"),
         )
 
-    def _failure(self, invocation: Invocation, error_type: str, message: str,
-                 stack: list[str] | None = None, init_ms: float | None = None
-                 ) -> InvocationResult:
+    def _failure(
+        self,
+        invocation: Invocation,
+        error_type: str,
+        message: str,
+        stack: list[str] | None = None,
+        init_ms: float | None = None,
+    ) -> InvocationResult:
         limit = self.spec.memory_size_mb
         used = limit if self._killed_for == "memory" else -(-self.last_rss_kb // 1024)
         duration_ms = max(0.0, (time.monotonic() - self._started) * 1000.0)
         return InvocationResult(
-            request_id=invocation.request_id, payload=None,
+            request_id=invocation.request_id,
+            payload=None,
             error=FunctionError(error_type, message, stack or []),
-            duration_ms=duration_ms, max_memory_used_mb=used, memory_size_mb=limit,
+            duration_ms=duration_ms,
+            max_memory_used_mb=used,
+            memory_size_mb=limit,
             init_duration_ms=init_ms if init_ms is not None else self._take_init(),
             executed_version=self.spec.version,
         )

@@ -47,8 +47,12 @@ class _Lease:
         self.instance = instance
         return instance
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         if self.instance is not None:
             self.pool.release(self.instance)
 
@@ -99,8 +103,9 @@ class Pool:
         except Exception as error:  # boundary: a failed start fails one waiter, not the pool
             self.starting -= 1
             self._source.release_slot()
-            self._fail_one_waiter(InvocationFailed("Runtime.StartFailed",
-                                                   f"could not start an instance: {error}"))
+            self._fail_one_waiter(
+                InvocationFailed("Runtime.StartFailed", f"could not start an instance: {error}")
+            )
             return
         self.starting -= 1
         self.instances.add(instance)
@@ -161,12 +166,19 @@ class Pool:
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
-                waiter.set_exception(InvocationFailed(
-                    "Runtime.Retired", f"{self.spec.function_name} was redeployed; retry"))
+                waiter.set_exception(
+                    InvocationFailed(
+                        "Runtime.Retired", f"{self.spec.function_name} was redeployed; retry"
+                    )
+                )
 
     def busy(self) -> list[Instance]:
         return [i for i in self.instances if i.state is InstanceState.BUSY]
 
     def stats(self) -> dict[str, Any]:
-        return {"idle": len(self.idle), "total": len(self.instances), "starting": self.starting,
-                "waiting": sum(1 for w in self._waiters if not w.done())}
+        return {
+            "idle": len(self.idle),
+            "total": len(self.instances),
+            "starting": self.starting,
+            "waiting": sum(1 for w in self._waiters if not w.done()),
+        }

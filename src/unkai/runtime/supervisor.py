@@ -34,13 +34,22 @@ WATCHDOG_INTERVAL_S = 0.015
 
 
 class LogSink(Protocol):
-    def __call__(self, *, stage: str, function: str, stream: str, message: str,
-                 request_id: str | None = None, timestamp_ms: int | None = None) -> None: ...
+    def __call__(
+        self,
+        *,
+        stage: str,
+        function: str,
+        stream: str,
+        message: str,
+        request_id: str | None = None,
+        timestamp_ms: int | None = None,
+    ) -> None: ...
 
 
 class Supervisor:
-    def __init__(self, *, max_instances: int, keep_alive_s: float, preload_zygotes: bool,
-                 on_log: LogSink) -> None:
+    def __init__(
+        self, *, max_instances: int, keep_alive_s: float, preload_zygotes: bool, on_log: LogSink
+    ) -> None:
         self.max_instances = max_instances
         self.keep_alive_s = keep_alive_s
         self.preload_zygotes = preload_zygotes
@@ -122,10 +131,13 @@ class Supervisor:
         if spec.deps_dir is not None:
             sys_path.append(str(spec.deps_dir))
         return {
-            "id": instance.id, "role": "instance",
+            "id": instance.id,
+            "role": "instance",
             "env": instance_environment(env, instance.log_stream),
-            "task_root": str(spec.task_root), "sys_path": sys_path,
-            "memory_size_mb": spec.memory_size_mb, "function_arn": spec.function_arn,
+            "task_root": str(spec.task_root),
+            "sys_path": sys_path,
+            "memory_size_mb": spec.memory_size_mb,
+            "function_arn": spec.function_arn,
         }
 
     async def _preload_when_ready(self, instance: Instance) -> None:
@@ -157,8 +169,13 @@ class Supervisor:
 
     def _instance_log(self, instance: Instance, request_id: str | None, text: str) -> None:
         spec = instance.spec
-        self._on_log(stage=spec.stage, function=spec.function_name, stream=instance.log_stream,
-                     message=text, request_id=request_id)
+        self._on_log(
+            stage=spec.stage,
+            function=spec.function_name,
+            stream=instance.log_stream,
+            message=text,
+            request_id=request_id,
+        )
 
     def _on_exit(self, pid: int, status: int) -> None:
         instance = self._by_pid.pop(pid, None)
@@ -207,15 +224,25 @@ class Supervisor:
 
     async def drain_function(self, stage: str, function: str) -> int:
         """Stop the function's idle instances (its zygotes stay): the next call is cold."""
-        return sum(p.stop_idle() for p in self._pools.values()
-                   if p.spec.stage == stage and p.spec.function_name == function)
+        return sum(
+            p.stop_idle()
+            for p in self._pools.values()
+            if p.spec.stage == stage and p.spec.function_name == function
+        )
 
     def instances(self) -> list[dict[str, Any]]:
         return [
-            {"id": i.id, "function": i.spec.function_name, "stage": i.spec.stage,
-             "version": i.spec.version, "pid": i.pid, "state": i.state.value,
-             "invocations": i.invocations}
-            for pool in self._pools.values() for i in pool.instances
+            {
+                "id": i.id,
+                "function": i.spec.function_name,
+                "stage": i.spec.stage,
+                "version": i.spec.version,
+                "pid": i.pid,
+                "state": i.state.value,
+                "invocations": i.invocations,
+            }
+            for pool in self._pools.values()
+            for i in pool.instances
         ]
 
     def zygotes(self) -> list[dict[str, Any]]:

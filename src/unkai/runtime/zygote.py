@@ -30,9 +30,13 @@ class ZygoteError(Exception):
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, on_exit: ExitCallback,
-                 version_key: str | None = None,
-                 process: subprocess.Popen[bytes] | None = None) -> None:
+    def __init__(
+        self,
+        control: socket.socket,
+        on_exit: ExitCallback,
+        version_key: str | None = None,
+        process: subprocess.Popen[bytes] | None = None,
+    ) -> None:
         self.version_key = version_key
         self.pid = 0
         self._control = control
@@ -50,9 +54,10 @@ class Zygote:
         """Start the base zygote: a fresh interpreter that imported only the bootstrap."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "unkai.runtime.zygote_main", "--fd",
-             str(theirs.fileno())],
-            pass_fds=(theirs.fileno(),), env=_base_environment(), close_fds=True,
+            [sys.executable, "-I", "-m", "unkai.runtime.zygote_main", "--fd", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            env=_base_environment(),
+            close_fds=True,
         )
         theirs.close()
         zygote = cls(ours, on_exit, process=process)

@@ -96,8 +96,9 @@ class ZygoteServer:
             pid = os.fork()
         except OSError as error:
             os.close(fd)
-            self._send(frames.encode_json(frames.SPAWNED, {"id": request["id"],
-                                                            "error": str(error)}))
+            self._send(
+                frames.encode_json(frames.SPAWNED, {"id": request["id"], "error": str(error)})
+            )
             return
         if pid == 0:
             self._become_child(request, fd)
@@ -138,8 +139,9 @@ class ZygoteServer:
             if pid == 0:
                 return
             self.children.discard(pid)
-            self._send(frames.encode_json(frames.EXITED, {"pid": pid,
-                                                           "status": exit_status(status)}))
+            self._send(
+                frames.encode_json(frames.EXITED, {"pid": pid, "status": exit_status(status)})
+            )
 
     def _send(self, message: bytes) -> None:
         with contextlib.suppress(OSError):

@@ -48,8 +48,8 @@ functions:
   echo:
     handler: app.echo
     events:
-      - http: {{method: ANY, path: /echo/{{proxy+}}}}
-      - http: GET /items/{{id}}
+      - http: "ANY /echo/{{proxy+}}"
+      - http: "GET /items/{{id}}"
   plain:
     handler: app.plain
     events:

@@ -172,6 +172,8 @@ def test_logs_tail_shows_new_invocations_live(
     finally:
         tail.kill()
         tail.wait(timeout=5)
+        if tail.stdout is not None:
+            tail.stdout.close()
 
 
 def test_bad_manifest_is_refused_with_file_line_and_field(
@@ -298,12 +300,14 @@ def test_no_function_process_outlives_the_platform(own_platform: PlatformProcess
     assert pids
     own_platform.kill9()
 
+    def alive(pid: int) -> bool:
+        try:
+            return "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+        except FileNotFoundError:
+            return False
+
     def all_gone() -> bool:
-        return not any(
-            Path(f"/proc/{pid}").exists()
-            and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
-            for pid in pids
-        )
+        return not any(alive(pid) for pid in pids)
 
     assert wait_for(all_gone, timeout_s=15)
     json.dumps(listed)

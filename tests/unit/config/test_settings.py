@@ -21,7 +21,7 @@ def test_flag_beats_environment_beats_default() -> None:
 
 
 def test_invalid_environment_value_names_the_variable() -> None:
-    with pytest.raises(ConfigError, match="UNKAI_PORT: .*65535.*'70000'"):
+    with pytest.raises(ConfigError, match=r"UNKAI_PORT: .*65535.*'70000'"):
         load_settings({}, {"UNKAI_PORT": "70000"})
 
 
