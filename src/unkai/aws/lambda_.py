@@ -8,7 +8,6 @@ Thin: parse, call `Invoker.invoke`, translate back. Shaped as the rest-json prot
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import parse_qs, unquote
 
 import orjson
@@ -17,6 +16,7 @@ from unkai.aws.errors import AwsError
 from unkai.errors import UnkaiError
 from unkai.gateway.app import Receive, Scope, Send, read_body, respond
 from unkai.invoke.invoker import Invoker, Target
+from unkai.invoke.request_ids import new_request_id
 
 #: Lambda's synchronous request payload limit.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
@@ -48,7 +48,7 @@ class LambdaApi:
         self._default_stage = default_stage
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         try:
             status, headers, body = await self._handle(scope, receive, request_id)
         except UnkaiError as exc:

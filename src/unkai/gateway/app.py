@@ -9,16 +9,22 @@ Lambda invoke API (`aws/lambda_.py`). The default stage is served at `/`; anothe
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from unkai.deploy.registry import Registry
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
-from unkai.gateway.mapping import BadResponse, Headers, build_event, response_from_payload
+from unkai.gateway.mapping import (
+    JSON_HEADERS,
+    BadResponse,
+    Headers,
+    build_event,
+    response_from_payload,
+)
 from unkai.gateway.routes import RouteTable, RouteTarget
 from unkai.invoke.invoker import Invoker, Target
+from unkai.invoke.request_ids import new_request_id
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -53,6 +59,8 @@ async def read_body(receive: Receive, limit_bytes: int = MAX_BODY_BYTES) -> byte
 
 
 async def respond(send: Send, status: int, headers: Headers, body: bytes) -> None:
+    """Send a whole response; a content-length spares the chunked encoding and a write."""
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
@@ -128,13 +136,13 @@ class GatewayApp:
                 if allowed
                 else (404, gw_errors.NOT_FOUND_BODY)
             )
-            await respond(send, status, gw_errors.JSON_HEADERS, message)
+            await respond(send, status, JSON_HEADERS, message)
             return
         body = await read_body(receive)
         if body is None:
-            await respond(send, 413, gw_errors.JSON_HEADERS, gw_errors.TOO_LARGE_BODY)
+            await respond(send, 413, JSON_HEADERS, gw_errors.TOO_LARGE_BODY)
             return
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         event = build_event(
             scope,
             body,
@@ -153,19 +161,19 @@ class GatewayApp:
         try:
             result = await self._invoker.invoke(Target(target.stage, target.function), event)
         except Throttled:
-            return 429, list(gw_errors.JSON_HEADERS), gw_errors.THROTTLED_BODY
+            return 429, list(JSON_HEADERS), gw_errors.THROTTLED_BODY
         except UnkaiError as exc:
             log.warning("route %s -> %s failed: %s", target.route_key, target.function, exc)
             return (
                 gw_errors.status_for(exc),
-                list(gw_errors.JSON_HEADERS),
+                list(JSON_HEADERS),
                 gw_errors.BAD_GATEWAY_BODY,
             )
         if result.error is not None or result.payload is None:
-            return 502, list(gw_errors.JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
+            return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         try:
             status, headers, data = response_from_payload(result.payload)
         except BadResponse as exc:
             log.warning("function %s returned a malformed response: %s", target.function, exc)
-            return 502, list(gw_errors.JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
+            return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         return status, list(headers), data

@@ -33,7 +33,6 @@ def status_for(error: UnkaiError) -> int:
 # API Gateway answers these with fixed messages; the function's details go to its log only.
 NOT_FOUND_BODY = b'{"message":"Not Found"}'
 METHOD_NOT_ALLOWED_BODY = b'{"message":"Method Not Allowed"}'
-JSON_HEADERS = [(b"content-type", b"application/json")]
 BAD_GATEWAY_BODY = b'{"message":"Internal Server Error"}'
 THROTTLED_BODY = b'{"message":"Too Many Requests"}'
 TOO_LARGE_BODY = b'{"message":"Request Entity Too Large"}'

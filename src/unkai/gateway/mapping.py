@@ -32,6 +32,8 @@ TEXT_TYPES = (
     b"+xml",
 )
 JSON_HEADERS: Headers = [(b"content-type", b"application/json")]
+#: Framing headers are the gateway's to set, as API Gateway does; a function's are dropped.
+HOP_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 
 _time_cache: list[Any] = [0, ""]
 
@@ -166,7 +168,9 @@ def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
     if not isinstance(raw_headers, dict):
         raise BadResponse("headers must be an object")
     for name, value in raw_headers.items():
-        headers.append((str(name).lower().encode("latin-1"), _header_value(value)))
+        key = str(name).lower().encode("latin-1")
+        if key not in HOP_HEADERS:
+            headers.append((key, _header_value(value)))
     cookies = result.get("cookies") or []
     if not isinstance(cookies, Sequence) or isinstance(cookies, str):
         raise BadResponse("cookies must be a list of strings")

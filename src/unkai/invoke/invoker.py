@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from unkai.deploy.registry import Registry
 from unkai.deploy.versions import FunctionVersion
 from unkai.errors import NotFound, Throttled
 from unkai.invoke.models import Invocation, InvocationMode, InvocationResult
+from unkai.invoke.request_ids import new_request_id
 from unkai.observe.logs import LogService
 from unkai.runtime.pool import Pool
 from unkai.runtime.spec import InstanceSpec
@@ -97,7 +97,7 @@ class Invoker:
             timeout_s = resolved.spec.timeout_s
             async with resolved.pool.acquire(time.monotonic() + timeout_s) as instance:
                 invocation = Invocation(
-                    request_id=str(uuid.uuid4()),
+                    request_id=new_request_id(),
                     payload=payload,
                     deadline=time.monotonic() + timeout_s,
                     mode=mode,

@@ -209,6 +209,18 @@ class Instance:
                 doc["errorType"], doc["errorMessage"], doc.get("stackTrace") or []
             )
             payload = None
+        if max_rss_kb > self.spec.memory_size_mb * 1024 and error is None:
+            # Grew past the limit between two watchdog samples: Lambda would have killed it.
+            self.kill("memory")
+            self.last_rss_kb = max_rss_kb
+            self._fail()
+            rid = invocation.request_id
+            return self._failure(
+                invocation,
+                "Runtime.OutOfMemory",
+                f"RequestId: {rid} Error: {describe_exit(-signal.SIGKILL)} (memory "
+                f"limit {self.spec.memory_size_mb} MB exceeded)",
+            )
         if error is not None and error.error_type == "Runtime.OutOfMemory":
             self._fail()
         elif self.state is InstanceState.BUSY:

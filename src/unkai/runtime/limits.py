@@ -17,6 +17,7 @@ layers:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 
@@ -56,6 +57,18 @@ def address_space_limit_bytes(vm_size_kb: int, memory_size_mb: int) -> int:
     """The RLIMIT_AS backstop: size at fork + memory limit + headroom (see module docstring)."""
     headroom_mb = max(MIN_HEADROOM_MB, memory_size_mb)
     return vm_size_kb * 1024 + (memory_size_mb + headroom_mb) * 1024 * 1024
+
+
+def prefer_platform_scheduling() -> None:
+    """Run the instance under SCHED_BATCH: woken instances then do not preempt the platform.
+
+    Every invocation wakes an instance; under the default policy the woken instance preempts
+    the platform process on that core, so the one process everything waits on keeps losing
+    the CPU mid-request (measured: about 3x fewer requests per second on 2 cores). BATCH
+    needs no privileges and changes nothing for a CPU-bound handler's share of the CPU.
+    """
+    with contextlib.suppress(AttributeError, OSError):
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
 
 
 def apply_instance_limits(memory_size_mb: int) -> None:

@@ -43,7 +43,7 @@ class _Lease:
 
     async def __aenter__(self) -> Instance:
         pool = self.pool
-        instance = pool.idle.pop() if pool.idle else await pool.wait_for_instance(self.deadline)
+        instance = pool.take_idle() or await pool.wait_for_instance(self.deadline)
         self.instance = instance
         return instance
 
@@ -71,6 +71,16 @@ class Pool:
     def acquire(self, deadline: float) -> _Lease:
         """An async context manager lending one instance until the block ends."""
         return _Lease(self, deadline)
+
+    def take_idle(self) -> Instance | None:
+        """The most recently used idle instance, dropping any that died while idle."""
+        idle = self.idle
+        while idle:
+            instance = idle.pop()
+            if instance.state is InstanceState.READY or instance.state is InstanceState.STARTING:
+                return instance
+            self._discard(instance)
+        return None
 
     async def wait_for_instance(self, deadline: float) -> Instance:
         if self.closed:

@@ -230,6 +230,23 @@ class Supervisor:
             if p.spec.stage == stage and p.spec.function_name == function
         )
 
+    async def drain(self, version_key: str) -> int:
+        """Stop the version's idle instances (its zygote stays); returns how many stopped.
+
+        Busy instances finish their invocation. Used by tests and benchmarks to force the
+        next invocation to be a cold start.
+        """
+        pool = self._pools.get(version_key)
+        return pool.stop_idle() if pool is not None else 0
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per-pool counts keyed by version key, plus the version zygote's pid (or None)."""
+        found: dict[str, dict[str, Any]] = {}
+        for key, pool in self._pools.items():
+            zygote = self._version_zygotes.get(key)
+            found[key] = {**pool.stats(), "zygote_pid": zygote.pid if zygote else None}
+        return found
+
     def instances(self) -> list[dict[str, Any]]:
         return [
             {

@@ -122,6 +122,7 @@ class ZygoteServer:
                 ZygoteServer(socket.socket(fileno=fd)).serve()
             else:
                 limits.apply_instance_limits(int(request["memory_size_mb"]))
+                limits.prefer_platform_scheduling()
                 code = bootstrap.serve(socket.socket(fileno=fd), request.get("function_arn", ""))
         except BaseException as error:  # boundary: report, then leave the child process
             with contextlib.suppress(Exception):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
@@ -98,30 +99,40 @@ async def test_invocation_is_start_output_end_report(backend: SqliteBackend) -> 
     result = invocation(init_duration_ms=80.0)
     service.record_invocation(stage="dev", function="f", stream="st", result=result, version="3")
     await service.flush()
-    # Then the store holds Lambda's lines in order, tagged with the group, stream and request
+    # Then the store holds one record with Lambda's lines in order, tagged with the group,
+    # stream and request, stamped with the start time
     records = await backend.query_logs(LogQuery())
-    assert [r.message for r in records] == [
-        "START RequestId: r1 Version: 3",
-        "hello\nworld",
-        "END RequestId: r1",
-        "REPORT RequestId: r1\tDuration: 12.50 ms\tBilled Duration: 13 ms\t"
-        "Memory Size: 256 MB\tMax Memory Used: 40 MB\tInit Duration: 80.00 ms\t",
+    assert [r.message.split("\n") for r in records] == [
+        [
+            "START RequestId: r1 Version: 3",
+            "hello",
+            "world",
+            "END RequestId: r1",
+            "REPORT RequestId: r1\tDuration: 12.50 ms\tBilled Duration: 13 ms\t"
+            "Memory Size: 256 MB\tMax Memory Used: 40 MB\tInit Duration: 80.00 ms\t",
+        ]
     ]
-    assert {(r.group, r.stream, r.request_id) for r in records} == {("/unkai/dev/f", "st", "r1")}
-    assert [r.timestamp_ms for r in records] == [NOW_MS - 12, NOW_MS - 12, NOW_MS, NOW_MS]
+    assert [(r.group, r.stream, r.request_id) for r in records] == [("/unkai/dev/f", "st", "r1")]
+    assert [r.timestamp_ms for r in records] == [NOW_MS - 12]
 
 
 async def test_version_defaults_to_the_executed_version(backend: SqliteBackend) -> None:
+    # Given a service
     service = LogService(backend)
+    # When an invocation without output is recorded with no version
     service.record_invocation(stage="dev", function="f", stream="s", result=invocation(log_text=""))
     await service.flush()
-    assert [r.message for r in await backend.query_logs(LogQuery())][:2] == [
+    # Then START names the executed version and END follows it directly
+    records = await backend.query_logs(LogQuery())
+    assert len(records) == 1
+    assert records[0].message.split("\n")[:2] == [
         "START RequestId: r1 Version: $LATEST",
         "END RequestId: r1",
     ]
 
 
 async def test_errors_come_between_the_output_and_end(backend: SqliteBackend) -> None:
+    # Given a failed and a timed-out invocation
     service = LogService(backend, clock_ms=Clock())
     failed = invocation("r1", error=FunctionError("ValueError", "boom", ["  File x\n"]))
     timed_out = invocation(
@@ -130,19 +141,30 @@ async def test_errors_come_between_the_output_and_end(backend: SqliteBackend) ->
         log_text="",
         error=FunctionError(TIMEOUT_ERROR_TYPE, "Task timed out after 3.00 seconds"),
     )
+    # When both are recorded
     service.record_invocation(stage="dev", function="f", stream="s", result=failed)
     service.record_invocation(stage="dev", function="f", stream="s", result=timed_out)
     await service.flush()
-    messages = [r.message for r in await backend.query_logs(LogQuery())]
-    assert messages[2:4] == [
-        "[ERROR] ValueError: boom\nTraceback (most recent call last):\n  File x",
+    # Then each record's error block sits between its output and its END line
+    records = await backend.query_logs(LogQuery())
+    assert [r.request_id for r in records] == ["r1", "r2"]
+    r1_lines, r2_lines = (r.message.split("\n") for r in records)
+    assert r1_lines[:7] == [
+        "START RequestId: r1 Version: $LATEST",
+        "hello",
+        "world",
+        "[ERROR] ValueError: boom",
+        "Traceback (most recent call last):",
+        "  File x",
         "END RequestId: r1",
     ]
-    assert messages[5:7] == [
+    assert r1_lines[7].startswith("REPORT RequestId: r1\t") and len(r1_lines) == 8
+    assert r2_lines[:3] == [
         "START RequestId: r2 Version: $LATEST",
         "2024-05-01T12:00:00.000Z r2 Task timed out after 3.00 seconds",
+        "END RequestId: r2",
     ]
-    assert messages[7] == "END RequestId: r2"
+    assert r2_lines[3].startswith("REPORT RequestId: r2\t") and len(r2_lines) == 4
 
 
 async def test_records_are_committed_within_flush_ms_in_one_append(
@@ -158,9 +180,10 @@ async def test_records_are_committed_within_flush_ms_in_one_append(
             service.record_invocation(
                 stage="dev", function="f", stream="s", result=invocation(f"r{i}")
             )
-        # Then the flusher alone commits them, in one append
-        records = await wait_for_records(backend, 4000)
+        # Then the flusher alone commits them, one record each, in one append and in order
+        records = await wait_for_records(backend, 1000)
         assert store.append_calls == 1
+        assert [r.request_id for r in records] == [f"r{i}" for i in range(1000)]
         assert [r.id for r in records] == sorted(r.id for r in records)
     finally:
         await service.close()
@@ -187,12 +210,18 @@ async def test_a_failed_flush_keeps_the_records_and_retries(backend: SqliteBacke
 
 
 async def test_close_flushes_everything(backend: SqliteBackend) -> None:
+    # Given a started service that would not flush on its own for 10 s
     service = LogService(backend, flush_ms=10_000)
     await service.start()
     service.record_invocation(stage="dev", function="f", stream="s", result=invocation())
+    # When it is closed (twice: close is idempotent)
     await service.close()
     await service.close()
-    assert len(await backend.query_logs(LogQuery())) == 4
+    # Then the whole invocation is stored, once
+    records = await backend.query_logs(LogQuery())
+    assert [r.request_id for r in records] == ["r1"]
+    assert records[0].message.startswith("START RequestId: r1 ")
+    assert records[0].message.split("\n")[-1].startswith("REPORT RequestId: r1\t")
 
 
 async def test_full_buffer_refuses_new_records_and_counts_them(backend: SqliteBackend) -> None:
@@ -219,22 +248,70 @@ async def test_query_sees_its_own_writes_and_filters(backend: SqliteBackend) -> 
     service.record_text(stage="dev", function="a", stream="s2", message="platform note")
     # Then queries see them, by function, by stage, and with every filter
     dev_a = await service.query(stage="dev", function="a")
-    assert len(dev_a) == 5 and dev_a[-1].message == "platform note"
-    assert len(await service.query(stage="dev")) == 9
-    assert len(await service.query(stage="prod", function="a")) == 4
-    assert len(await service.query(stage="dev", function="a", request_id="r1")) == 4
-    assert [r.request_id for r in await service.query(stage="dev", contains="START")] == [
-        "r1",
-        "r2",
+    assert [r.request_id for r in dev_a] == ["r1", None] and dev_a[-1].message == "platform note"
+    assert [r.request_id for r in await service.query(stage="dev")] == ["r1", "r2", None]
+    assert [r.request_id for r in await service.query(stage="prod", function="a")] == ["r3"]
+    by_request = await service.query(stage="dev", function="a", request_id="r1")
+    assert by_request == dev_a[:1]
+    started = await service.query(stage="dev", contains="START")
+    assert [(r.request_id, r.message) for r in started] == [
+        ("r1", "START RequestId: r1 Version: $LATEST"),
+        ("r2", "START RequestId: r2 Version: $LATEST"),
     ]
     window = await service.query(stage="dev", since_ms=NOW_MS + 1, until_ms=NOW_MS + 2000)
     assert {r.request_id for r in window} == {"r2"}
     assert [r.message for r in await service.query(stage="dev", streams=("s2",))] == [
         "platform note"
     ]
-    newest = await service.query(stage="dev", function="a", limit=2, newest=True)
-    assert newest == dev_a[-2:]
-    assert await service.query(stage="dev", function="a", after_id=dev_a[-2].id) == dev_a[-1:]
+    assert await service.query(stage="dev", function="a", limit=1) == dev_a[:1]
+    newest = await service.query(stage="dev", function="a", limit=1, newest=True)
+    assert newest == dev_a[-1:]
+    assert await service.query(stage="dev", function="a", after_id=dev_a[0].id) == dev_a[1:]
+
+
+async def test_contains_keeps_only_the_matching_lines_of_each_record(
+    backend: SqliteBackend,
+) -> None:
+    # Given an invocation whose output matches on two of its lines, one that does not match,
+    # and a platform line that does
+    service = LogService(backend, clock_ms=Clock())
+    service.record_invocation(
+        stage="dev",
+        function="f",
+        stream="s",
+        result=invocation("r1", log_text="hello world\nbye\nhello again\n"),
+    )
+    service.record_invocation(
+        stage="dev", function="f", stream="s", result=invocation("r2", log_text="bye\n")
+    )
+    service.record_text(stage="dev", function="f", stream="s2", message="hello from unkai")
+    full = await service.query(stage="dev", function="f")
+    # When the records are queried for a text
+    hello = await service.query(stage="dev", function="f", contains="hello")
+    # Then each matching record keeps only its matching lines, in order, with its own id,
+    # time, group, stream and request; the record without a match is left out
+    assert hello == [
+        dataclasses.replace(full[0], message="hello world\nhello again"),
+        full[2],
+    ]
+    # And lines of different parts of one invocation are kept together, in order
+    r1 = await service.query(stage="dev", function="f", contains="RequestId: r1")
+    assert [r.id for r in r1] == [full[0].id]
+    assert r1[0].message.split("\n") == [
+        "START RequestId: r1 Version: $LATEST",
+        "END RequestId: r1",
+        "REPORT RequestId: r1\tDuration: 12.50 ms\tBilled Duration: 13 ms\t"
+        "Memory Size: 256 MB\tMax Memory Used: 40 MB\t",
+    ]
+    # And a text spanning two lines matches no line (no event), so no record is returned
+    # Text spanning lines cannot match one line: it matches whole records (never dropped, so a
+    # cursor always advances past what the store matched)
+    spanning = await service.query(stage="dev", function="f", contains="world\nbye")
+    assert [r.id for r in spanning] == [full[0].id]
+    assert spanning[0].message == full[0].message
+    # And the stored record is untouched
+    assert await service.query(stage="dev", function="f") == full
+    assert full[0].message.split("\n")[1:4] == ["hello world", "bye", "hello again"]
 
 
 async def test_tail_yields_only_new_records_as_they_are_committed(
