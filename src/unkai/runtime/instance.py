@@ -297,12 +297,16 @@ class Instance:
             self._result.set_result((0, b""))
 
     def kill(self, reason: str) -> None:
-        """SIGKILL the process (timeout, memory, shutdown); the zygote reaps it."""
+        """SIGKILL the instance's process group (timeout, memory, shutdown): processes the
+        handler started go too, as when Lambda discards a sandbox. The zygote reaps it."""
         if self._killed_for is None:
             self._killed_for = reason
         if self.pid:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
 
     def exited(self, status: int) -> None:
         """The zygote reaped our process (called by the supervisor)."""

@@ -115,6 +115,9 @@ class ZygoteServer:
             self.control.close()
             self._wake_r.close()
             self._wake_w.close()
+            if request.get("role") != "zygote":
+                # Its own process group: a kill reaches what the handler started, too.
+                os.setsid()
             die_with_parent()
             apply_request(request)
             if request.get("role") == "zygote":
@@ -150,6 +153,8 @@ class ZygoteServer:
 
     def _shutdown(self) -> None:
         for pid in list(self.children):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)  # instances lead their own group
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for pid in list(self.children):

@@ -4,6 +4,8 @@ crashes, init errors and reserved concurrency."""
 from __future__ import annotations
 
 import asyncio
+import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,13 @@ def hog(event, context):
     for block in blocks:
         block[::4096] = b"x" * len(block[::4096])
     return len(blocks)
+def spawner(event, context):
+    import subprocess
+    child = subprocess.Popen(["sleep", "60"])
+    with open(event["pid_file"], "w") as out:
+        out.write(str(child.pid))
+    time.sleep(5)
+
 def die(event, context):
     if event.get("exit"):
         os._exit(3)
@@ -48,6 +57,9 @@ functions:
     timeout: 30
   die:
     handler: app.die
+  spawner:
+    handler: app.spawner
+    timeout: 1
   throttled:
     handler: app.die
     reservedConcurrency: 0
@@ -190,3 +202,28 @@ def test_reserved_concurrency_one_throttles_the_second_concurrent_call(
             return sorted(await asyncio.gather(call(), call()))
 
     assert asyncio.run(two_at_once()) == [200, 429]
+
+
+def test_a_timeout_also_kills_the_processes_the_handler_started(
+    platform: PlatformProcess, apps: Path, stage: str, tmp_path: Path
+) -> None:
+    # Given a handler that starts a long-lived child process and then overruns its timeout
+    deploy(platform, apps, stage, "f-spawn")
+    pid_file = tmp_path / "child.pid"
+    # When the invocation times out
+    error = invoke(platform, stage, "spawner", json.dumps({"pid_file": str(pid_file)})).json()
+    assert error["errorType"] == "Sandbox.Timedout"
+    # Then the child it started is gone as well (bounded wait for the kernel to reap it)
+    child = int(pid_file.read_text())
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(child):
+        time.sleep(0.05)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "zombie" not in status.lower()

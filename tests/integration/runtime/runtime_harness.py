@@ -119,4 +119,3 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> b
             return False
         await asyncio.sleep(0.01)
     return True
-
