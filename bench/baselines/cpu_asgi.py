@@ -16,9 +16,14 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         return
     result = handler.cpu({}, None)
     body = str(result["body"]).encode() if isinstance(result, dict) else json.dumps(result).encode()
-    await send({
-        "type": "http.response.start",
-        "status": 200,
-        "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"text/plain"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

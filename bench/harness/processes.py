@@ -103,8 +103,13 @@ class Processes:
         """Start `argv` in a new session, its output in `<log_dir>/<name>.log`."""
         log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed when proc ends)
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=env, cwd=REPO_DIR, start_new_session=True,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=REPO_DIR,
+            start_new_session=True,
         )
         log.close()  # the child holds its own descriptor
         self._started.append(proc)
@@ -125,7 +130,9 @@ class Processes:
         return self
 
     def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None,
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         for proc in reversed(self._started):

@@ -3,7 +3,8 @@
 A row carries unkai's figure, the baseline's figure measured in the same run, their ratio
 (unkai / baseline), the target from the issue and whether it was met. A figure that was not
 measured (e.g. `--baseline-only`, or unkai not ready) stays None and prints as
-"not measured yet": no number is ever filled in by hand.
+"not measured yet": no number is ever filled in by hand. A row with no baseline at all sets
+`no_baseline` and prints "n/a" there.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class Row:
     #: Given unkai's figure and the ratio, whether the target holds; None if there is none.
     check: Callable[[float, float | None], bool] | None = None
     note: str = ""
+    #: True when no baseline applies (shown as "n/a", not as "not measured yet").
+    no_baseline: bool = False
 
     @property
     def ratio(self) -> float | None:
@@ -73,7 +76,7 @@ def print_rows(title: str, rows: Sequence[Row]) -> None:
         target = f"  target {row.target}: {fmt_met(row.met)}" if row.target else ""
         print(
             f"{row.metric} [{row.unit}]: unkai {fmt(row.unkai, 3)}  "
-            f"baseline {fmt(row.baseline, 3)}{ratio}{target}"
+            f"baseline {'n/a' if row.no_baseline else fmt(row.baseline, 3)}{ratio}{target}"
             + (f"  ({row.note})" if row.note else "")
         )
 
@@ -88,10 +91,15 @@ def write_json(path: Path | None, bench: str, rows: Sequence[Row], notes: Sequen
 def common_args(description: str, default_duration_s: float) -> argparse.ArgumentParser:
     """The flags every benchmark takes."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--duration", type=float, default=default_duration_s,
-                        help=f"seconds per measured run (default {default_duration_s:g})")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=default_duration_s,
+        help=f"seconds per measured run (default {default_duration_s:g})",
+    )
     parser.add_argument("--quick", action="store_true", help="short runs, fewer repetitions")
-    parser.add_argument("--baseline-only", action="store_true",
-                        help="measure only the baseline (unkai not needed)")
+    parser.add_argument(
+        "--baseline-only", action="store_true", help="measure only the baseline (unkai not needed)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows here")
     return parser

@@ -34,14 +34,23 @@ def start_node(processes: Processes, app_dir: Path, data_dir: Path, name: str = 
     """Start `unkai up` for `app_dir` and wait for health. Raises with the log tail on failure."""
     port = free_port()
     argv = python_argv(
-        "-m", "unkai", "up", str(app_dir), "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir),
+        "-m",
+        "unkai",
+        "up",
+        str(app_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(data_dir),
     )
     proc = processes.start(name, argv)
     try:
         ready_s = wait_ready(proc, port, "/_unkai/health", timeout_s=READY_TIMEOUT_S)
     except (RuntimeError, TimeoutError) as exc:
-        raise RuntimeError(f"unkai up did not become ready: {exc}\n{processes.log_tail(name)}")
+        tail = processes.log_tail(name)
+        raise RuntimeError(f"unkai up did not become ready: {exc}\n{tail}") from exc
     return Node(proc=proc, port=port, ready_s=ready_s)
 
 
@@ -90,13 +99,35 @@ class Client:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             live = [
-                i for i in self.function_instances(function)
+                i
+                for i in self.function_instances(function)
                 if str(i.get("state", "")).upper() not in ("STOPPED", "FAILED")
             ]
             if not live:
                 return True
             time.sleep(0.01)
         return False
+
+    def wait_for(
+        self, method: str, path: str, timeout_s: float = 15.0, body: bytes | None = None
+    ) -> list[int]:
+        """Repeat a request until it answers 200; every status seen (the last is 200).
+
+        Raises TimeoutError with the statuses if it never does. A non-200 before the 200 right
+        after health answered is worth reporting: the node said ready before it was.
+        """
+        statuses: list[int] = []
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            status, answer = self.request(method, path, body)
+            statuses.append(status)
+            if status == 200:
+                return statuses
+            time.sleep(0.05)
+        raise TimeoutError(
+            f"{method} {path}: never 200 in {timeout_s:.0f} s; saw {statuses[-5:]}"
+            f", last body {answer[:300]!r}"
+        )
 
     def close(self) -> None:
         self._conn.close()

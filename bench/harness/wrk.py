@@ -75,7 +75,10 @@ def parse(text: str) -> WrkResult:
 
 
 def run(
-    url: str, duration_s: float, connections: int = 32, threads: int = 2,
+    url: str,
+    duration_s: float,
+    connections: int = 32,
+    threads: int = 2,
     lua: str | None = None,
 ) -> WrkResult:
     """One wrk run, bounded by `duration_s` (+ a margin for the kill). 127.0.0.1 only."""
@@ -84,8 +87,16 @@ def run(
     seconds = max(1, round(duration_s))
     with tempfile.TemporaryDirectory(prefix="unkai-wrk-") as tmp:
         argv = [
-            "wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s",
-            "--timeout", f"{WRK_TIMEOUT_S}s", "--latency",
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(connections),
+            "-d",
+            f"{seconds}s",
+            "--timeout",
+            f"{WRK_TIMEOUT_S}s",
+            "--latency",
         ]
         if lua is not None:
             script = Path(tmp) / "script.lua"

@@ -86,6 +86,7 @@ async def serve(
         _write_state_file(settings, url)
         if app_dir is not None:
             on_deployed(await platform.control.deploy(str(app_dir), stage, dry_run=False))
+        platform.control.ready = True
         on_ready(url)
         await task
     finally:

@@ -51,6 +51,9 @@ class ControlHttp:
         self.control = control
 
     async def health(self, request: Request) -> Response:
+        """503 until the node has started and applied its start-up deploy, then 200."""
+        if not self.control.ready:
+            return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     async def deploy(self, request: Request) -> Response:

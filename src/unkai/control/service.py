@@ -56,6 +56,8 @@ class ControlService:
         self._logs = logs
         self.default_stage = default_stage
         self.base_url = base_url
+        #: False until start-up (including the deploy `unkai up DIR` asked for) is done.
+        self.ready = False
 
     def stage_url(self, stage: str) -> str:
         return self.base_url if stage == self.default_stage else f"{self.base_url}/{stage}"

@@ -31,6 +31,8 @@ from unkai.runtime.zygote import Zygote, ZygoteError
 log = logging.getLogger("unkai.runtime")
 
 WATCHDOG_INTERVAL_S = 0.015
+#: A cold start waits at most this long for its version's zygote to finish preloading.
+ZYGOTE_WAIT_S = 5.0
 
 
 class LogSink(Protocol):
@@ -58,7 +60,8 @@ class Supervisor:
         self._slots_used = 0
         self._base: Zygote | None = None
         self._version_zygotes: dict[str, Zygote] = {}
-        self._zygotes_starting: set[str] = set()
+        #: Version zygotes being forked; set when the attempt ends (ready or failed).
+        self._zygotes_starting: dict[str, asyncio.Event] = {}
         self._by_pid: dict[int, Instance] = {}
         self._environments: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -104,6 +107,12 @@ class Supervisor:
         instance = Instance(spec, log_stream_name(spec.version, ""), self._instance_log)
         instance.log_stream = log_stream_name(spec.version, instance.id)
         request = self._spawn_request(spec, instance)
+        starting = self._zygotes_starting.get(spec.version_key)
+        if starting is not None:
+            # Its zygote is importing the version's modules: forking from the base zygote now
+            # would pay those imports again, so wait for it (bounded) and fork from it.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(starting.wait(), ZYGOTE_WAIT_S)
         zygote = self._version_zygotes.get(spec.version_key)
         if zygote is None or not zygote.alive:
             zygote = self._require_base()
@@ -152,7 +161,7 @@ class Supervisor:
             return
         if key not in self._pools:
             return
-        self._zygotes_starting.add(key)
+        self._zygotes_starting[key] = asyncio.Event()
         try:
             request = self._spawn_request(instance.spec, instance)
             request.update(id=f"zygote-{instance.id}", modules=modules)
@@ -165,7 +174,7 @@ class Supervisor:
         except ZygoteError as error:
             log.warning("could not start a zygote for %s: %s", key, error)
         finally:
-            self._zygotes_starting.discard(key)
+            self._zygotes_starting.pop(key).set()
 
     def _instance_log(self, instance: Instance, request_id: str | None, text: str) -> None:
         spec = instance.spec

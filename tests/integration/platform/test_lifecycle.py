@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.integration.deploy.harness import write_tiny_wheel
@@ -311,3 +314,44 @@ def test_no_function_process_outlives_the_platform(own_platform: PlatformProcess
 
     assert wait_for(all_gone, timeout_s=15)
     json.dumps(listed)
+
+
+def test_health_is_503_until_the_startup_deploy_is_applied(tmp_path: Path) -> None:
+    # Given a platform starting with an app whose requirements take a while to install
+    app = hello_app(tmp_path / "slow")
+    wheel = write_tiny_wheel(app / "wheels", version="2.0")
+    (app / "requirements.txt").write_text(f"./wheels/{wheel}\n")
+    proc = PlatformProcess(tmp_path / "data", app_dir=app)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            url = proc.url or _url_from_state(tmp_path / "data")
+            if url:
+                with contextlib.suppress(httpx.HTTPError):
+                    seen.append(httpx.get(url + "/_unkai/health", timeout=2).status_code)
+            time.sleep(0.005)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        # When it starts
+        proc.start()
+        with proc.client() as http:
+            after = http.get("/_unkai/health")
+            route = http.get("/hello")
+    finally:
+        stop.set()
+        poller.join(timeout=5)
+        proc.stop()
+    # Then health was 503 while the deploy ran, and 200 once routes answer
+    assert 503 in seen
+    assert after.status_code == 200 and route.status_code == 200
+
+
+def _url_from_state(data_dir: Path) -> str:
+    try:
+        return str(json.loads((data_dir / "platform.json").read_text())["url"])
+    except (FileNotFoundError, ValueError, KeyError):
+        return ""
