@@ -108,6 +108,16 @@ class Client:
             time.sleep(0.01)
         return False
 
+    def wait_version_zygote(self, function: str, timeout_s: float = 10.0) -> bool:
+        """Poll until a per-version zygote of `function` is listed. False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            zygotes = self.instances().get("zygotes", [])
+            if any(f"/{function}:" in str(z.get("version_key", "")) for z in zygotes):
+                return True
+            time.sleep(0.01)
+        return False
+
     def wait_for(
         self, method: str, path: str, timeout_s: float = 15.0, body: bytes | None = None
     ) -> list[int]:

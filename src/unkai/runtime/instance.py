@@ -115,7 +115,12 @@ class Instance:
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
         self._result: asyncio.Future[tuple[int, bytes]] | None = None
-        self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self._exit: asyncio.Future[int] = loop.create_future()
+        #: Resolved when the child reports READY (init done), or with False if it never will.
+        self._initialized: asyncio.Future[bool] = loop.create_future()
+        #: An INIT_ERROR that came before the first invoke (init runs right after the fork).
+        self._init_error: bytes | None = None
         self._killed_for: str | None = None
         self._init_reported = False
         self._started = self.created
@@ -138,6 +143,9 @@ class Instance:
 
     async def invoke(self, invocation: Invocation) -> InvocationResult:
         """Run one invocation; see the module docstring for the failure outcomes."""
+        if self._init_error is not None:
+            self._started = time.monotonic()
+            return await self._outcome(invocation, frames.INIT_ERROR, self._init_error)
         self._move(InstanceState.BUSY, "invoke")
         transport = self._transport
         if transport is None or transport.is_closing():
@@ -276,16 +284,25 @@ class Instance:
             info = json.loads(body[frames.READY_HEAD.size :])
             self.preload_modules = list(info.get("modules", []))
             self._log(None, info.get("log", ""))
+            if not self._initialized.done():
+                self._initialized.set_result(True)
         elif kind == frames.LOG:
             self._log(None, body.decode("utf-8", "replace"))
-        elif self._result is not None and not self._result.done():
-            self._result.set_result((kind, body))
+        else:
+            if kind == frames.INIT_ERROR and not self._initialized.done():
+                self._initialized.set_result(False)
+            if self._result is not None and not self._result.done():
+                self._result.set_result((kind, body))
+            elif kind == frames.INIT_ERROR:
+                self._init_error = body
 
     def _log(self, request_id: str | None, text: str) -> None:
         if text:
             self._on_log(self, request_id, text)
 
     def _on_eof(self) -> None:
+        if not self._initialized.done():
+            self._initialized.set_result(False)
         if self._result is not None and not self._result.done():
             self._result.set_result((0, b""))
         if self.state in (InstanceState.READY, InstanceState.STARTING):
@@ -328,6 +345,10 @@ class Instance:
             self._move(InstanceState.STOPPED, "stop")
         if self._transport is not None:
             self._transport.close()
+
+    async def wait_initialized(self) -> bool:
+        """True once init has run (READY), False if the instance went away first."""
+        return await asyncio.shield(self._initialized)
 
     @property
     def exit_future(self) -> asyncio.Future[int]:

@@ -22,7 +22,7 @@ import time
 from typing import Any, Protocol
 
 from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
-from unkai.runtime.instance import Instance, InstanceState
+from unkai.runtime.instance import Instance
 from unkai.runtime.limits import read_rss_kb
 from unkai.runtime.pool import Pool
 from unkai.runtime.spec import InstanceSpec
@@ -62,6 +62,8 @@ class Supervisor:
         self._version_zygotes: dict[str, Zygote] = {}
         #: Version zygotes being forked; set when the attempt ends (ready or failed).
         self._zygotes_starting: dict[str, asyncio.Event] = {}
+        #: Versions whose handler imported nothing worth a zygote: fork them from the base.
+        self._nothing_to_preload: set[str] = set()
         self._by_pid: dict[int, Instance] = {}
         self._environments: dict[str, dict[str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,7 +125,16 @@ class Supervisor:
             theirs.close()
         self._by_pid[pid] = instance
         await instance.connect(ours, pid)
-        if self.preload_zygotes and spec.version_key not in self._version_zygotes:
+        key = spec.version_key
+        if (
+            self.preload_zygotes
+            and key not in self._version_zygotes
+            and key not in self._zygotes_starting
+            and key not in self._nothing_to_preload
+        ):
+            # Registered now, not after init: cold starts from here on wait for the zygote
+            # instead of importing the version's modules once more each.
+            self._zygotes_starting[key] = asyncio.Event()
             self._spawn(self._preload_when_ready(instance))
         return instance
 
@@ -152,17 +163,14 @@ class Supervisor:
     async def _preload_when_ready(self, instance: Instance) -> None:
         """After the version's first instance ran its init, fork a zygote with its modules."""
         key = instance.spec.version_key
-        while instance.state is InstanceState.STARTING or (
-            instance.init_duration_ms is None and instance.state is InstanceState.BUSY
-        ):
-            await asyncio.sleep(0.01)
-        modules = instance.preload_modules
-        if not modules or key in self._version_zygotes or key in self._zygotes_starting:
-            return
-        if key not in self._pools:
-            return
-        self._zygotes_starting[key] = asyncio.Event()
         try:
+            if not await instance.wait_initialized():
+                return  # init failed or the instance died: the next instance tries again
+            modules = instance.preload_modules
+            if not modules:
+                self._nothing_to_preload.add(key)
+            if not modules or key in self._version_zygotes or key not in self._pools:
+                return
             request = self._spawn_request(instance.spec, instance)
             request.update(id=f"zygote-{instance.id}", modules=modules)
             request["env"].pop("AWS_LAMBDA_LOG_STREAM_NAME", None)
@@ -174,7 +182,9 @@ class Supervisor:
         except ZygoteError as error:
             log.warning("could not start a zygote for %s: %s", key, error)
         finally:
-            self._zygotes_starting.pop(key).set()
+            event = self._zygotes_starting.pop(key, None)
+            if event is not None:
+                event.set()
 
     def _instance_log(self, instance: Instance, request_id: str | None, text: str) -> None:
         spec = instance.spec
@@ -227,6 +237,7 @@ class Supervisor:
         if pool is not None:
             pool.close()
         self._environments.pop(version_key, None)
+        self._nothing_to_preload.discard(version_key)
         zygote = self._version_zygotes.pop(version_key, None)
         if zygote is not None:
             await zygote.close()

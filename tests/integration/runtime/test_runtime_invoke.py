@@ -9,7 +9,14 @@ import re
 from pathlib import Path
 
 import uvloop
-from runtime_harness import LogCollector, call, make_spec, run_supervised, write_handler
+from runtime_harness import (
+    LogCollector,
+    call,
+    invocation,
+    make_spec,
+    run_supervised,
+    write_handler,
+)
 
 from unkai.runtime.supervisor import Supervisor
 
@@ -238,5 +245,24 @@ def test_init_failures_follow_lambda(tmp_path: Path) -> None:
                 assert result.error.error_type == error_type, name
                 assert result.error.error_message == message, name
                 assert result.init_duration_ms is not None, name
+
+    run_supervised(body)
+
+
+def test_init_error_that_arrives_before_the_invoke_is_kept(tmp_path: Path) -> None:
+    # Given an instance whose init fails, started and left alone until its process is gone
+    spec = make_spec(write_handler(tmp_path, "raise RuntimeError('no config')\n"))
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        instance = await supervisor.start_instance(pool)
+        await asyncio.wait_for(asyncio.shield(instance.exit_future), 5.0)
+        # When it is invoked only then
+        result = await instance.invoke(invocation())
+        # Then the caller still gets the init error, not an exit error
+        assert result.error is not None
+        assert result.error.error_type == "Runtime.ImportModuleError"
+        assert result.error.error_message == "Unable to import module 'handler': no config"
+        assert result.init_duration_ms is not None
 
     run_supervised(body)
