@@ -1,4 +1,4 @@
-"""Run a Platform behind uvicorn: pick uvloop and httptools once, here, with fallbacks.
+"""Run a Platform behind unkai's HTTP server (`gateway/http1.py`), on uvloop when installed.
 
 `serve` starts the platform, binds the port (0 picks one), deploys the app given to `unkai up`,
 prints one `unkai ready <url>` line (tests and scripts wait on it), and shuts everything down
@@ -13,13 +13,13 @@ import importlib.util
 import json
 import logging
 import os
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from unkai.config.settings import Settings
+from unkai.gateway.http1 import HttpServer
 from unkai.platform import Platform, build_platform
 
 log = logging.getLogger("unkai")
@@ -35,25 +35,6 @@ def install_event_loop() -> str:
     return "asyncio"
 
 
-def http_implementation() -> str:
-    return "httptools" if importlib.util.find_spec("httptools") is not None else "h11"
-
-
-def _bound_port(server: uvicorn.Server) -> int:
-    for listener in server.servers:
-        for sock in listener.sockets:
-            return int(sock.getsockname()[1])
-    raise RuntimeError("uvicorn started without a listening socket")
-
-
-async def _wait_started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("the HTTP server stopped while starting")
-        await asyncio.sleep(0.01)
-
-
 async def serve(
     settings: Settings,
     *,
@@ -65,35 +46,34 @@ async def serve(
     """Run until SIGINT/SIGTERM. Deploy errors propagate (after a clean shutdown)."""
     platform = build_platform(settings)
     await platform.start()
-    config = uvicorn.Config(
-        platform.app,
-        host=settings.host,
-        port=settings.port,
-        loop="none",
-        http=http_implementation(),
-        lifespan="off",
-        access_log=False,
-        log_level="warning",
-        server_header=False,
-        timeout_graceful_shutdown=5,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    server = HttpServer(platform.app)
     try:
-        await _wait_started(server, task)
-        url = f"http://{settings.host}:{_bound_port(server)}"
+        port = await server.start(settings.host, settings.port)
+        url = f"http://{settings.host}:{port}"
         platform.control.base_url = url
         _write_state_file(settings, url)
         if app_dir is not None:
             on_deployed(await platform.control.deploy(str(app_dir), stage, dry_run=False))
         platform.control.ready = True
         on_ready(url)
-        await task
+        await _until_stopped()
     finally:
-        server.should_exit = True
         with contextlib.suppress(BaseException):
-            await task
+            await asyncio.shield(server.close())
         await _shutdown(platform)
+
+
+async def _until_stopped() -> None:
+    """Wait for SIGINT or SIGTERM."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 async def _shutdown(platform: Platform) -> None:

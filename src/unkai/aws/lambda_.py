@@ -1,6 +1,6 @@
 """Lambda's Invoke REST path: `POST /2015-03-31/functions/{name}/invocations`.
 
-Thin: parse, call `Invoker.invoke`, translate back. Shaped as the rest-json protocol expects
+Thin: parse, call `Invoker.start`, translate back. Shaped as the rest-json protocol expects
 (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200 with the payload, or with
 `X-Amz-Function-Error: Unhandled` and the error document; `X-Amz-Executed-Version`; errors in
 `x-amzn-ErrorType`. The stage is the `X-Unkai-Stage` header (default stage otherwise).
@@ -8,16 +8,19 @@ Thin: parse, call `Invoker.invoke`, translate back. Shaped as the rest-json prot
 
 from __future__ import annotations
 
+import asyncio
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from unkai.aws.errors import AwsError
 from unkai.errors import UnkaiError
-from unkai.gateway.app import Receive, Scope, Send, read_body, respond
+from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.invoke.invoker import Invoker, Target
+from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
 
+Answer = tuple[int, Headers, bytes]
 #: Lambda's synchronous request payload limit.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 PREFIX = "/2015-03-31/functions/"
@@ -35,62 +38,44 @@ def _function_name(path: str) -> str | None:
     return name or None
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
-
-
 class LambdaApi:
+    """A `RequestHandler` for the Lambda paths; the gateway hands it those requests."""
+
     def __init__(self, invoker: Invoker, *, default_stage: str) -> None:
         self._invoker = invoker
         self._default_stage = default_stage
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def handle(self, request: Request, connection: HttpConnection) -> None:
         request_id = new_request_id()
-        try:
-            status, headers, body = await self._handle(scope, receive, request_id)
-        except UnkaiError as exc:
-            status, headers, body = AwsError.from_unkai(exc).rest_json(request_id)
-        await respond(send, status, headers, body)
+        answer = self._handle(request, connection, request_id)
+        if answer is not None:
+            connection.respond(*answer)
 
-    async def _handle(
-        self, scope: Scope, receive: Receive, request_id: str
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        name = _function_name(scope["path"])
-        if scope["method"] != "POST" or name is None:
+    def _handle(
+        self, request: Request, connection: HttpConnection, request_id: str
+    ) -> Answer | None:
+        """An answer now, or None when the invocation will answer `connection` itself."""
+        name = _function_name(request.path)
+        if request.method != "POST" or name is None:
             return AwsError(
                 "UnknownOperationException",
-                f"{scope['method']} {scope['path']} is not a Lambda operation unkai supports",
+                f"{request.method} {request.path} is not a Lambda operation unkai supports",
                 501,
             ).rest_json(request_id)
         function, _, qualifier_in_name = name.partition(":")
-        query = parse_qs(scope["query_string"].decode("latin-1"))
+        query = parse_qs(request.query_string.decode("latin-1"))
         qualifier = query.get("Qualifier", [qualifier_in_name or None])[0]
-        stage = _header(scope, b"x-unkai-stage") or self._default_stage
-        invocation_type = _header(scope, b"x-amz-invocation-type") or "RequestResponse"
-        payload = await read_body(receive, MAX_PAYLOAD_BYTES)
-        if payload is None:
+        stage = _header(request, b"x-unkai-stage") or self._default_stage
+        invocation_type = _header(request, b"x-amz-invocation-type") or "RequestResponse"
+        payload = request.body or b"{}"
+        if len(payload) > MAX_PAYLOAD_BYTES:
             return AwsError(
                 "RequestTooLargeException",
                 f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the "
                 "InvokeFunction operation",
                 413,
             ).rest_json(request_id)
-        return await self._invoke(stage, function, qualifier, invocation_type, payload, request_id)
-
-    async def _invoke(
-        self,
-        stage: str,
-        function: str,
-        qualifier: str | None,
-        invocation_type: str,
-        payload: bytes,
-        request_id: str,
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-        if not payload:
-            payload = b"{}"
         try:
             orjson.loads(payload)
         except orjson.JSONDecodeError as exc:
@@ -99,9 +84,14 @@ class LambdaApi:
                 f"Could not parse request body into json: {exc}",
                 400,
             ).rest_json(request_id)
+        target = Target(stage, function, qualifier)
         if invocation_type == "DryRun":
-            await self._invoker.resolve(Target(stage, function, qualifier))
-            return 204, [(b"x-amzn-requestid", request_id.encode())], b""
+            task = asyncio.get_running_loop().create_task(
+                self._dry_run(target, connection, request_id)
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return None
         if invocation_type != "RequestResponse":
             return AwsError(
                 "UnsupportedInvocationTypeException",
@@ -109,13 +99,38 @@ class LambdaApi:
                 "RequestResponse or DryRun",
                 501,
             ).rest_json(request_id)
-        result = await self._invoker.invoke(Target(stage, function, qualifier), payload)
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"x-amzn-requestid", result.request_id.encode()),
-            (b"x-amz-executed-version", result.executed_version.encode()),
-        ]
-        if result.error is not None:
-            headers.append((b"x-amz-function-error", result.error.kind.encode()))
-            return 200, headers, orjson.dumps(result.error.to_document())
-        return 200, headers, result.payload or b"null"
+
+        def answer(outcome: InvocationResult | UnkaiError) -> None:
+            connection.respond(*_invoke_answer(outcome, request_id))
+
+        self._invoker.start(target, payload, answer)
+        return None
+
+    async def _dry_run(self, target: Target, connection: HttpConnection, request_id: str) -> None:
+        try:
+            await self._invoker.resolve(target)
+        except UnkaiError as exc:
+            connection.respond(*AwsError.from_unkai(exc).rest_json(request_id))
+            return
+        connection.respond(204, [(b"x-amzn-requestid", request_id.encode())], b"")
+
+
+def _header(request: Request, name: bytes) -> str | None:
+    value = request.header(name)
+    return value.decode("latin-1") if value is not None else None
+
+
+def _invoke_answer(outcome: InvocationResult | UnkaiError, request_id: str) -> Answer:
+    """Invoke's response: the payload, or 200 with X-Amz-Function-Error and the error
+    document, or the refusal in the rest-json error shape."""
+    if isinstance(outcome, UnkaiError):
+        return AwsError.from_unkai(outcome).rest_json(request_id)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"x-amzn-requestid", outcome.request_id.encode()),
+        (b"x-amz-executed-version", outcome.executed_version.encode()),
+    ]
+    if outcome.error is not None:
+        headers.append((b"x-amz-function-error", outcome.error.kind.encode()))
+        return 200, headers, orjson.dumps(outcome.error.to_document())
+    return 200, headers, outcome.payload or b"null"

@@ -1,20 +1,21 @@
-"""The HTTP front door: one ASGI app for function routes, the Lambda invoke API and control/.
+"""The HTTP front door: function routes, the Lambda invoke API and control/, on one port.
 
-Hot path for a route: match (compiled trie) -> build the 2.0 event -> `Invoker.invoke` -> map
-the result. Paths under `/_unkai/` go to the control API, `/2015-03-31/functions/` to the
-Lambda invoke API (`aws/lambda_.py`). The default stage is served at `/`; another stage `S` at
-`/S/...` (documented in docs/routing.md).
+`GatewayApp.handle` is the `RequestHandler` of the HTTP server (`http1.py`). Hot path for a
+route, all plain callbacks: match (compiled trie) -> build the 2.0 event -> `Invoker.start` ->
+map the result -> one write. Paths under `/_unkai/` go to the control API (ASGI), and
+`/2015-03-31/functions/` to the Lambda invoke API (`aws/lambda_.py`). The default stage is
+served at `/`; another stage `S` at `/S/...` (documented in docs/routing.md).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
 
 from unkai.deploy.registry import Registry
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
+from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
+from unkai.gateway.http1 import HttpConnection, Request, RequestHandler
 from unkai.gateway.mapping import (
     JSON_HEADERS,
     BadResponse,
@@ -24,45 +25,13 @@ from unkai.gateway.mapping import (
 )
 from unkai.gateway.routes import RouteTable, RouteTarget
 from unkai.invoke.invoker import Invoker, Target
+from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 log = logging.getLogger("unkai.gateway")
 
-#: API Gateway's payload limit for HTTP APIs is 10 MB.
-MAX_BODY_BYTES = 10 * 1024 * 1024
 CONTROL_PREFIX = "/_unkai/"
 LAMBDA_PREFIX = "/2015-03-31/functions/"
-
-
-async def read_body(receive: Receive, limit_bytes: int = MAX_BODY_BYTES) -> bytes | None:
-    """The whole request body, or None when it exceeds `limit_bytes`."""
-    message = await receive()
-    body: bytes = message.get("body", b"")
-    if not message.get("more_body"):
-        return body if len(body) <= limit_bytes else None
-    chunks = [body]
-    size = len(body)
-    while message.get("more_body"):
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit_bytes:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def respond(send: Send, status: int, headers: Headers, body: bytes) -> None:
-    """Send a whole response; a content-length spares the chunked encoding and a write."""
-    headers = [*headers, (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 class GatewayApp:
@@ -72,7 +41,7 @@ class GatewayApp:
         registry: Registry,
         *,
         control: ASGIApp,
-        lambda_api: ASGIApp,
+        lambda_api: RequestHandler,
         default_stage: str,
         account_id: str,
     ) -> None:
@@ -102,17 +71,14 @@ class GatewayApp:
 
         asyncio.get_running_loop().create_task(self._compile(stage))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self._control(scope, receive, send)
-            return
-        path: str = scope["path"]
+    def handle(self, request: Request, connection: HttpConnection) -> None:
+        path = request.path
         if path.startswith(CONTROL_PREFIX):
-            await self._control(scope, receive, send)
+            start_asgi(self._control, request, connection)
         elif path.startswith(LAMBDA_PREFIX):
-            await self._lambda_api(scope, receive, send)
+            self._lambda_api.handle(request, connection)
         else:
-            await self._route(scope, receive, send, path)
+            self._route(request, connection, path)
 
     def _stage_of(self, path: str) -> tuple[str, str]:
         """(stage, path within the stage): `/S/...` selects stage S when S is deployed."""
@@ -124,28 +90,20 @@ class GatewayApp:
             return path[1:], "/"
         return self._default_stage, path
 
-    async def _route(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+    def _route(self, request: Request, connection: HttpConnection, path: str) -> None:
         stage, stage_path = self._stage_of(path)
         table = self._tables.get(stage)
-        method: str = scope["method"]
-        match = table.match(method, stage_path) if table is not None else None
+        match = table.match(request.method, stage_path) if table is not None else None
         if match is None:
             allowed = table is not None and table.allows_path(stage_path)
-            status, message = (
-                (405, gw_errors.METHOD_NOT_ALLOWED_BODY)
-                if allowed
-                else (404, gw_errors.NOT_FOUND_BODY)
-            )
-            await respond(send, status, JSON_HEADERS, message)
-            return
-        body = await read_body(receive)
-        if body is None:
-            await respond(send, 413, JSON_HEADERS, gw_errors.TOO_LARGE_BODY)
+            if allowed:
+                connection.respond(405, JSON_HEADERS, gw_errors.METHOD_NOT_ALLOWED_BODY)
+            else:
+                connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
             return
         request_id = new_request_id()
         event = build_event(
-            scope,
-            body,
+            request,
             match,
             request_id=request_id,
             stage=stage,
@@ -153,27 +111,30 @@ class GatewayApp:
             api_id="unkai",
             account_id=self._account_id,
         )
-        status, headers, data = await self._invoke(match.target, event)
-        headers.append((b"apigw-requestid", request_id.encode()))
-        await respond(send, status, headers, data)
+        route = match.target
+        header = (b"apigw-requestid", request_id.encode())
 
-    async def _invoke(self, target: RouteTarget, event: bytes) -> tuple[int, Headers, bytes]:
-        try:
-            result = await self._invoker.invoke(Target(target.stage, target.function), event)
-        except Throttled:
+        def answer(outcome: InvocationResult | UnkaiError) -> None:
+            status, headers, data = self._response(route, outcome)
+            headers.append(header)
+            connection.respond(status, headers, data)
+
+        self._invoker.start(Target(route.stage, route.function), event, answer)
+
+    def _response(
+        self, route: RouteTarget, outcome: InvocationResult | UnkaiError
+    ) -> tuple[int, Headers, bytes]:
+        """API Gateway's answer for one invocation outcome (502 for any function error)."""
+        if isinstance(outcome, Throttled):
             return 429, list(JSON_HEADERS), gw_errors.THROTTLED_BODY
-        except UnkaiError as exc:
-            log.warning("route %s -> %s failed: %s", target.route_key, target.function, exc)
-            return (
-                gw_errors.status_for(exc),
-                list(JSON_HEADERS),
-                gw_errors.BAD_GATEWAY_BODY,
-            )
-        if result.error is not None or result.payload is None:
+        if isinstance(outcome, UnkaiError):
+            log.warning("route %s -> %s failed: %s", route.route_key, route.function, outcome)
+            return gw_errors.status_for(outcome), list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
+        if outcome.error is not None or outcome.payload is None:
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         try:
-            status, headers, data = response_from_payload(result.payload)
+            status, headers, data = response_from_payload(outcome.payload)
         except BadResponse as exc:
-            log.warning("function %s returned a malformed response: %s", target.function, exc)
+            log.warning("function %s returned a malformed response: %s", route.function, exc)
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         return status, list(headers), data

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import MutableMapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from unkai.gateway.http1 import Request
 from unkai.gateway.routes import Match
 
 Headers = list[tuple[bytes, bytes]]
@@ -69,8 +70,7 @@ def _query_parameters(raw: str) -> dict[str, str] | None:
 
 
 def build_event(
-    scope: MutableMapping[str, Any],
-    body: bytes,
+    request: Request,
     match: Match,
     *,
     request_id: str,
@@ -83,7 +83,7 @@ def build_event(
     headers: dict[str, str] = {}
     cookies: list[str] = []
     content_type: bytes | None = None
-    for name_b, value_b in scope["headers"]:
+    for name_b, value_b in request.headers:
         name = name_b.decode("latin-1")
         value = value_b.decode("latin-1")
         if name == "cookie":
@@ -92,9 +92,10 @@ def build_event(
         if name == "content-type":
             content_type = value_b
         headers[name] = f"{headers[name]},{value}" if name in headers else value
-    raw_query = scope["query_string"].decode("latin-1")
+    raw_query = request.query_string.decode("latin-1")
     now = time.time()
-    client = scope.get("client")
+    client = request.client
+    body = request.body
     host = headers.get("host", "localhost")
     event: dict[str, Any] = {
         "version": "2.0",
@@ -108,9 +109,9 @@ def build_event(
             "domainName": host,
             "domainPrefix": host.split(".", 1)[0],
             "http": {
-                "method": scope["method"],
+                "method": request.method,
                 "path": raw_path,
-                "protocol": "HTTP/" + scope.get("http_version", "1.1"),
+                "protocol": "HTTP/" + request.http_version,
                 "sourceIp": client[0] if client else "",
                 "userAgent": headers.get("user-agent", ""),
             },

@@ -1,12 +1,12 @@
-"""`Invoker.invoke`: the one way anything runs a function.
+"""`Invoker.start` (callbacks) and `Invoker.invoke` (await): the one way anything runs a function.
 
 Pipeline: resolve the target (stage, function, qualifier) to a FunctionVersion and its Pool
 (cached; the registry's change notifications drop stale entries), admit it against the
 function's reserved concurrency (Lambda throttles at once, it does not queue), acquire an
 instance (waiting while the node is at capacity), run one invocation, record its log lines.
 
-Handler and runtime failures come back as an `InvocationResult` with an error; only platform
-refusals (NotFound, Throttled) raise.
+Handler and runtime failures come back as an `InvocationResult` with an error; platform
+refusals (NotFound, Throttled) are passed to `start`'s callback and raised by `invoke`.
 """
 
 from __future__ import annotations
@@ -14,15 +14,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import FunctionVersion
-from unkai.errors import NotFound, Throttled
+from unkai.errors import NotFound, Throttled, UnkaiError
 from unkai.invoke.models import Invocation, InvocationMode, InvocationResult
 from unkai.invoke.request_ids import new_request_id
 from unkai.observe.logs import LogService
+from unkai.runtime.instance import Instance
 from unkai.runtime.pool import Pool
 from unkai.runtime.spec import InstanceSpec
 from unkai.runtime.supervisor import Supervisor
@@ -54,6 +57,77 @@ class _Concurrency:
     in_flight: int = 0
 
 
+#: Gets the outcome of `Invoker.start`: a result, or the platform's refusal.
+InvokeCallback = Callable[[InvocationResult | UnkaiError], None]
+
+
+class _Call:
+    """One invocation in flight through `Invoker.start`, as plain callbacks."""
+
+    __slots__ = ("done", "instance", "invoker", "mode", "payload", "resolved", "target")
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        resolved: _Resolved,
+        target: Target,
+        payload: bytes,
+        mode: InvocationMode,
+        done: InvokeCallback,
+    ) -> None:
+        self.invoker = invoker
+        self.resolved = resolved
+        self.target = target
+        self.payload = payload
+        self.mode = mode
+        self.done = done
+        self.instance: Instance | None = None
+
+    def admit(self) -> None:
+        """Lambda throttles at once on reserved concurrency; it does not queue."""
+        concurrency = self.resolved.concurrency
+        if concurrency.reserved is not None and concurrency.in_flight >= concurrency.reserved:
+            self.done(
+                Throttled(
+                    f"Rate Exceeded. Function {self.target.function} is limited to "
+                    f"{concurrency.reserved} concurrent executions (reservedConcurrency)"
+                )
+            )
+            return
+        concurrency.in_flight += 1
+        self.resolved.pool.lend(time.monotonic() + self.resolved.spec.timeout_s, self.on_instance)
+
+    def on_instance(self, outcome: Instance | UnkaiError) -> None:
+        if isinstance(outcome, UnkaiError):
+            self.resolved.concurrency.in_flight -= 1
+            self.done(outcome)
+            return
+        self.instance = outcome
+        invocation = Invocation(
+            request_id=new_request_id(),
+            payload=self.payload,
+            deadline=time.monotonic() + self.resolved.spec.timeout_s,
+            mode=self.mode,
+        )
+        outcome.begin(invocation, self.on_result)
+
+    def on_result(self, result: InvocationResult) -> None:
+        instance = self.instance
+        assert instance is not None
+        resolved = self.resolved
+        resolved.concurrency.in_flight -= 1
+        resolved.pool.release(instance)
+        result.executed_version = resolved.spec.version
+        self.invoker._logs.record_invocation(
+            stage=self.target.stage,
+            function=self.target.function,
+            stream=instance.log_stream,
+            version=resolved.spec.version,
+            result=result,
+        )
+        self.done(result)
+
+
 class Invoker:
     def __init__(
         self,
@@ -74,46 +148,60 @@ class Invoker:
         self._account_id = account_id
         self._targets: dict[Target, _Resolved] = {}
         self._concurrency: dict[tuple[str, str], _Concurrency] = {}
-        self._background: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
         registry.subscribe(self._on_stage_changed)
+
+    def start(
+        self,
+        target: Target,
+        payload: bytes,
+        done: InvokeCallback,
+        *,
+        mode: InvocationMode = InvocationMode.SYNC,
+    ) -> None:
+        """Run `target` once with `payload` (the JSON event); `done` gets the outcome.
+
+        The outcome is an InvocationResult (handler and runtime errors included), or the
+        refusal: NotFound for an unknown function or version, Throttled when the function's
+        reserved concurrency is used up or no instance frees up within its timeout. With a
+        cached target and an idle instance, nothing here awaits: the front doors' hot path.
+        """
+        resolved = self._targets.get(target)
+        if resolved is not None:
+            _Call(self, resolved, target, payload, mode, done).admit()
+            return
+        task = asyncio.get_running_loop().create_task(self._resolve(target))
+        self._background.add(task)
+
+        def resolved_then_start(finished: asyncio.Task[_Resolved]) -> None:
+            self._background.discard(task)
+            error = finished.exception()
+            if error is None:
+                _Call(self, finished.result(), target, payload, mode, done).admit()
+            elif isinstance(error, UnkaiError):
+                done(error)
+            else:
+                raise error
+
+        task.add_done_callback(resolved_then_start)
 
     async def invoke(
         self, target: Target, payload: bytes, *, mode: InvocationMode = InvocationMode.SYNC
     ) -> InvocationResult:
-        """Run `target` once with `payload` (the JSON event).
+        """`start` for callers that await; raises the refusals instead of passing them."""
+        future: asyncio.Future[InvocationResult | UnkaiError] = (
+            asyncio.get_running_loop().create_future()
+        )
 
-        Raises NotFound for an unknown function or version and Throttled when the function's
-        reserved concurrency is used up or no instance frees up within its timeout.
-        """
-        resolved = self._targets.get(target) or await self._resolve(target)
-        concurrency = resolved.concurrency
-        if concurrency.reserved is not None and concurrency.in_flight >= concurrency.reserved:
-            raise Throttled(
-                f"Rate Exceeded. Function {target.function} is limited to "
-                f"{concurrency.reserved} concurrent executions (reservedConcurrency)"
-            )
-        concurrency.in_flight += 1
-        try:
-            timeout_s = resolved.spec.timeout_s
-            async with resolved.pool.acquire(time.monotonic() + timeout_s) as instance:
-                invocation = Invocation(
-                    request_id=new_request_id(),
-                    payload=payload,
-                    deadline=time.monotonic() + timeout_s,
-                    mode=mode,
-                )
-                result = await instance.invoke(invocation)
-                result.executed_version = resolved.spec.version
-                self._logs.record_invocation(
-                    stage=target.stage,
-                    function=target.function,
-                    stream=instance.log_stream,
-                    version=resolved.spec.version,
-                    result=result,
-                )
-                return result
-        finally:
-            concurrency.in_flight -= 1
+        def deliver(outcome: InvocationResult | UnkaiError) -> None:
+            if not future.done():
+                future.set_result(outcome)
+
+        self.start(target, payload, deliver, mode=mode)
+        outcome = await future
+        if isinstance(outcome, UnkaiError):
+            raise outcome
+        return outcome
 
     async def resolve(self, target: Target) -> FunctionVersion:
         """The version `target` runs; raises NotFound (Lambda's DryRun check)."""

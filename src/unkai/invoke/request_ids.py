@@ -1,13 +1,17 @@
-"""Request ids: random UUID4 strings without a syscall per id.
+"""Request ids: time-ordered UUIDs (version 7, RFC 9562) without a syscall per id.
 
-`uuid.uuid4()` calls getrandom once per id; on a loaded VM that syscall cost ~10 us, twice per
-HTTP request. These ids come from one os.urandom read per 1024 ids, still unpredictable and
-formatted exactly as Lambda's (version 4, RFC 4122 variant).
+Lambda's request ids are random UUID4s; ours have the same text form, but their first 48 bits
+are the Unix time in milliseconds. Every invocation's log record is indexed by request id, and
+an index of time-ordered keys grows at its right edge instead of at random pages: measured on
+the log table, 6.7 us per insert instead of 13.7 (docs/benchmarks.md). The other 74 bits are
+random, from one os.urandom read per 1024 ids (`uuid.uuid4()` makes a getrandom syscall per
+id, which cost ~10 us on a loaded VM).
 """
 
 from __future__ import annotations
 
 import os
+import time
 
 _BATCH = 1024
 _buffer = b""
@@ -17,11 +21,11 @@ _offset = 0
 def new_request_id() -> str:
     global _buffer, _offset
     if _offset >= len(_buffer):
-        _buffer = os.urandom(16 * _BATCH)
+        _buffer = os.urandom(10 * _BATCH)
         _offset = 0
-    raw = bytearray(_buffer[_offset : _offset + 16])
-    _offset += 16
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    rand = _buffer[_offset : _offset + 10].hex()
+    _offset += 10
+    ms = format(time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF, "012x")
+    # version nibble 7; variant bits 10 (one of 8, 9, a, b)
+    variant = "89ab"[int(rand[3], 16) & 3]
+    return f"{ms[:8]}-{ms[8:]}-7{rand[:3]}-{variant}{rand[4:7]}-{rand[7:19]}"

@@ -32,6 +32,10 @@ from unkai.runtime.spec import InstanceSpec
 
 #: Called with (instance, request id or None, text) for output not carried by a RESULT frame.
 LogCallback = Callable[["Instance", str | None, str], None]
+#: Gets the outcome of `Instance.begin`.
+ResultCallback = Callable[[InvocationResult], None]
+#: Tasks finishing failed invocations; referenced here so they are not garbage-collected.
+_background: set[asyncio.Task[InvocationResult]] = set()
 #: How long a crashed instance waits for its exit status before reporting without it.
 EXIT_STATUS_WAIT_S = 1.0
 
@@ -114,8 +118,9 @@ class Instance:
         self.last_rss_kb = 0
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
-        self._result: asyncio.Future[tuple[int, bytes]] | None = None
-        loop = asyncio.get_running_loop()
+        self._pending: tuple[Invocation, ResultCallback, asyncio.TimerHandle] | None = None
+        #: Kept: asyncio.get_running_loop() costs a getpid() syscall on every call.
+        self._loop = loop = asyncio.get_running_loop()
         self._exit: asyncio.Future[int] = loop.create_future()
         #: Resolved when the child reports READY (init done), or with False if it never will.
         self._initialized: asyncio.Future[bool] = loop.create_future()
@@ -141,37 +146,69 @@ class Instance:
     def reusable(self) -> bool:
         return self.state is InstanceState.READY
 
-    async def invoke(self, invocation: Invocation) -> InvocationResult:
-        """Run one invocation; see the module docstring for the failure outcomes."""
+    def begin(self, invocation: Invocation, done: ResultCallback) -> None:
+        """Start one invocation; `done` gets its result, exactly once, from the event loop.
+
+        The common case (a RESULT frame) completes in the frame callback with no task, future
+        or extra loop turn: this is the hot path of every front door. Failures that need the
+        exit status (crash, memory kill) finish in a task.
+        """
         if self._init_error is not None:
             self._started = time.monotonic()
-            return await self._outcome(invocation, frames.INIT_ERROR, self._init_error)
+            self._finish_later(invocation, done, frames.INIT_ERROR, self._init_error)
+            return
         self._move(InstanceState.BUSY, "invoke")
+        self._started = now = time.monotonic()
         transport = self._transport
         if transport is None or transport.is_closing():
-            self._fail()
-            return self._failure(
-                invocation,
-                "Runtime.ExitError",
-                f"RequestId: {invocation.request_id} Error: "
-                + describe_exit(await self._exit_status()),
-            )
-        loop = asyncio.get_running_loop()
-        self._result = result = loop.create_future()
-        self._started = time.monotonic()
-        deadline_ms = int((time.time() + invocation.deadline - time.monotonic()) * 1000)
+            self._finish_later(invocation, done, 0, b"")
+            return
+        deadline_ms = int((time.time() + invocation.deadline - now) * 1000)
         transport.write(
             frames.encode_invoke(invocation.request_id, deadline_ms, invocation.payload)
         )
-        timer = loop.call_later(max(0.0, invocation.deadline - time.monotonic()), self._on_timeout)
-        try:
-            kind, body = await result
-        finally:
-            timer.cancel()
-            self._result = None
+        timer = self._loop.call_later(
+            max(0.0, invocation.deadline - now), self._on_timeout
+        )
+        self._pending = (invocation, done, timer)
+
+    async def invoke(self, invocation: Invocation) -> InvocationResult:
+        """`begin` for callers that await; see the module docstring for the outcomes."""
+        future: asyncio.Future[InvocationResult] = self._loop.create_future()
+
+        def deliver(result: InvocationResult) -> None:
+            if not future.done():  # the caller may have been cancelled meanwhile
+                future.set_result(result)
+
+        self.begin(invocation, deliver)
+        return await future
+
+    def _complete(self, kind: int, body: bytes) -> None:
+        """A frame (or EOF / timeout, kind 0) ends the pending invocation."""
+        pending = self._pending
+        if pending is None:
+            return
+        self._pending = None
+        invocation, done, timer = pending
+        timer.cancel()
         self.invocations += 1
         self.last_used = time.monotonic()
-        return await self._outcome(invocation, kind, body)
+        if kind == frames.RESULT:
+            done(self._from_result(invocation, body))
+        else:
+            self._finish_later(invocation, done, kind, body)
+
+    def _finish_later(
+        self, invocation: Invocation, done: ResultCallback, kind: int, body: bytes
+    ) -> None:
+        task = self._loop.create_task(self._outcome(invocation, kind, body))
+        _background.add(task)
+
+        def deliver(finished: asyncio.Task[InvocationResult]) -> None:
+            _background.discard(finished)
+            done(finished.result())
+
+        task.add_done_callback(deliver)
 
     async def _outcome(self, invocation: Invocation, kind: int, body: bytes) -> InvocationResult:
         if kind == frames.RESULT:
@@ -291,8 +328,8 @@ class Instance:
         else:
             if kind == frames.INIT_ERROR and not self._initialized.done():
                 self._initialized.set_result(False)
-            if self._result is not None and not self._result.done():
-                self._result.set_result((kind, body))
+            if self._pending is not None:
+                self._complete(kind, body)
             elif kind == frames.INIT_ERROR:
                 self._init_error = body
 
@@ -303,15 +340,13 @@ class Instance:
     def _on_eof(self) -> None:
         if not self._initialized.done():
             self._initialized.set_result(False)
-        if self._result is not None and not self._result.done():
-            self._result.set_result((0, b""))
+        self._complete(0, b"")
         if self.state in (InstanceState.READY, InstanceState.STARTING):
             self._fail()
 
     def _on_timeout(self) -> None:
         self.kill("timeout")
-        if self._result is not None and not self._result.done():
-            self._result.set_result((0, b""))
+        self._complete(0, b"")
 
     def kill(self, reason: str) -> None:
         """SIGKILL the instance's process group (timeout, memory, shutdown): processes the

@@ -1,7 +1,8 @@
 """`Pool`: the instances of one function version, handed out one invocation at a time.
 
-`async with pool.acquire(deadline) as instance:` takes the most recently used idle instance
-(LIFO keeps the warm ones warm and lets the others age out), or waits in FIFO order for one.
+`pool.lend(deadline, callback)` (or `async with pool.acquire(deadline) as instance:`) takes
+the most recently used idle instance (LIFO keeps the warm ones warm and lets the others age
+out), or waits in FIFO order for one.
 While callers wait, the pool asks the supervisor for new instances (bounded by the node-wide
 cap) and gives each waiter whichever instance becomes free first. A waiter still without an
 instance at its deadline gets `Throttled`.
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from unkai.errors import InvocationFailed, Throttled
+from unkai.errors import InvocationFailed, Throttled, UnkaiError
 from unkai.runtime import scaler
 from unkai.runtime.instance import Instance, InstanceState
 from unkai.runtime.spec import InstanceSpec
@@ -57,6 +60,25 @@ class _Lease:
             self.pool.release(self.instance)
 
 
+#: Gets the instance lent by `Pool.lend`, or the refusal (Throttled, InvocationFailed).
+LendCallback = Callable[[Instance | UnkaiError], None]
+
+
+class _Waiter:
+    """A caller waiting for an instance; its timer refuses it at the deadline."""
+
+    __slots__ = ("callback", "timer")
+
+    def __init__(self, callback: LendCallback) -> None:
+        self.callback = callback
+        self.timer: asyncio.TimerHandle | None = None
+
+    def settle(self, outcome: Instance | UnkaiError) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.callback(outcome)
+
+
 class Pool:
     def __init__(self, spec: InstanceSpec, source: InstanceSource) -> None:
         self.spec = spec
@@ -65,8 +87,9 @@ class Pool:
         self.starting = 0
         self.closed = False
         self._source = source
-        self._waiters: collections.deque[asyncio.Future[Instance]] = collections.deque()
+        self._waiters: collections.deque[_Waiter] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def acquire(self, deadline: float) -> _Lease:
         """An async context manager lending one instance until the block ends."""
@@ -82,23 +105,62 @@ class Pool:
             self._discard(instance)
         return None
 
-    async def wait_for_instance(self, deadline: float) -> Instance:
+    def lend(self, deadline: float, callback: LendCallback) -> None:
+        """Give `callback` an instance: an idle one now, else the first to free up before
+        `deadline` (a `time.monotonic()` value), else `Throttled` at the deadline.
+
+        The callback runs synchronously when an instance is idle, so the warm path costs no
+        task and no loop turn. A lent instance goes back with `release`.
+        """
+        instance = self.take_idle()
+        if instance is not None:
+            callback(instance)
+            return
         if self.closed:
-            raise InvocationFailed("Runtime.Retired", f"{self.spec.version_key} was retired")
-        future: asyncio.Future[Instance] = asyncio.get_running_loop().create_future()
-        self._waiters.append(future)
+            callback(InvocationFailed("Runtime.Retired", f"{self.spec.version_key} was retired"))
+            return
+        waiter = _Waiter(callback)
+        loop = self._loop
+        if loop is None:
+            # Kept: asyncio.get_running_loop() costs a getpid() syscall on every call.
+            loop = self._loop = asyncio.get_running_loop()
+        waiter.timer = loop.call_later(
+            max(0.0, deadline - time.monotonic()), self._expire, waiter
+        )
+        self._waiters.append(waiter)
         self._scale()
-        try:
-            return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            raise Throttled(
-                f"Rate Exceeded. No instance of {self.spec.function_name} became free in time; "
-                "the node is at its instance limit (--max-instances)",
-                reason="ConcurrentInvocationLimitExceeded",
-            ) from None
+
+    async def wait_for_instance(self, deadline: float) -> Instance:
+        """`lend` for callers that await; raises what `lend` would hand over as a refusal."""
+        future: asyncio.Future[Instance | UnkaiError] = asyncio.get_running_loop().create_future()
+
+        def deliver(outcome: Instance | UnkaiError) -> None:
+            if future.done():  # the caller was cancelled: give the instance back
+                if isinstance(outcome, Instance):
+                    self.release(outcome)
+            else:
+                future.set_result(outcome)
+
+        self.lend(deadline, deliver)
+        outcome = await future
+        if isinstance(outcome, UnkaiError):
+            raise outcome
+        return outcome
+
+    def _expire(self, waiter: _Waiter) -> None:
+        with contextlib.suppress(ValueError):
+            self._waiters.remove(waiter)
+            waiter.timer = None
+            waiter.settle(
+                Throttled(
+                    f"Rate Exceeded. No instance of {self.spec.function_name} became free in "
+                    "time; the node is at its instance limit (--max-instances)",
+                    reason="ConcurrentInvocationLimitExceeded",
+                )
+            )
 
     def _scale(self) -> None:
-        waiting = sum(1 for w in self._waiters if not w.done())
+        waiting = len(self._waiters)
         for _ in range(scaler.instances_to_start(waiting=waiting, starting=self.starting)):
             if not self._source.reserve_slot(self):
                 return
@@ -124,20 +186,15 @@ class Pool:
             return
         self._hand_over(instance)
 
-    def _fail_one_waiter(self, error: Exception) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(error)
-                return
+    def _fail_one_waiter(self, error: UnkaiError) -> None:
+        if self._waiters:
+            self._waiters.popleft().settle(error)
 
     def _hand_over(self, instance: Instance) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(instance)
-                return
-        self.idle.append(instance)
+        if self._waiters:
+            self._waiters.popleft().settle(instance)
+        else:
+            self.idle.append(instance)
 
     def release(self, instance: Instance) -> None:
         """Return an instance after an invocation; a failed one is replaced if callers wait."""
@@ -174,13 +231,11 @@ class Pool:
         for instance in list(self.instances):
             self._discard(instance)
         while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_exception(
-                    InvocationFailed(
-                        "Runtime.Retired", f"{self.spec.function_name} was redeployed; retry"
-                    )
+            self._waiters.popleft().settle(
+                InvocationFailed(
+                    "Runtime.Retired", f"{self.spec.function_name} was redeployed; retry"
                 )
+            )
 
     def busy(self) -> list[Instance]:
         return [i for i in self.instances if i.state is InstanceState.BUSY]
@@ -190,5 +245,5 @@ class Pool:
             "idle": len(self.idle),
             "total": len(self.instances),
             "starting": self.starting,
-            "waiting": sum(1 for w in self._waiters if not w.done()),
+            "waiting": len(self._waiters),
         }

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from unkai.gateway.http1 import Request
 from unkai.gateway.mapping import BadResponse, build_event, response_from_payload
 from unkai.gateway.routes import Match, RouteTarget
 
@@ -34,9 +35,18 @@ MATCH = Match(RouteTarget("dev", "hello", "GET /items/{id}"), {"id": "42"})
 
 
 def event_of(s: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
-    raw = build_event(
-        s,
+    request = Request(
+        s["method"],
+        b"/items/42",
+        s["query_string"],
+        s["headers"],
         body,
+        s["http_version"],
+        True,
+        s["client"],
+    )
+    raw = build_event(
+        request,
         MATCH,
         request_id="rid",
         stage="dev",

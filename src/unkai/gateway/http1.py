@@ -1,0 +1,385 @@
+"""`HttpConnection`: unkai's HTTP/1.1 server protocol, on httptools, with no ASGI on the hot path.
+
+Why not uvicorn: per request it starts a task, runs the ASGI message dance and makes two
+`send` syscalls (head, then body). The platform process is the bottleneck of a warm invoke
+(docs/benchmarks.md), and a route hit here is one parse, one callback chain and one write.
+The control and Lambda APIs are ASGI apps; they run through `asgi_bridge.run_asgi`.
+
+Per connection, requests are answered in order: a pipelined request waits until the one
+before it got its response. A request is read whole (API Gateway buffers bodies too) and given
+to `RequestHandler.handle(request, connection)`, which calls `connection.respond(...)` exactly
+once, at once or later.
+
+Limits (API Gateway's where it has them; each answered with a JSON error and the connection
+closed, since the rest of the stream cannot be trusted):
+  body over `max_body_bytes` (10 MB)          413
+  request line / URL over `max_url_bytes`      414
+  headers over `max_header_bytes` in total     431
+  anything httptools cannot parse              400
+  an Upgrade request (WebSocket APIs come later)  501
+Idle keep-alive connections close after `keep_alive_timeout_s`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import http
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol, cast
+from urllib.parse import unquote
+
+import httptools
+
+log = logging.getLogger("unkai.gateway")
+
+Headers = list[tuple[bytes, bytes]]
+
+#: Pipelined requests queued on one connection before it stops reading.
+MAX_QUEUED = 16
+
+_STATUS_LINES = {
+    status.value: f"HTTP/1.1 {status.value} {status.phrase}\r\n".encode()
+    for status in http.HTTPStatus
+}
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def _status_line(status: int) -> bytes:
+    return _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Status\r\n".encode()
+
+
+def _error_body(error: str, message: str) -> bytes:
+    return b'{"error":"%s","message":"%s"}' % (error.encode(), message.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_url_bytes: int = 8 * 1024
+    max_header_bytes: int = 16 * 1024
+    keep_alive_timeout_s: float = 5.0
+
+
+class _Refusal(Exception):
+    """A request the server answers itself, then closes the connection."""
+
+    def __init__(self, status: int, error: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = _error_body(error, message)
+
+
+class Request:
+    """One whole HTTP request. `path` is percent-decoded (as ASGI's), `raw_path` is not."""
+
+    __slots__ = (
+        "body",
+        "client",
+        "headers",
+        "http_version",
+        "keep_alive",
+        "method",
+        "path",
+        "query_string",
+        "raw_path",
+    )
+
+    def __init__(
+        self,
+        method: str,
+        raw_path: bytes,
+        query_string: bytes,
+        headers: Headers,
+        body: bytes,
+        http_version: str,
+        keep_alive: bool,
+        client: tuple[str, int] | None,
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        self.path = unquote(raw_path.decode("latin-1")) if b"%" in raw_path else raw_path.decode()
+        self.query_string = query_string
+        self.headers = headers
+        self.body = body
+        self.http_version = http_version
+        self.keep_alive = keep_alive
+        self.client = client
+
+    def header(self, name: bytes) -> bytes | None:
+        """The first value of header `name` (lower case)."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+class RequestHandler(Protocol):
+    def handle(self, request: Request, connection: HttpConnection) -> None: ...
+
+
+class _Date:
+    """The `date` header, formatted once per second."""
+
+    second = 0
+    header = b""
+
+    @classmethod
+    def now(cls) -> bytes:
+        second = int(time.time())
+        if second != cls.second:
+            cls.second = second
+            cls.header = b"date: " + email.utils.formatdate(second, usegmt=True).encode() + b"\r\n"
+        return cls.header
+
+
+class HttpConnection(asyncio.Protocol):
+    def __init__(self, handler: RequestHandler, limits: Limits, server: HttpServer) -> None:
+        self._handler = handler
+        self._limits = limits
+        self._server = server
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self.client: tuple[str, int] | None = None
+        self.sockname: tuple[str, int] | None = None
+        self._queue: deque[Request] = deque()
+        self._active: Request | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self.closed = False
+        self.last_active = time.monotonic()
+        self._begin()
+
+    def _begin(self) -> None:
+        self._url = b""
+        self._headers: Headers = []
+        self._header_bytes = 0
+        self._body: list[bytes] = []
+        self._body_bytes = 0
+
+    # -- asyncio.Protocol ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport = cast(asyncio.Transport, transport)  # uvloop's is not one
+        peer = transport.get_extra_info("peername")
+        self.client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else None
+        local = transport.get_extra_info("sockname")
+        self.sockname = (str(local[0]), int(local[1])) if isinstance(local, tuple) else None
+        self._server.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._queue.clear()
+        self._server.connections.discard(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(
+                501, _error_body("NotImplemented", "connection upgrades are not supported")
+            )
+        except httptools.HttpParserError as exc:
+            cause = exc.__context__  # what a callback raised, when one did
+            if isinstance(cause, _Refusal):
+                self._refuse(cause.status, cause.body)
+            elif isinstance(exc, httptools.HttpParserCallbackError):
+                log.error("HTTP parser callback failed", exc_info=cause)
+                self._refuse(500, _error_body("InternalError", "internal server error"))
+            else:
+                self._refuse(400, _error_body("BadRequest", "malformed HTTP request"))
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if len(self._queue) < MAX_QUEUED:
+            self._resume_reading()
+
+    # -- httptools callbacks ------------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._begin()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self._limits.max_url_bytes:
+            raise _Refusal(
+                414, "UriTooLong", f"the URL is over {self._limits.max_url_bytes} bytes"
+            )
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > self._limits.max_header_bytes:
+            raise _Refusal(
+                431,
+                "RequestHeaderFieldsTooLarge",
+                f"the headers are over {self._limits.max_header_bytes} bytes",
+            )
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        length = self._header_value(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
+            raise self._too_large()
+        expect = self._header_value(b"expect")
+        if expect is not None and expect.lower() == b"100-continue" and self._transport:
+            self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+
+    def on_body(self, chunk: bytes) -> None:
+        self._body_bytes += len(chunk)
+        if self._body_bytes > self._limits.max_body_bytes:
+            raise self._too_large()
+        self._body.append(chunk)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        url = self._url
+        path, _, query = url.partition(b"?")
+        if b"#" in query:
+            query = query.partition(b"#")[0]
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        request = Request(
+            parser.get_method().decode("ascii"),
+            path,
+            query,
+            self._headers,
+            body,
+            parser.get_http_version(),
+            parser.should_keep_alive(),
+            self.client,
+        )
+        if self._active is None:
+            self._dispatch(request)
+        else:
+            self._queue.append(request)
+            if len(self._queue) >= MAX_QUEUED:
+                self._pause_reading()
+
+    def _header_value(self, name: bytes) -> bytes | None:
+        for key, value in self._headers:
+            if key == name:
+                return value
+        return None
+
+    def _too_large(self) -> _Refusal:
+        return _Refusal(
+            413, "PayloadTooLarge", f"the body is over {self._limits.max_body_bytes} bytes"
+        )
+
+    # -- requests and responses ---------------------------------------------------------------
+
+    def _dispatch(self, request: Request) -> None:
+        self._active = request
+        try:
+            self._handler.handle(request, self)
+        except Exception:  # boundary: a handler bug answers 500, the server keeps serving
+            log.exception("unhandled error for %s %s", request.method, request.path)
+            if self._active is request:
+                self.respond(500, [], _error_body("InternalError", "internal server error"))
+
+    def respond(self, status: int, headers: Headers, body: bytes) -> None:
+        """Answer the request being handled (once); then the next queued one is dispatched."""
+        request = self._active
+        if request is None or self.closed or self._transport is None:
+            return
+        parts = [_status_line(status), _Date.now()]
+        for name, value in headers:
+            if b"\r" in value or b"\n" in value:
+                continue  # never let a value split the response
+            parts += (name, b": ", value, b"\r\n")
+        if status not in _NO_BODY_STATUSES:
+            parts.append(b"content-length: %d\r\n" % len(body))
+        if not request.keep_alive:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if request.method != "HEAD" and status not in _NO_BODY_STATUSES:
+            parts.append(body)
+        self._transport.write(b"".join(parts))
+        self._active = None
+        self.last_active = time.monotonic()
+        if not request.keep_alive:
+            self._transport.close()
+            return
+        if self._queue and not self._writing_paused:
+            self._dispatch(self._queue.popleft())
+        if len(self._queue) < MAX_QUEUED and not self._writing_paused:
+            self._resume_reading()
+
+    def _refuse(self, status: int, body: bytes) -> None:
+        """Answer a request the parser rejected and close: the stream is out of step."""
+        if self._transport is None or self.closed:
+            return
+        self._queue.clear()
+        head = b"%scontent-type: application/json\r\ncontent-length: %d\r\n" % (
+            _status_line(status),
+            len(body),
+        )
+        self._transport.write(head + b"connection: close\r\n\r\n" + body)
+        self._transport.close()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self._transport is not None and not self.closed:
+            self._reading_paused = False
+            self._transport.resume_reading()
+
+    @property
+    def idle(self) -> bool:
+        return self._active is None and not self._queue
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+
+class HttpServer:
+    """Listens, owns the connections, closes idle keep-alive ones, shuts down cleanly."""
+
+    def __init__(self, handler: RequestHandler, limits: Limits | None = None) -> None:
+        self.handler = handler
+        self.limits = limits or Limits()
+        self.connections: set[HttpConnection] = set()
+        self._server: asyncio.Server | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        """Bind and serve; returns the bound port (useful when `port` is 0)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: HttpConnection(self.handler, self.limits, self), host, port, backlog=2048
+        )
+        self._sweep()
+        return int(self._server.sockets[0].getsockname()[1])
+
+    def _sweep(self) -> None:
+        now = time.monotonic()
+        timeout = self.limits.keep_alive_timeout_s
+        for connection in [c for c in self.connections if c.idle]:
+            if now - connection.last_active > timeout:
+                connection.close()
+        self._sweeper = asyncio.get_running_loop().call_later(1.0, self._sweep)
+
+    async def close(self, grace_s: float = 5.0) -> None:
+        """Stop accepting, let requests in flight finish (up to `grace_s`), close the rest."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+        if self._server is not None:
+            self._server.close()
+        deadline = time.monotonic() + grace_s
+        while any(not c.idle for c in self.connections) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for connection in list(self.connections):
+            connection.close()
+        if self._server is not None:
+            await self._server.wait_closed()
