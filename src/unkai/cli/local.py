@@ -91,9 +91,10 @@ def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[by
     deadline_ms = int((time.time() + spec.timeout_s) * 1000)
     sock.sendall(frames.encode_invoke(request_id, deadline_ms, event))
     sock.settimeout(spec.timeout_s + 5)
+    reader = frames.FrameReader(sock)
     while True:
         try:
-            kind, body = frames.read_frame(sock)
+            kind, body = reader.read()
         except (EOFError, TimeoutError):
             raise CliError(
                 f"the function exited or timed out after {spec.timeout_s} s without answering"

@@ -355,9 +355,10 @@ def serve(sock: socket.socket, function_arn: str = "") -> int:
     handler = runtime.init()
     if handler is None:
         return 1
+    reader = frames.FrameReader(sock)
     while True:
         try:
-            kind, body = frames.read_frame(sock)
+            kind, body = reader.read()
         except (EOFError, ConnectionError):
             return 0
         if kind == frames.INVOKE and not runtime.invoke(handler, body):

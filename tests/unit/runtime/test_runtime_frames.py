@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -37,12 +38,18 @@ def test_decoder_rejects_oversized_frames() -> None:
         frames.FrameDecoder().feed(header)
 
 
-def test_read_frame_reads_one_frame_and_reports_eof() -> None:
+def test_frame_reader_splits_and_joins_frames_and_reports_eof() -> None:
     ours, theirs = socket.socketpair()
     with ours, theirs:
+        big = bytes(range(256)) * 4096  # 1 MiB: arrives over several recvs
         ours.sendall(frames.frame(frames.LOG, b"hello") + frames.frame(frames.LOG, b""))
-        assert frames.read_frame(theirs) == (frames.LOG, b"hello")
-        assert frames.read_frame(theirs) == (frames.LOG, b"")
+        reader = frames.FrameReader(theirs, recv_bytes=1000)
+        assert reader.read() == (frames.LOG, b"hello")
+        assert reader.read() == (frames.LOG, b"")
+        sender = threading.Thread(target=ours.sendall, args=(frames.frame(frames.RESULT, big),))
+        sender.start()
+        assert reader.read() == (frames.RESULT, big)
+        sender.join()
         ours.close()
         with pytest.raises(EOFError):
-            frames.read_frame(theirs)
+            reader.read()
