@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from unkai.config.http_api import CorsConfig, ThrottleConfig
+
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
 DEFAULT_MEMORY_MB = 128  # Lambda's default
@@ -78,12 +80,82 @@ class Spec(BaseModel):
     )
 
 
+def _payload_version(value: Any) -> Any:
+    """YAML reads an unquoted `1.0` as a float; the payload version is a string."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return f"{float(value):.1f}"
+    return value
+
+
+PayloadVersion = Annotated[Literal["1.0", "2.0"], BeforeValidator(_payload_version)]
+
+
+class ThrottleSpec(Spec):
+    """Token bucket: `rate` requests per second, bursts of up to `burst` (API Gateway's)."""
+
+    rate: Annotated[float, Field(gt=0, le=100_000)]
+    burst: Annotated[int, Field(strict=True), _between(1, 100_000)]
+
+    def config(self) -> ThrottleConfig:
+        return ThrottleConfig(self.rate, self.burst)
+
+
+def _cors_shorthand(value: Any) -> Any:
+    """`cors: true` allows every origin, method and header (serverless.yml's shorthand)."""
+    if value is True:
+        return {"allowOrigins": ["*"], "allowMethods": ["*"], "allowHeaders": ["*"]}
+    if value is False:
+        return None
+    return value
+
+
+class CorsSpec(Spec):
+    """API Gateway HTTP API's CorsConfiguration."""
+
+    allow_origins: list[str] = Field(default_factory=list, alias="allowOrigins")
+    allow_methods: list[str] = Field(default_factory=list, alias="allowMethods")
+    allow_headers: list[str] = Field(default_factory=list, alias="allowHeaders")
+    expose_headers: list[str] = Field(default_factory=list, alias="exposeHeaders")
+    allow_credentials: bool = Field(default=False, alias="allowCredentials")
+    max_age: Annotated[int, Field(strict=True), _between(0, 86400)] | None = Field(
+        default=None, alias="maxAge"
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CorsSpec:
+        problems = self.config().validate()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def config(self) -> CorsConfig:
+        return CorsConfig(
+            allow_origins=tuple(self.allow_origins),
+            allow_methods=tuple(m.upper() for m in self.allow_methods),
+            allow_headers=tuple(self.allow_headers),
+            expose_headers=tuple(self.expose_headers),
+            allow_credentials=self.allow_credentials,
+            max_age=self.max_age,
+        )
+
+
+class HttpApiSpec(Spec):
+    """`provider.httpApi`: options for every route of the service (its HTTP API)."""
+
+    payload: PayloadVersion = "2.0"
+    cors: Annotated[CorsSpec | None, BeforeValidator(_cors_shorthand)] = None
+    throttle: ThrottleSpec | None = None
+
+
 class HttpEventSpec(Spec):
-    """`events: - http: {method, path}`; the string form `GET /hello` is accepted too."""
+    """`events: - http: {method, path}`; the string form `GET /hello` is accepted too.
+    `payload` and `throttle` override the service's `provider.httpApi` for this route."""
 
     #: Upper-cased on validation, so `get` and `GET` are one route.
     method: Annotated[str, AfterValidator(_http_method)]
     path: Annotated[str, _matching(PATH_PATTERN, "a path starting with '/'")]
+    payload: PayloadVersion | None = None
+    throttle: ThrottleSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -134,6 +206,7 @@ class ProviderSpec(Spec):
     environment: Environment = Field(default_factory=dict)
     region: str = "us-east-1"
     stage: Name | None = None
+    http_api: HttpApiSpec = Field(default_factory=HttpApiSpec, alias="httpApi")
 
 
 class ResolvedFunction(Spec):

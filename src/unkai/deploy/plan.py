@@ -303,13 +303,25 @@ def _or_none(value: int | None) -> str:
 
 def _routes(facts: DeployFacts) -> tuple[Route, ...]:
     stage, service = facts.snapshot.stage, facts.app.service
-    return tuple(
-        sorted(
-            Route(stage, service, event.method, event.path, fn.name)
-            for fn in facts.functions
-            for event in fn.http_events
-        )
-    )
+    api = facts.app.provider.http_api
+    cors = api.cors.config() if api.cors is not None else None
+    routes = []
+    for fn in facts.functions:
+        for event in fn.http_events:
+            throttle = event.throttle or api.throttle
+            routes.append(
+                Route(
+                    stage,
+                    service,
+                    event.method,
+                    event.path,
+                    fn.name,
+                    event.payload or api.payload,
+                    cors,
+                    throttle.config() if throttle is not None else None,
+                )
+            )
+    return tuple(sorted(routes))
 
 
 def _service_step(facts: DeployFacts, *, metadata_changed: bool) -> Step | None:

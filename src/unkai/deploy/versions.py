@@ -30,6 +30,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from unkai.config.http_api import CorsConfig, ThrottleConfig
+
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
 LATEST = "$LATEST"
 VERSION_DIGITS = 8
@@ -142,21 +144,64 @@ class FunctionRecord:
 
 @dataclass(frozen=True, slots=True, order=True)
 class Route:
-    """An HTTP route of a stage: `method path` -> `function`, owned by `service`."""
+    """An HTTP route of a stage: `method path` -> `function`, owned by `service`, with the
+    gateway options its service's manifest gave it (payload format, CORS, throttle)."""
 
     stage: str
     service: str
     method: str
     path: str
     function: str
+    payload: str = "2.0"
+    cors: CorsConfig | None = field(default=None, compare=False)
+    throttle: ThrottleConfig | None = field(default=None, compare=False)
+
+    def __eq__(self, other: object) -> bool:
+        # The options are left out of ordering (configs do not order) but not out of equality:
+        # a deploy that only changes CORS or a throttle must still rewrite the routes.
+        if not isinstance(other, Route):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def _key(self) -> tuple[object, ...]:
+        return (
+            self.stage,
+            self.service,
+            self.method,
+            self.path,
+            self.function,
+            self.payload,
+            self.cors,
+            self.throttle,
+        )
 
     def to_doc(self) -> dict[str, Any]:
         """Stage and service are in the routes document's key, so not repeated per route."""
-        return {"method": self.method, "path": self.path, "function": self.function}
+        doc: dict[str, Any] = {"method": self.method, "path": self.path, "function": self.function}
+        if self.payload != "2.0":
+            doc["payload"] = self.payload
+        if self.cors is not None:
+            doc["cors"] = self.cors.to_doc()
+        if self.throttle is not None:
+            doc["throttle"] = self.throttle.to_doc()
+        return doc
 
     @classmethod
     def from_doc(cls, stage: str, service: str, doc: Mapping[str, Any]) -> Route:
-        return cls(stage, service, doc["method"], doc["path"], doc["function"])
+        cors, throttle = doc.get("cors"), doc.get("throttle")
+        return cls(
+            stage,
+            service,
+            doc["method"],
+            doc["path"],
+            doc["function"],
+            doc.get("payload", "2.0"),
+            CorsConfig.from_doc(cors) if cors is not None else None,
+            ThrottleConfig.from_doc(throttle) if throttle is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from unkai.deploy.registry import Registry
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
+from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
 from unkai.gateway.http1 import HttpConnection, Request, RequestHandler
 from unkai.gateway.mapping import (
     JSON_HEADERS,
@@ -23,7 +24,9 @@ from unkai.gateway.mapping import (
     build_event,
     response_from_payload,
 )
+from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
 from unkai.gateway.routes import RouteTable, RouteTarget
+from unkai.gateway.throttle import Throttles
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
@@ -52,6 +55,7 @@ class GatewayApp:
         self._default_stage = default_stage
         self._account_id = account_id
         self._tables: dict[str, RouteTable] = {}
+        self._throttles = Throttles()
         registry.subscribe(self._on_stage_changed)
 
     async def load(self) -> None:
@@ -62,8 +66,27 @@ class GatewayApp:
     async def _compile(self, stage: str) -> None:
         routes = await self._registry.routes(stage)
         self._tables[stage] = RouteTable.compile(
-            (r.method, r.path, RouteTarget(stage, r.function, f"{r.method} {r.path}"))
+            (
+                r.method,
+                r.path,
+                RouteTarget(
+                    stage,
+                    r.function,
+                    f"{r.method} {r.path}",
+                    r.payload,
+                    r.cors,
+                    r.throttle,
+                ),
+            )
             for r in routes
+        )
+        self._throttles.forget(
+            {
+                (t.stage, t.route_key)
+                for table in self._tables.values()
+                for t in table.targets()
+                if t.throttle is not None
+            }
         )
 
     def _on_stage_changed(self, stage: str) -> None:
@@ -93,6 +116,13 @@ class GatewayApp:
     def _route(self, request: Request, connection: HttpConnection, path: str) -> None:
         stage, stage_path = self._stage_of(path)
         table = self._tables.get(stage)
+        if table is not None and is_preflight(request):
+            # API Gateway answers CORS preflights itself, for the method asked about.
+            asked = (request.header(b"access-control-request-method") or b"").decode("latin-1")
+            wanted = table.match(asked.upper(), stage_path)
+            if wanted is not None and wanted.target.cors is not None:
+                connection.respond(*preflight_response(wanted.target.cors, request))
+                return
         match = table.match(request.method, stage_path) if table is not None else None
         if match is None:
             allowed = table is not None and table.allows_path(stage_path)
@@ -101,8 +131,15 @@ class GatewayApp:
             else:
                 connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
             return
+        route = match.target
+        if route.throttle is not None and not self._throttles.allow(
+            (stage, route.route_key), route.throttle
+        ):
+            connection.respond(*self._with_cors(route, request, self._throttled()))
+            return
         request_id = new_request_id()
-        event = build_event(
+        build = build_event if route.payload == "2.0" else build_event_v1
+        event = build(
             request,
             match,
             request_id=request_id,
@@ -111,29 +148,42 @@ class GatewayApp:
             api_id="unkai",
             account_id=self._account_id,
         )
-        route = match.target
         header = (b"apigw-requestid", request_id.encode())
 
         def answer(outcome: InvocationResult | UnkaiError) -> None:
             status, headers, data = self._response(route, outcome)
             headers.append(header)
-            connection.respond(status, headers, data)
+            connection.respond(*self._with_cors(route, request, (status, headers, data)))
 
         self._invoker.start(Target(route.stage, route.function), event, answer)
+
+    @staticmethod
+    def _throttled() -> tuple[int, Headers, bytes]:
+        return 429, list(JSON_HEADERS), gw_errors.THROTTLED_BODY
+
+    @staticmethod
+    def _with_cors(
+        route: RouteTarget, request: Request, answer: tuple[int, Headers, bytes]
+    ) -> tuple[int, Headers, bytes]:
+        if route.cors is None:
+            return answer
+        status, headers, data = answer
+        return status, add_cors_headers(route.cors, request, headers), data
 
     def _response(
         self, route: RouteTarget, outcome: InvocationResult | UnkaiError
     ) -> tuple[int, Headers, bytes]:
         """API Gateway's answer for one invocation outcome (502 for any function error)."""
         if isinstance(outcome, Throttled):
-            return 429, list(JSON_HEADERS), gw_errors.THROTTLED_BODY
+            return self._throttled()
         if isinstance(outcome, UnkaiError):
             log.warning("route %s -> %s failed: %s", route.route_key, route.function, outcome)
             return gw_errors.status_for(outcome), list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         if outcome.error is not None or outcome.payload is None:
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
+        to_response = response_from_payload if route.payload == "2.0" else response_from_payload_v1
         try:
-            status, headers, data = response_from_payload(outcome.payload)
+            status, headers, data = to_response(outcome.payload)
         except BadResponse as exc:
             log.warning("function %s returned a malformed response: %s", route.function, exc)
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from unkai.config.http_api import CorsConfig, ThrottleConfig
+
 
 @dataclass(frozen=True, slots=True)
 class RouteTarget:
@@ -18,6 +20,10 @@ class RouteTarget:
     function: str
     #: "GET /items/{id}": the routeKey the event carries.
     route_key: str
+    #: The Lambda proxy payload format: "2.0" (HTTP API) or "1.0" (REST proxy shape).
+    payload: str = "2.0"
+    cors: CorsConfig | None = None
+    throttle: ThrottleConfig | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +87,20 @@ class RouteTable:
         if target is not None:
             return Match(target, {})
         return self._walk(self._root, _segments(path), 0, method, {})
+
+    def targets(self) -> list[RouteTarget]:
+        """Every route's target (for bookkeeping after a compile, not the hot path)."""
+        found: list[RouteTarget] = list(self._static.values())
+        stack = [self._root]
+        while stack:
+            node = stack.pop()
+            found.extend(node.methods.values())
+            if node.greedy is not None:
+                found.extend(node.greedy[1].values())
+            stack.extend(node.literals.values())
+            if node.param is not None:
+                stack.append(node.param[1])
+        return found
 
     def allows_path(self, path: str) -> bool:
         """True when some method has a route for `path` (so a miss is a 405, not a 404)."""

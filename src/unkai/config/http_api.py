@@ -1,0 +1,114 @@
+"""The HTTP API options a service's manifest gives its routes: plain values, stored with the
+routes (deploy/versions.py: Route) and acted on by the gateway (gateway/cors.py, throttle.py).
+
+They live here, with the manifest models, because both the core (deploy) and a front door
+(gateway) use them, and calls only go down the layers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MAX_AGE_MIN_S, MAX_AGE_MAX_S = 0, 86400
+CORS_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#*\s]+$")
+_SCHEME_WILDCARD = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://\*$")
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 header name
+
+
+@dataclass(frozen=True, slots=True)
+class ThrottleConfig:
+    """Steady-state `rate` (requests/s, > 0) and `burst` (bucket size, >= 1)."""
+
+    rate: float
+    burst: int
+
+    def to_doc(self) -> dict[str, float | int]:
+        return {"rate": self.rate, "burst": self.burst}
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, float | int]) -> ThrottleConfig:
+        return cls(float(doc["rate"]), int(doc["burst"]))
+
+
+@dataclass(frozen=True, slots=True)
+class CorsConfig:
+    """An HTTP API's CorsConfiguration (CloudFormation `AWS::ApiGatewayV2::Api Cors`)."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    max_age: int | None = None
+
+    def validate(self) -> list[str]:
+        """Human-readable problems, each naming its field; empty when the config is fine."""
+        problems: list[str] = []
+        for origin in self.allow_origins:
+            if origin != "*" and not (_ORIGIN.match(origin) or _SCHEME_WILDCARD.match(origin)):
+                problems.append(
+                    f"allowOrigins: {origin!r} must be '*', 'scheme://*' or an origin such as "
+                    "'https://www.example.com' (scheme://host[:port], no path)"
+                )
+        if self.allow_credentials and "*" in self.allow_origins:
+            problems.append("allowOrigins: '*' cannot be used with allowCredentials: true")
+        for method in self.allow_methods:
+            if method != "*" and method.upper() not in CORS_METHODS:
+                problems.append(
+                    f"allowMethods: {method!r} must be '*' or one of {', '.join(CORS_METHODS)}"
+                )
+        for field, names in (
+            ("allowHeaders", self.allow_headers),
+            ("exposeHeaders", self.expose_headers),
+        ):
+            for name in names:
+                if not _TOKEN.match(name):
+                    problems.append(f"{field}: {name!r} is not a header name")
+        if self.max_age is not None and (
+            isinstance(self.max_age, bool)
+            or not isinstance(self.max_age, int)
+            or not MAX_AGE_MIN_S <= self.max_age <= MAX_AGE_MAX_S
+        ):
+            problems.append(
+                f"maxAge: must be between {MAX_AGE_MIN_S} and {MAX_AGE_MAX_S} seconds, "
+                f"got {self.max_age!r}"
+            )
+        return problems
+
+    def to_doc(self) -> dict[str, Any]:
+        """JSON-able, with the camelCase keys of the manifest and of API Gateway."""
+        doc: dict[str, Any] = {
+            "allowOrigins": list(self.allow_origins),
+            "allowMethods": list(self.allow_methods),
+            "allowHeaders": list(self.allow_headers),
+            "exposeHeaders": list(self.expose_headers),
+            "allowCredentials": self.allow_credentials,
+        }
+        if self.max_age is not None:
+            doc["maxAge"] = self.max_age
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> CorsConfig:
+        """The inverse of `to_doc`; missing keys take their defaults."""
+        max_age = doc.get("maxAge")
+        return cls(
+            allow_origins=_strings(doc.get("allowOrigins")),
+            allow_methods=_strings(doc.get("allowMethods")),
+            allow_headers=_strings(doc.get("allowHeaders")),
+            expose_headers=_strings(doc.get("exposeHeaders")),
+            allow_credentials=bool(doc.get("allowCredentials", False)),
+            max_age=None if max_age is None else int(max_age),
+        )
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(item) for item in value)

@@ -1,0 +1,231 @@
+"""Request -> event and result -> response for Lambda proxy payload format version 1.0.
+
+Format 1.0 is the REST API proxy shape, which HTTP APIs also offer per integration; functions
+written for REST APIs (and the many adapters that only read 1.0) need it. Sources:
+https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html
+https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html
+
+Event rules (differences from 2.0 in `mapping.py`):
+- `headers` and `queryStringParameters` keep one value per name, the last one;
+  `multiValueHeaders` and `multiValueQueryStringParameters` keep every value in order.
+- Cookies stay in the `cookie` header; there is no `cookies` field.
+- Absent parts are `null`, not missing: query maps, `pathParameters`, `stageVariables`, `body`.
+- `resource` and `requestContext.resourcePath` are the route's path template, `resourceId` its
+  route key; the `$default` route gives `$default` for all three (as API Gateway sends).
+
+Response rules:
+- Only a response document (an object with `statusCode`) is accepted; anything else is a
+  malformed response, which API Gateway answers with 502. 1.0 has no 2.0-style inference.
+- `headers` and `multiValueHeaders` are merged; a name in both sends the values of both, and a
+  value present in both is sent once.
+- `body` must be a string (or absent); `isBase64Encoded: true` means it is base64.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from unkai.gateway.http1 import Request
+from unkai.gateway.mapping import (
+    HOP_HEADERS,
+    BadResponse,
+    Headers,
+    _header_value,
+    _is_text,
+    _request_time,
+)
+from unkai.gateway.routes import Match
+
+#: Identity keys API Gateway sends as null when no authorizer fills them (HTTP API, 1.0).
+_NULL_IDENTITY_KEYS = (
+    "accessKey",
+    "accountId",
+    "caller",
+    "cognitoAmr",
+    "cognitoAuthenticationProvider",
+    "cognitoAuthenticationType",
+    "cognitoIdentityId",
+    "cognitoIdentityPoolId",
+    "principalOrgId",
+    "user",
+    "userArn",
+)
+#: Bytes that would let a function split the response or forge a header line.
+_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\0")
+
+
+def _multi_query(raw: str) -> dict[str, list[str]] | None:
+    """Every value of every query parameter, in order; None when there are none."""
+    if not raw:
+        return None
+    params: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw, keep_blank_values=True):
+        params.setdefault(key, []).append(value)
+    return params or None
+
+
+def _resource(route_key: str) -> str:
+    """`GET /items/{id}` -> `/items/{id}`; a key without a method (`$default`) stays as is."""
+    _, space, path = route_key.partition(" ")
+    return path if space else route_key
+
+
+def build_event_v1(
+    request: Request,
+    match: Match,
+    *,
+    request_id: str,
+    stage: str,
+    raw_path: str,
+    api_id: str,
+    account_id: str,
+    stage_variables: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+) -> bytes:
+    """The payload format 1.0 event for one HTTP request, JSON-encoded.
+
+    `raw_path` is the path as the function should see it in `path` and `requestContext.path`
+    (API Gateway includes the stage segment there for a named stage); `authorizer` is added to
+    `requestContext` only when given, as API Gateway omits it without an authorizer.
+    """
+    headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name_b, value_b in request.headers:
+        name = name_b.decode("latin-1")
+        value = value_b.decode("latin-1")
+        headers[name] = value
+        multi_headers.setdefault(name, []).append(value)
+    multi_query = _multi_query(request.query_string.decode("latin-1"))
+    query = {key: values[-1] for key, values in multi_query.items()} if multi_query else None
+    now = time.time()
+    client = request.client
+    host = headers.get("host", "localhost")
+    route_key = match.target.route_key
+    resource = _resource(route_key)
+    identity: dict[str, Any] = dict.fromkeys(_NULL_IDENTITY_KEYS)
+    identity["sourceIp"] = client[0] if client else ""
+    identity["userAgent"] = headers.get("user-agent", "")
+    context: dict[str, Any] = {
+        "accountId": account_id,
+        "apiId": api_id,
+        "domainName": host,
+        "domainPrefix": host.split(".", 1)[0],
+        "extendedRequestId": request_id,
+        "httpMethod": request.method,
+        "identity": identity,
+        "path": raw_path,
+        "protocol": "HTTP/" + request.http_version,
+        "requestId": request_id,
+        "requestTime": _request_time(int(now)),
+        "requestTimeEpoch": int(now * 1000),
+        "resourceId": route_key,
+        "resourcePath": resource,
+        "stage": stage,
+    }
+    if authorizer is not None:
+        context["authorizer"] = authorizer
+    body: str | None = None
+    is_base64 = False
+    if request.body:
+        if _is_text(request.header(b"content-type")):
+            body = request.body.decode("utf-8", "replace")
+        else:
+            body = base64.b64encode(request.body).decode("ascii")
+            is_base64 = True
+    event: dict[str, Any] = {
+        "version": "1.0",
+        "resource": resource,
+        "path": raw_path,
+        "httpMethod": request.method,
+        "headers": headers,
+        "multiValueHeaders": multi_headers,
+        "queryStringParameters": query,
+        "multiValueQueryStringParameters": multi_query,
+        "requestContext": context,
+        "pathParameters": match.path_parameters or None,
+        "stageVariables": stage_variables or None,
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
+    return orjson.dumps(event)
+
+
+def response_from_payload_v1(payload: bytes) -> tuple[int, Headers, bytes]:
+    """Map a successful function result to (status, headers, body); raises BadResponse.
+
+    The caller answers BadResponse with 502, as API Gateway does for a malformed response.
+    """
+    try:
+        result = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise BadResponse(f"function result is not JSON: {exc}") from None
+    if not isinstance(result, dict) or "statusCode" not in result:
+        raise BadResponse("payload format 1.0 needs a response object with statusCode")
+    status = result["statusCode"]
+    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
+        raise BadResponse(f"statusCode must be an integer from 100 to 599, got {status!r}")
+    headers = _merged_headers(result.get("headers"), result.get("multiValueHeaders"))
+    data = _body(result.get("body"), result.get("isBase64Encoded") is True)
+    if data and not any(name == b"content-type" for name, _ in headers):
+        headers.append((b"content-type", b"application/json"))
+    return status, headers, data
+
+
+def _merged_headers(single: Any, multi: Any) -> Headers:
+    """`multiValueHeaders` values first, then each `headers` value not already among them."""
+    if single is not None and not isinstance(single, dict):
+        raise BadResponse("headers must be an object")
+    if multi is not None and not isinstance(multi, dict):
+        raise BadResponse("multiValueHeaders must be an object")
+    merged: dict[bytes, list[bytes]] = {}
+    for name, values in (multi or {}).items():
+        if not isinstance(values, list):
+            raise BadResponse(f"multiValueHeaders[{name!r}] must be a list")
+        key = _header_name(name)
+        merged.setdefault(key, []).extend(
+            _checked_value(name, value) for value in values if value is not None
+        )
+    for name, value in (single or {}).items():
+        if value is None:
+            continue
+        key = _header_name(name)
+        checked = _checked_value(name, value)
+        values = merged.setdefault(key, [])
+        if checked not in values:
+            values.append(checked)
+    return [
+        (key, value) for key, values in merged.items() if key not in HOP_HEADERS for value in values
+    ]
+
+
+def _header_name(name: str) -> bytes:
+    if not name or any(c in name for c in (*_FORBIDDEN_IN_HEADERS, ":", " ")):
+        raise BadResponse(f"invalid header name {name!r}")
+    return name.lower().encode("latin-1", "replace")
+
+
+def _checked_value(name: str, value: Any) -> bytes:
+    """The header value as bytes; CR, LF or NUL would split the response, so they are refused."""
+    encoded = _header_value(value)
+    if any(c.encode() in encoded for c in _FORBIDDEN_IN_HEADERS):
+        raise BadResponse(f"header {name!r} has a CR, LF or NUL in its value")
+    return encoded
+
+
+def _body(body: Any, is_base64: bool) -> bytes:
+    if body is None:
+        return b""
+    if not isinstance(body, str):
+        raise BadResponse(f"body must be a string, got {type(body).__name__}")
+    if not is_base64:
+        return body.encode()
+    try:
+        return base64.b64decode(body)
+    except binascii.Error:
+        raise BadResponse("isBase64Encoded is true but body is not valid base64") from None
