@@ -39,7 +39,7 @@ HOP_HEADERS = frozenset({b"content-length", b"transfer-encoding", b"connection"}
 _time_cache: list[Any] = [0, ""]
 
 
-def _request_time(epoch_s: int) -> str:
+def request_time(epoch_s: int) -> str:
     """API Gateway's `12/Mar/2020:19:03:58 +0000`, formatted once per second."""
     if _time_cache[0] != epoch_s:
         _time_cache[0] = epoch_s
@@ -47,7 +47,7 @@ def _request_time(epoch_s: int) -> str:
     return str(_time_cache[1])
 
 
-def _is_text(content_type: bytes | None) -> bool:
+def is_text(content_type: bytes | None) -> bool:
     if not content_type:
         return True
     lowered = content_type.lower()
@@ -118,7 +118,7 @@ def build_event(
             "requestId": request_id,
             "routeKey": match.target.route_key,
             "stage": stage,
-            "time": _request_time(int(now)),
+            "time": request_time(int(now)),
             "timeEpoch": int(now * 1000),
         },
         "isBase64Encoded": False,
@@ -131,7 +131,7 @@ def build_event(
     if match.path_parameters:
         event["pathParameters"] = match.path_parameters
     if body:
-        if _is_text(content_type):
+        if is_text(content_type):
             event["body"] = body.decode("utf-8", "replace")
         else:
             event["body"] = base64.b64encode(body).decode("ascii")
@@ -143,7 +143,7 @@ class BadResponse(Exception):
     """The function returned something API Gateway would refuse (it answers 502 then)."""
 
 
-def _header_value(value: Any) -> bytes:
+def header_value(value: Any) -> bytes:
     if isinstance(value, bool):
         return b"true" if value else b"false"
     return str(value).encode("latin-1", "replace")
@@ -171,11 +171,11 @@ def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
     for name, value in raw_headers.items():
         key = str(name).lower().encode("latin-1")
         if key not in HOP_HEADERS:
-            headers.append((key, _header_value(value)))
+            headers.append((key, header_value(value)))
     cookies = result.get("cookies") or []
     if not isinstance(cookies, Sequence) or isinstance(cookies, str):
         raise BadResponse("cookies must be a list of strings")
-    headers.extend((b"set-cookie", _header_value(cookie)) for cookie in cookies)
+    headers.extend((b"set-cookie", header_value(cookie)) for cookie in cookies)
     body = result.get("body")
     if body is None:
         data = b""

@@ -36,9 +36,9 @@ from unkai.gateway.mapping import (
     HOP_HEADERS,
     BadResponse,
     Headers,
-    _header_value,
-    _is_text,
-    _request_time,
+    header_value,
+    is_text,
+    request_time,
 )
 from unkai.gateway.routes import Match
 
@@ -122,7 +122,7 @@ def build_event_v1(
         "path": raw_path,
         "protocol": "HTTP/" + request.http_version,
         "requestId": request_id,
-        "requestTime": _request_time(int(now)),
+        "requestTime": request_time(int(now)),
         "requestTimeEpoch": int(now * 1000),
         "resourceId": route_key,
         "resourcePath": resource,
@@ -133,7 +133,7 @@ def build_event_v1(
     body: str | None = None
     is_base64 = False
     if request.body:
-        if _is_text(request.header(b"content-type")):
+        if is_text(request.header(b"content-type")):
             body = request.body.decode("utf-8", "replace")
         else:
             body = base64.b64encode(request.body).decode("ascii")
@@ -212,7 +212,7 @@ def _header_name(name: str) -> bytes:
 
 def _checked_value(name: str, value: Any) -> bytes:
     """The header value as bytes; CR, LF or NUL would split the response, so they are refused."""
-    encoded = _header_value(value)
+    encoded = header_value(value)
     if any(c.encode() in encoded for c in _FORBIDDEN_IN_HEADERS):
         raise BadResponse(f"header {name!r} has a CR, LF or NUL in its value")
     return encoded
