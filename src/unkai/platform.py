@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unkai.access.keys import KeyService
 from unkai.aws.lambda_ import LambdaApi
 from unkai.backends.base import Backend
 from unkai.backends.factory import open_backend
@@ -31,6 +32,7 @@ class Platform:
     registry: Registry
     deployer: Deployer
     invoker: Invoker
+    keys: KeyService
     control: ControlService
     app: GatewayApp
 
@@ -39,11 +41,13 @@ class Platform:
         await self.backend.open()
         await self.logs.start()
         await self.supervisor.start()
+        await self.keys.start()
         await self.app.load()
 
     async def close(self) -> None:
         """Stop every instance, flush logs, close the backend; nothing is left running."""
         await self.supervisor.close()
+        await self.keys.close()
         await self.logs.close()
         await self.backend.close()
 
@@ -71,20 +75,25 @@ def build_platform(settings: Settings) -> Platform:
         region=settings.region,
         account_id=settings.account_id,
     )
+    keys = KeyService(backend)
     control = ControlService(
         deployer,
         registry,
         supervisor,
         logs,
+        keys,
         default_stage=settings.default_stage,
         base_url=f"http://{settings.host}:{settings.port}",
     )
     app = GatewayApp(
         invoker,
         registry,
+        keys,
         control=build_control_app(control),
         lambda_api=LambdaApi(invoker, default_stage=settings.default_stage),
         default_stage=settings.default_stage,
         account_id=settings.account_id,
     )
-    return Platform(settings, backend, logs, supervisor, registry, deployer, invoker, control, app)
+    return Platform(
+        settings, backend, logs, supervisor, registry, deployer, invoker, keys, control, app
+    )

@@ -112,3 +112,33 @@ def _strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
     return tuple(str(item) for item in value)
+
+
+QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePlanConfig:
+    """A usage plan, as API Gateway's: a throttle for each API key on it and a quota of
+    requests per period (UTC day, ISO week from Monday, calendar month)."""
+
+    throttle: ThrottleConfig | None = None
+    quota_limit: int | None = None
+    quota_period: str = "DAY"
+
+    def to_doc(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"quotaPeriod": self.quota_period}
+        if self.throttle is not None:
+            doc["throttle"] = self.throttle.to_doc()
+        if self.quota_limit is not None:
+            doc["quotaLimit"] = self.quota_limit
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> UsagePlanConfig:
+        throttle = doc.get("throttle")
+        return cls(
+            ThrottleConfig.from_doc(throttle) if throttle is not None else None,
+            doc.get("quotaLimit"),
+            doc.get("quotaPeriod", "DAY"),
+        )

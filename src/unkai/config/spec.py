@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from unkai.config.http_api import CorsConfig, ThrottleConfig
+from unkai.config.http_api import QUOTA_PERIODS, CorsConfig, ThrottleConfig, UsagePlanConfig
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
@@ -100,6 +100,13 @@ class ThrottleSpec(Spec):
         return ThrottleConfig(self.rate, self.burst)
 
 
+def _quota_period(value: str) -> str:
+    period = value.upper()
+    if period not in QUOTA_PERIODS:
+        raise ValueError(f"must be one of {', '.join(QUOTA_PERIODS)}, got {value!r}")
+    return period
+
+
 def _cors_shorthand(value: Any) -> Any:
     """`cors: true` allows every origin, method and header (serverless.yml's shorthand)."""
     if value is True:
@@ -139,12 +146,33 @@ class CorsSpec(Spec):
         )
 
 
+class QuotaSpec(Spec):
+    """Requests allowed per key per period (UTC day, ISO week from Monday, calendar month)."""
+
+    limit: Annotated[int, Field(strict=True), _between(1, 1_000_000_000)]
+    period: Annotated[str, AfterValidator(_quota_period)] = "DAY"
+
+
+class UsagePlanSpec(Spec):
+    throttle: ThrottleSpec | None = None
+    quota: QuotaSpec | None = None
+
+    def config(self) -> UsagePlanConfig:
+        return UsagePlanConfig(
+            self.throttle.config() if self.throttle is not None else None,
+            self.quota.limit if self.quota is not None else None,
+            self.quota.period if self.quota is not None else "DAY",
+        )
+
+
 class HttpApiSpec(Spec):
     """`provider.httpApi`: options for every route of the service (its HTTP API)."""
 
     payload: PayloadVersion = "2.0"
     cors: Annotated[CorsSpec | None, BeforeValidator(_cors_shorthand)] = None
     throttle: ThrottleSpec | None = None
+    api_key_required: bool = Field(default=False, alias="apiKeyRequired")
+    usage_plans: dict[Name, UsagePlanSpec] = Field(default_factory=dict, alias="usagePlans")
 
 
 class HttpEventSpec(Spec):
@@ -156,6 +184,7 @@ class HttpEventSpec(Spec):
     path: Annotated[str, _matching(PATH_PATTERN, "a path starting with '/'")]
     payload: PayloadVersion | None = None
     throttle: ThrottleSpec | None = None
+    api_key_required: bool | None = Field(default=None, alias="apiKeyRequired")
 
     @model_validator(mode="before")
     @classmethod

@@ -105,6 +105,29 @@ class ControlHttp:
         return JSONResponse(result)
 
 
+    async def create_key(self, request: Request) -> Response:
+        body = await _json_body(request)
+        for field in ("name", "plan"):
+            if not isinstance(body.get(field), str) or not body[field]:
+                raise ConfigError(f"{field} is required", field=field)
+        value = body.get("value")
+        if value is not None and not isinstance(value, str):
+            raise ConfigError("value must be a string", field="value")
+        result = await self.control.create_key(
+            body["name"], body["plan"], body.get("stage"), value
+        )
+        return JSONResponse(result, status_code=201)
+
+    async def keys(self, request: Request) -> Response:
+        return JSONResponse({"keys": self.control.keys(request.query_params.get("stage"))})
+
+    async def revoke_key(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        return JSONResponse(
+            await self.control.revoke_key(name, request.query_params.get("stage"))
+        )
+
+
 async def _on_unkai_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, UnkaiError):  # registered for UnkaiError only
         raise exc
@@ -128,6 +151,9 @@ def build_control_app(control: ControlService) -> Starlette:
         Route("/_unkai/api/functions/{name}/drain", h.drain, methods=["POST"]),
         Route("/_unkai/api/functions/{name}/logs", h.logs),
         Route("/_unkai/api/instances", h.instances),
+        Route("/_unkai/api/keys", h.keys, methods=["GET"]),
+        Route("/_unkai/api/keys", h.create_key, methods=["POST"]),
+        Route("/_unkai/api/keys/{name}", h.revoke_key, methods=["DELETE"]),
     ]
     return Starlette(
         routes=routes,

@@ -10,6 +10,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+from unkai.access.keys import KeyService
 from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
@@ -46,6 +47,7 @@ class ControlService:
         registry: Registry,
         supervisor: Supervisor,
         logs: LogService,
+        keys: KeyService,
         *,
         default_stage: str,
         base_url: str,
@@ -54,6 +56,7 @@ class ControlService:
         self._registry = registry
         self._supervisor = supervisor
         self._logs = logs
+        self._keys = keys
         self.default_stage = default_stage
         self.base_url = base_url
         #: False until start-up (including the deploy `unkai up DIR` asked for) is done.
@@ -127,3 +130,16 @@ class ControlService:
         )
         last = records[-1].id if records else after_id
         return {"records": [log_record(r) for r in records], "cursor": last}
+
+    async def create_key(
+        self, name: str, plan: str, stage: str | None, value: str | None
+    ) -> dict[str, Any]:
+        """A new API key; the answer is the only place its value ever appears."""
+        record, secret = await self._keys.create(stage or self.default_stage, name, plan, value)
+        return {**record.summary(), "value": secret}
+
+    async def revoke_key(self, name: str, stage: str | None) -> dict[str, Any]:
+        return (await self._keys.revoke(stage or self.default_stage, name)).summary()
+
+    def keys(self, stage: str | None) -> list[dict[str, Any]]:
+        return [record.summary() for record in self._keys.list(stage)]

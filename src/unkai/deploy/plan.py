@@ -305,6 +305,7 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
     stage, service = facts.snapshot.stage, facts.app.service
     api = facts.app.provider.http_api
     cors = api.cors.config() if api.cors is not None else None
+    plans = tuple((name, plan.config()) for name, plan in sorted(api.usage_plans.items()))
     routes = []
     for fn in facts.functions:
         for event in fn.http_events:
@@ -319,6 +320,10 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     event.payload or api.payload,
                     cors,
                     throttle.config() if throttle is not None else None,
+                    api.api_key_required
+                    if event.api_key_required is None
+                    else event.api_key_required,
+                    plans,
                 )
             )
     return tuple(sorted(routes))

@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from unkai.config.http_api import CorsConfig, ThrottleConfig
+from unkai.config.http_api import CorsConfig, ThrottleConfig, UsagePlanConfig
 
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
 LATEST = "$LATEST"
@@ -155,6 +155,10 @@ class Route:
     payload: str = "2.0"
     cors: CorsConfig | None = field(default=None, compare=False)
     throttle: ThrottleConfig | None = field(default=None, compare=False)
+    api_key_required: bool = False
+    #: The service's usage plans by name: an API key works on this route only if its plan is
+    #: one of them (API Gateway associates plans with API stages).
+    usage_plans: tuple[tuple[str, UsagePlanConfig], ...] = field(default=(), compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -176,6 +180,8 @@ class Route:
             self.payload,
             self.cors,
             self.throttle,
+            self.api_key_required,
+            self.usage_plans,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -187,6 +193,10 @@ class Route:
             doc["cors"] = self.cors.to_doc()
         if self.throttle is not None:
             doc["throttle"] = self.throttle.to_doc()
+        if self.api_key_required:
+            doc["apiKeyRequired"] = True
+        if self.usage_plans:
+            doc["usagePlans"] = {name: plan.to_doc() for name, plan in self.usage_plans}
         return doc
 
     @classmethod
@@ -201,6 +211,11 @@ class Route:
             doc.get("payload", "2.0"),
             CorsConfig.from_doc(cors) if cors is not None else None,
             ThrottleConfig.from_doc(throttle) if throttle is not None else None,
+            bool(doc.get("apiKeyRequired", False)),
+            tuple(
+                (name, UsagePlanConfig.from_doc(plan))
+                for name, plan in sorted(doc.get("usagePlans", {}).items())
+            ),
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 
+from unkai.access.keys import KeyService
 from unkai.deploy.registry import Registry
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
@@ -42,6 +43,7 @@ class GatewayApp:
         self,
         invoker: Invoker,
         registry: Registry,
+        keys: KeyService,
         *,
         control: ASGIApp,
         lambda_api: RequestHandler,
@@ -50,6 +52,7 @@ class GatewayApp:
     ) -> None:
         self._invoker = invoker
         self._registry = registry
+        self._keys = keys
         self._control = control
         self._lambda_api = lambda_api
         self._default_stage = default_stage
@@ -76,6 +79,8 @@ class GatewayApp:
                     r.payload,
                     r.cors,
                     r.throttle,
+                    r.api_key_required,
+                    r.usage_plans,
                 ),
             )
             for r in routes
@@ -132,10 +137,9 @@ class GatewayApp:
                 connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
             return
         route = match.target
-        if route.throttle is not None and not self._throttles.allow(
-            (stage, route.route_key), route.throttle
-        ):
-            connection.respond(*self._with_cors(route, request, self._throttled()))
+        refusal = self._admit(stage, route, request)
+        if refusal is not None:
+            connection.respond(*self._with_cors(route, request, refusal))
             return
         request_id = new_request_id()
         build = build_event if route.payload == "2.0" else build_event_v1
@@ -156,6 +160,30 @@ class GatewayApp:
             connection.respond(*self._with_cors(route, request, (status, headers, data)))
 
         self._invoker.start(Target(route.stage, route.function), event, answer)
+
+    def _admit(
+        self, stage: str, route: RouteTarget, request: Request
+    ) -> tuple[int, Headers, bytes] | None:
+        """API key, usage plan and throttles, in API Gateway's order; None lets it through."""
+        if route.api_key_required:
+            value = request.header(b"x-api-key")
+            record = self._keys.lookup(stage, value) if value else None
+            plan = route.usage_plan(record.plan) if record is not None else None
+            if record is None or plan is None:
+                return 403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY
+            if plan.throttle is not None and not self._throttles.allow(
+                (stage, "key", record.id), plan.throttle
+            ):
+                return self._throttled()
+            if plan.quota_limit is not None and not self._keys.consume(
+                record, record.plan, plan.quota_limit, plan.quota_period
+            ):
+                return 429, list(JSON_HEADERS), gw_errors.QUOTA_BODY
+        if route.throttle is not None and not self._throttles.allow(
+            (stage, route.route_key), route.throttle
+        ):
+            return self._throttled()
+        return None
 
     @staticmethod
     def _throttled() -> tuple[int, Headers, bytes]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from unkai.config.http_api import CorsConfig, ThrottleConfig
+from unkai.config.http_api import CorsConfig, ThrottleConfig, UsagePlanConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,14 @@ class RouteTarget:
     payload: str = "2.0"
     cors: CorsConfig | None = None
     throttle: ThrottleConfig | None = None
+    api_key_required: bool = False
+    usage_plans: tuple[tuple[str, UsagePlanConfig], ...] = ()
+
+    def usage_plan(self, name: str) -> UsagePlanConfig | None:
+        for plan_name, plan in self.usage_plans:
+            if plan_name == name:
+                return plan
+        return None
 
 
 @dataclass(frozen=True, slots=True)

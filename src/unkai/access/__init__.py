@@ -1,0 +1,1 @@
+"""Access to routes: API keys and usage-plan quotas (core)."""
