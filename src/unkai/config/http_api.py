@@ -7,6 +7,8 @@ They live here, with the manifest models, because both the core (deploy) and a f
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -142,3 +144,49 @@ class UsagePlanConfig:
             doc.get("quotaLimit"),
             doc.get("quotaPeriod", "DAY"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class IpRules:
+    """An API's IP allow and deny lists (CIDR). Deny wins; with an allow list, an address
+    must be in it. Parsed once per deploy; checked per request only when set."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    def validate(self) -> list[str]:
+        problems = []
+        for field_name, cidrs in (("ipAllow", self.allow), ("ipDeny", self.deny)):
+            for cidr in cidrs:
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError as exc:
+                    problems.append(f"{field_name}: {exc}")
+        return problems
+
+    def permits(self, address: str) -> bool:
+        return _ip_permits(self, address)
+
+    def to_doc(self) -> dict[str, list[str]]:
+        return {"allow": list(self.allow), "deny": list(self.deny)}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> IpRules:
+        return cls(tuple(doc.get("allow", ())), tuple(doc.get("deny", ())))
+
+
+@functools.lru_cache(maxsize=256)
+def _networks(
+    cidrs: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def _ip_permits(rules: IpRules, address: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if any(ip in net for net in _networks(rules.deny)):
+        return False
+    return not rules.allow or any(ip in net for net in _networks(rules.allow))

@@ -16,7 +16,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from unkai.config.http_api import QUOTA_PERIODS, CorsConfig, ThrottleConfig, UsagePlanConfig
+from unkai.config.http_api import (
+    QUOTA_PERIODS,
+    CorsConfig,
+    IpRules,
+    ThrottleConfig,
+    UsagePlanConfig,
+)
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
@@ -173,6 +179,19 @@ class HttpApiSpec(Spec):
     throttle: ThrottleSpec | None = None
     api_key_required: bool = Field(default=False, alias="apiKeyRequired")
     usage_plans: dict[Name, UsagePlanSpec] = Field(default_factory=dict, alias="usagePlans")
+    stage_variables: Environment = Field(default_factory=dict, alias="stageVariables")
+    ip_allow: list[str] = Field(default_factory=list, alias="ipAllow")
+    ip_deny: list[str] = Field(default_factory=list, alias="ipDeny")
+
+    @model_validator(mode="after")
+    def _cidrs(self) -> HttpApiSpec:
+        problems = self.ip_rules().validate()
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def ip_rules(self) -> IpRules:
+        return IpRules(tuple(self.ip_allow), tuple(self.ip_deny))
 
 
 class HttpEventSpec(Spec):

@@ -306,6 +306,8 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
     api = facts.app.provider.http_api
     cors = api.cors.config() if api.cors is not None else None
     plans = tuple((name, plan.config()) for name, plan in sorted(api.usage_plans.items()))
+    variables = tuple(sorted(api.stage_variables.items()))
+    ip_rules = api.ip_rules() if api.ip_allow or api.ip_deny else None
     routes = []
     for fn in facts.functions:
         for event in fn.http_events:
@@ -324,6 +326,8 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     if event.api_key_required is None
                     else event.api_key_required,
                     plans,
+                    variables,
+                    ip_rules,
                 )
             )
     return tuple(sorted(routes))

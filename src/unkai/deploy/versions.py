@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from unkai.config.http_api import CorsConfig, ThrottleConfig, UsagePlanConfig
+from unkai.config.http_api import CorsConfig, IpRules, ThrottleConfig, UsagePlanConfig
 
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
 LATEST = "$LATEST"
@@ -159,6 +159,8 @@ class Route:
     #: The service's usage plans by name: an API key works on this route only if its plan is
     #: one of them (API Gateway associates plans with API stages).
     usage_plans: tuple[tuple[str, UsagePlanConfig], ...] = field(default=(), compare=False)
+    stage_variables: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    ip_rules: IpRules | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -182,6 +184,8 @@ class Route:
             self.throttle,
             self.api_key_required,
             self.usage_plans,
+            self.stage_variables,
+            self.ip_rules,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -197,6 +201,10 @@ class Route:
             doc["apiKeyRequired"] = True
         if self.usage_plans:
             doc["usagePlans"] = {name: plan.to_doc() for name, plan in self.usage_plans}
+        if self.stage_variables:
+            doc["stageVariables"] = dict(self.stage_variables)
+        if self.ip_rules is not None:
+            doc["ipRules"] = self.ip_rules.to_doc()
         return doc
 
     @classmethod
@@ -216,6 +224,8 @@ class Route:
                 (name, UsagePlanConfig.from_doc(plan))
                 for name, plan in sorted(doc.get("usagePlans", {}).items())
             ),
+            tuple(sorted(doc.get("stageVariables", {}).items())),
+            IpRules.from_doc(doc["ipRules"]) if "ipRules" in doc else None,
         )
 
 

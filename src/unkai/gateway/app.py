@@ -81,6 +81,8 @@ class GatewayApp:
                     r.throttle,
                     r.api_key_required,
                     r.usage_plans,
+                    dict(r.stage_variables) or None,
+                    r.ip_rules,
                 ),
             )
             for r in routes
@@ -151,6 +153,7 @@ class GatewayApp:
             raw_path=stage_path,
             api_id="unkai",
             account_id=self._account_id,
+            stage_variables=route.stage_variables,
         )
         header = (b"apigw-requestid", request_id.encode())
 
@@ -164,7 +167,12 @@ class GatewayApp:
     def _admit(
         self, stage: str, route: RouteTarget, request: Request
     ) -> tuple[int, Headers, bytes] | None:
-        """API key, usage plan and throttles, in API Gateway's order; None lets it through."""
+        """IP rules, API key, usage plan and throttles, in API Gateway's order; None lets the
+        request through."""
+        if route.ip_rules is not None and not route.ip_rules.permits(
+            request.client[0] if request.client else ""
+        ):
+            return 403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY
         if route.api_key_required:
             value = request.header(b"x-api-key")
             record = self._keys.lookup(stage, value) if value else None

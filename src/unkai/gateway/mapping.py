@@ -69,17 +69,8 @@ def _query_parameters(raw: str) -> dict[str, str] | None:
     return params
 
 
-def build_event(
-    request: Request,
-    match: Match,
-    *,
-    request_id: str,
-    stage: str,
-    raw_path: str,
-    api_id: str,
-    account_id: str,
-) -> bytes:
-    """The payload format 2.0 event for one HTTP request, JSON-encoded."""
+def _joined_headers(request: Request) -> tuple[dict[str, str], list[str], bytes | None]:
+    """2.0's headers (repeats joined with commas), its cookies, and the content type."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     content_type: bytes | None = None
@@ -92,6 +83,23 @@ def build_event(
         if name == "content-type":
             content_type = value_b
         headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers, cookies, content_type
+
+
+def build_event(
+    request: Request,
+    match: Match,
+    *,
+    request_id: str,
+    stage: str,
+    raw_path: str,
+    api_id: str,
+    account_id: str,
+    stage_variables: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+) -> bytes:
+    """The payload format 2.0 event for one HTTP request, JSON-encoded."""
+    headers, cookies, content_type = _joined_headers(request)
     raw_query = request.query_string.decode("latin-1")
     now = time.time()
     client = request.client
@@ -130,6 +138,10 @@ def build_event(
         event["queryStringParameters"] = query
     if match.path_parameters:
         event["pathParameters"] = match.path_parameters
+    if stage_variables:
+        event["stageVariables"] = stage_variables
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
     if body:
         if is_text(content_type):
             event["body"] = body.decode("utf-8", "replace")

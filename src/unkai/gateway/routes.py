@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from unkai.config.http_api import CorsConfig, ThrottleConfig, UsagePlanConfig
+from unkai.config.http_api import CorsConfig, IpRules, ThrottleConfig, UsagePlanConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,9 @@ class RouteTarget:
     throttle: ThrottleConfig | None = None
     api_key_required: bool = False
     usage_plans: tuple[tuple[str, UsagePlanConfig], ...] = ()
+    #: A dict, built once per deploy; the events carry it as is. Not part of the hash.
+    stage_variables: dict[str, str] | None = field(default=None, hash=False, compare=False)
+    ip_rules: IpRules | None = None
 
     def usage_plan(self, name: str) -> UsagePlanConfig | None:
         for plan_name, plan in self.usage_plans:

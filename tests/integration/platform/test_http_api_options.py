@@ -144,3 +144,57 @@ def test_bad_http_api_options_name_file_line_and_field(
         result = platform.cli("deploy", str(apps / name), "--dry-run")
         assert result.returncode != 0, name
         assert expected in result.stderr + result.stdout, (name, result.stderr, result.stdout)
+
+
+VARIABLES_APP = """
+def show(event, context):
+    return {"vars": event.get("stageVariables")}
+
+def show_v1(event, context):
+    return {"statusCode": 200, "body": str(event["stageVariables"])}
+"""
+
+
+def test_stage_variables_reach_both_payload_formats(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    manifest = (
+        "service: vars\nprovider:\n  httpApi:\n    stageVariables: {TABLE: items, LIMIT: 5}\n"
+        "functions:\n  show:\n    handler: app.show\n    events:\n      - http: GET /vars\n"
+        "  show_v1:\n    handler: app.show_v1\n    events:\n"
+        "      - http: {method: GET, path: /vars1, payload: '1.0'}\n"
+    )
+    write_app(apps / "v", manifest, {"app.py": VARIABLES_APP})
+    platform.cli("deploy", str(apps / "v"), "--stage", stage, check=True)
+    with platform.client() as http:
+        assert http.get(f"/{stage}/vars").json() == {"vars": {"TABLE": "items", "LIMIT": "5"}}
+        assert http.get(f"/{stage}/vars1").text == "{'LIMIT': '5', 'TABLE': 'items'}"
+
+
+def test_ip_deny_and_allow_lists_answer_403(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    def manifest(rules: str) -> str:
+        return (
+            f"service: ips\nprovider:\n  httpApi:\n{rules}functions:\n  show:\n"
+            "    handler: app.show\n    events:\n      - http: GET /ip\n"
+        )
+
+    cases = {
+        "deny-loopback": ("    ipDeny: [127.0.0.0/8]\n", 403),
+        "allow-elsewhere": ("    ipAllow: [10.0.0.0/8]\n", 403),
+        "allow-loopback": ("    ipAllow: [127.0.0.1/32, '::1/128']\n", 200),
+    }
+    for name, (rules, status) in cases.items():
+        write_app(apps / name, manifest(rules), {"app.py": VARIABLES_APP})
+        platform.cli("deploy", str(apps / name), "--stage", stage, check=True)
+        with platform.client() as http:
+            response = http.get(f"/{stage}/ip")
+        assert response.status_code == status, name
+        if status == 403:
+            assert response.json() == {"message": "Forbidden"}
+    bad = apps / "bad-cidr"
+    write_app(bad, manifest("    ipDeny: [300.1.2.3/8]\n"), {"app.py": VARIABLES_APP})
+    result = platform.cli("deploy", str(bad), "--dry-run")
+    assert result.returncode == 1
+    assert "unkai.yml:3: provider.httpApi" in result.stderr and "300.1.2.3/8" in result.stderr
