@@ -93,6 +93,7 @@ def build_platform(settings: Settings) -> Platform:
         lambda_api=LambdaApi(invoker, default_stage=settings.default_stage),
         default_stage=settings.default_stage,
         account_id=settings.account_id,
+        region=settings.region,
     )
     return Platform(
         settings, backend, logs, supervisor, registry, deployer, invoker, keys, control, app

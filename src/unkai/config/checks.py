@@ -80,6 +80,15 @@ def _check_routes(app: AppSpec, source: ManifestSource) -> None:
             if event.http is None:
                 continue
             loc = ("functions", name, "events", index, "http")
+            named = event.http.authorizer
+            if named is not None and named.name not in app.provider.http_api.authorizers:
+                known = ", ".join(sorted(app.provider.http_api.authorizers)) or "none"
+                _fail(
+                    source,
+                    (*loc, "authorizer"),
+                    f"no authorizer {named.name!r} in provider.httpApi.authorizers "
+                    f"(defined: {known})",
+                )
             key = (event.http.method, route_shape(event.http.path))
             if key in owners:
                 other, line = owners[key]

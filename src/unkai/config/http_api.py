@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -190,3 +191,36 @@ def _ip_permits(rules: IpRules, address: str) -> bool:
     if any(ip in net for net in _networks(rules.deny)):
         return False
     return not rules.allow or any(ip in net for net in _networks(rules.allow))
+
+
+@dataclass(frozen=True, slots=True)
+class RouteAuthorizer:
+    """The authorizer a route names: its manifest `name`, its `type` (`jwt` or `request`),
+    its settings as canonical JSON (hashable, and read by the gateway's authorizer classes),
+    and the scopes the route requires (JWT)."""
+
+    name: str
+    type: str
+    settings_json: str
+    scopes: tuple[str, ...] = ()
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "settings": json.loads(self.settings_json),
+            "scopes": list(self.scopes),
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> RouteAuthorizer:
+        return cls(
+            doc["name"],
+            doc["type"],
+            canonical_json(doc["settings"]),
+            tuple(doc.get("scopes", ())),
+        )
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -171,6 +171,73 @@ class UsagePlanSpec(Spec):
         )
 
 
+class AuthorizerSpec(Spec):
+    """`provider.httpApi.authorizers.<name>`: a JWT authorizer (`type: jwt`) or a function
+    (Lambda REQUEST) authorizer (`type: request`), with API Gateway's settings."""
+
+    type: Literal["jwt", "request"]
+    issuer: str | None = None
+    audience: list[str] = Field(default_factory=list)
+    jwks_url: str | None = Field(default=None, alias="jwksUrl")
+    key: str | None = None
+    leeway_seconds: Annotated[int, Field(strict=True), _between(0, 300)] = Field(
+        default=5, alias="leewaySeconds"
+    )
+    function_name: Name | None = Field(default=None, alias="functionName")
+    identity_source: list[str] = Field(
+        default_factory=lambda: ["$request.header.Authorization"], alias="identitySource"
+    )
+    result_ttl_in_seconds: Annotated[int, Field(strict=True), _between(0, 3600)] = Field(
+        default=300, alias="resultTtlInSeconds"
+    )
+    enable_simple_responses: bool = Field(default=True, alias="enableSimpleResponses")
+
+    @model_validator(mode="after")
+    def _complete(self) -> AuthorizerSpec:
+        if self.type == "jwt":
+            if not self.issuer:
+                raise ValueError("a jwt authorizer needs 'issuer'")
+            if not self.audience:
+                raise ValueError("a jwt authorizer needs 'audience' (a list of client ids)")
+            if (self.jwks_url is None) == (self.key is None):
+                raise ValueError("a jwt authorizer needs exactly one of 'jwksUrl' and 'key'")
+        elif self.function_name is None:
+            raise ValueError("a request authorizer needs 'functionName'")
+        return self
+
+    def settings(self) -> dict[str, Any]:
+        """The document the gateway's authorizer class reads (`from_doc`)."""
+        if self.type == "jwt":
+            doc: dict[str, Any] = {
+                "issuer": self.issuer,
+                "audience": self.audience,
+                "leewaySeconds": self.leeway_seconds,
+            }
+            if self.jwks_url is not None:
+                doc["jwksUri"] = self.jwks_url
+            if self.key is not None:
+                doc["staticKey"] = self.key
+            return doc
+        return {
+            "function": self.function_name,
+            "identitySource": self.identity_source,
+            "resultTtlInSeconds": self.result_ttl_in_seconds,
+            "enableSimpleResponses": self.enable_simple_responses,
+        }
+
+
+class RouteAuthorizerSpec(Spec):
+    """An event's `authorizer: {name, scopes}` (or just the name)."""
+
+    name: Name
+    scopes: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        return {"name": data} if isinstance(data, str) else data
+
+
 class HttpApiSpec(Spec):
     """`provider.httpApi`: options for every route of the service (its HTTP API)."""
 
@@ -182,6 +249,7 @@ class HttpApiSpec(Spec):
     stage_variables: Environment = Field(default_factory=dict, alias="stageVariables")
     ip_allow: list[str] = Field(default_factory=list, alias="ipAllow")
     ip_deny: list[str] = Field(default_factory=list, alias="ipDeny")
+    authorizers: dict[Name, AuthorizerSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _cidrs(self) -> HttpApiSpec:
@@ -204,6 +272,7 @@ class HttpEventSpec(Spec):
     payload: PayloadVersion | None = None
     throttle: ThrottleSpec | None = None
     api_key_required: bool | None = Field(default=None, alias="apiKeyRequired")
+    authorizer: RouteAuthorizerSpec | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -26,7 +26,8 @@ from pathlib import Path
 
 from unkai.backends.base import Write
 from unkai.config.checks import requirements_file
-from unkai.config.spec import AppSpec, ResolvedFunction
+from unkai.config.http_api import RouteAuthorizer, canonical_json
+from unkai.config.spec import AppSpec, ResolvedFunction, RouteAuthorizerSpec
 from unkai.deploy import versions as layout
 from unkai.deploy.bundle import CodeBundle
 from unkai.deploy.ownership import check_ownership
@@ -328,9 +329,21 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     plans,
                     variables,
                     ip_rules,
+                    _route_authorizer(facts, event.authorizer),
                 )
             )
     return tuple(sorted(routes))
+
+
+def _route_authorizer(
+    facts: DeployFacts, named: RouteAuthorizerSpec | None
+) -> RouteAuthorizer | None:
+    if named is None:
+        return None
+    spec = facts.app.provider.http_api.authorizers[named.name]  # checked at load
+    return RouteAuthorizer(
+        named.name, spec.type, canonical_json(spec.settings()), tuple(named.scopes)
+    )
 
 
 def _service_step(facts: DeployFacts, *, metadata_changed: bool) -> Step | None:

@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from unkai.config.http_api import CorsConfig, IpRules, ThrottleConfig, UsagePlanConfig
+from unkai.config.http_api import (
+    CorsConfig,
+    IpRules,
+    RouteAuthorizer,
+    ThrottleConfig,
+    UsagePlanConfig,
+)
 
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
 LATEST = "$LATEST"
@@ -161,6 +167,7 @@ class Route:
     usage_plans: tuple[tuple[str, UsagePlanConfig], ...] = field(default=(), compare=False)
     stage_variables: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     ip_rules: IpRules | None = field(default=None, compare=False)
+    authorizer: RouteAuthorizer | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -186,6 +193,7 @@ class Route:
             self.usage_plans,
             self.stage_variables,
             self.ip_rules,
+            self.authorizer,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -205,6 +213,8 @@ class Route:
             doc["stageVariables"] = dict(self.stage_variables)
         if self.ip_rules is not None:
             doc["ipRules"] = self.ip_rules.to_doc()
+        if self.authorizer is not None:
+            doc["authorizer"] = self.authorizer.to_doc()
         return doc
 
     @classmethod
@@ -226,6 +236,7 @@ class Route:
             ),
             tuple(sorted(doc.get("stageVariables", {}).items())),
             IpRules.from_doc(doc["ipRules"]) if "ipRules" in doc else None,
+            RouteAuthorizer.from_doc(doc["authorizer"]) if "authorizer" in doc else None,
         )
 
 

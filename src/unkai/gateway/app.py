@@ -10,12 +10,14 @@ served at `/`; another stage `S` at `/S/...` (documented in docs/routing.md).
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from unkai.access.keys import KeyService
 from unkai.deploy.registry import Registry
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
+from unkai.gateway.authorize import Authorizers
 from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
 from unkai.gateway.http1 import HttpConnection, Request, RequestHandler
 from unkai.gateway.mapping import (
@@ -26,7 +28,7 @@ from unkai.gateway.mapping import (
     response_from_payload,
 )
 from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
-from unkai.gateway.routes import RouteTable, RouteTarget
+from unkai.gateway.routes import Match, RouteTable, RouteTarget
 from unkai.gateway.throttle import Throttles
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
@@ -49,10 +51,14 @@ class GatewayApp:
         lambda_api: RequestHandler,
         default_stage: str,
         account_id: str,
+        region: str,
     ) -> None:
         self._invoker = invoker
         self._registry = registry
         self._keys = keys
+        self._authorizers = Authorizers(
+            invoker, region=region, account_id=account_id, api_id="unkai"
+        )
         self._control = control
         self._lambda_api = lambda_api
         self._default_stage = default_stage
@@ -83,6 +89,7 @@ class GatewayApp:
                     r.usage_plans,
                     dict(r.stage_variables) or None,
                     r.ip_rules,
+                    r.authorizer,
                 ),
             )
             for r in routes
@@ -139,6 +146,35 @@ class GatewayApp:
                 connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
             return
         route = match.target
+        if route.ip_rules is not None and not route.ip_rules.permits(
+            request.client[0] if request.client else ""
+        ):
+            connection.respond(*self._forbidden(route, request))
+            return
+        if route.authorizer is None:
+            self._proceed(stage, stage_path, request, connection, match, None)
+            return
+
+        def allow(context: dict[str, Any] | None) -> None:
+            self._proceed(stage, stage_path, request, connection, match, context)
+
+        def refuse(status: int, body: bytes) -> None:
+            answer = (status, list(JSON_HEADERS), body)
+            connection.respond(*self._with_cors(route, request, answer))
+
+        self._authorizers.authorize(stage, stage_path, request, match, allow, refuse)
+
+    def _proceed(
+        self,
+        stage: str,
+        stage_path: str,
+        request: Request,
+        connection: HttpConnection,
+        match: Match,
+        authorizer: dict[str, Any] | None,
+    ) -> None:
+        """After the authorizer: keys, plans and throttles, then the invocation."""
+        route = match.target
         refusal = self._admit(stage, route, request)
         if refusal is not None:
             connection.respond(*self._with_cors(route, request, refusal))
@@ -154,6 +190,7 @@ class GatewayApp:
             api_id="unkai",
             account_id=self._account_id,
             stage_variables=route.stage_variables,
+            authorizer=authorizer,
         )
         header = (b"apigw-requestid", request_id.encode())
 
@@ -164,15 +201,14 @@ class GatewayApp:
 
         self._invoker.start(Target(route.stage, route.function), event, answer)
 
+    def _forbidden(self, route: RouteTarget, request: Request) -> tuple[int, Headers, bytes]:
+        return self._with_cors(route, request, (403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY))
+
     def _admit(
         self, stage: str, route: RouteTarget, request: Request
     ) -> tuple[int, Headers, bytes] | None:
-        """IP rules, API key, usage plan and throttles, in API Gateway's order; None lets the
-        request through."""
-        if route.ip_rules is not None and not route.ip_rules.permits(
-            request.client[0] if request.client else ""
-        ):
-            return 403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY
+        """API key, usage plan and throttles, in API Gateway's order; None lets the request
+        through."""
         if route.api_key_required:
             value = request.header(b"x-api-key")
             record = self._keys.lookup(stage, value) if value else None

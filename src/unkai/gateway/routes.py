@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from unkai.config.http_api import CorsConfig, IpRules, ThrottleConfig, UsagePlanConfig
+from unkai.config.http_api import (
+    CorsConfig,
+    IpRules,
+    RouteAuthorizer,
+    ThrottleConfig,
+    UsagePlanConfig,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +35,7 @@ class RouteTarget:
     #: A dict, built once per deploy; the events carry it as is. Not part of the hash.
     stage_variables: dict[str, str] | None = field(default=None, hash=False, compare=False)
     ip_rules: IpRules | None = None
+    authorizer: RouteAuthorizer | None = None
 
     def usage_plan(self, name: str) -> UsagePlanConfig | None:
         for plan_name, plan in self.usage_plans:

@@ -1,0 +1,1 @@
+"""Authorizers the gateway runs itself, before invoking a route's function."""
