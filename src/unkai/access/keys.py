@@ -32,6 +32,7 @@ KEY_KIND = "api_key"
 QUOTA_KIND = "quota"
 #: API Gateway generates 40-character keys; its minimum for imported values is 20.
 MIN_KEY_CHARS = 20
+MAX_REMEMBERED_VALUES = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +64,23 @@ def hash_key(value: bytes) -> str:
 
 def period_start(period: str, now_s: float) -> str:
     """The UTC start date of the quota period containing `now_s`, e.g. '2026-12-01'."""
+    cached = _periods.get(period)
+    if cached is not None and cached[0] <= now_s < cached[1]:
+        return cached[2]
     day = dt.datetime.fromtimestamp(now_s, dt.UTC).date()
     if period == "WEEK":
         day -= dt.timedelta(days=day.weekday())
     elif period == "MONTH":
         day = day.replace(day=1)
+    # Remember the day the answer holds for: the hot path then costs one comparison.
+    midnight = dt.datetime.combine(
+        dt.datetime.fromtimestamp(now_s, dt.UTC).date(), dt.time(), dt.UTC
+    ).timestamp()
+    _periods[period] = (midnight, midnight + 86400, day.isoformat())
     return day.isoformat()
+
+
+_periods: dict[str, tuple[float, float, str]] = {}
 
 
 class KeyService:
@@ -76,6 +88,8 @@ class KeyService:
         self._store = store
         self._flush_s = flush_s
         self._by_hash: dict[str, KeyRecord] = {}
+        #: Values seen recently, so a repeated key costs no hash. Cleared on any revoke.
+        self._by_value: dict[bytes, KeyRecord] = {}
         #: (key id, plan, period start) -> requests counted.
         self._used: dict[tuple[str, str, str], int] = {}
         self._dirty: set[tuple[str, str, str]] = set()
@@ -138,6 +152,7 @@ class KeyService:
             [Write(KEY_KIND, doc.key, None, expected_revision=doc.revision)]
         )
         self._by_hash.pop(record.sha256, None)
+        self._by_value.clear()
         return record
 
     def list(self, stage: str | None = None) -> list[KeyRecord]:
@@ -150,8 +165,15 @@ class KeyService:
     # -- hot path (gateway) -------------------------------------------------------------------
 
     def lookup(self, stage: str, value: bytes) -> KeyRecord | None:
-        record = self._by_hash.get(hash_key(value))
-        return record if record is not None and record.stage == stage else None
+        record = self._by_value.get(value)
+        if record is None:
+            record = self._by_hash.get(hash_key(value))
+            if record is None:
+                return None
+            if len(self._by_value) >= MAX_REMEMBERED_VALUES:
+                self._by_value.clear()
+            self._by_value[value] = record
+        return record if record.stage == stage else None
 
     def consume(self, record: KeyRecord, plan: str, limit: int, period: str) -> bool:
         """Count one request against the key's quota; False (not counted) when it is used up."""

@@ -49,7 +49,7 @@ class Throttles:
 
     def allow(self, key: Hashable, config: ThrottleConfig) -> bool:
         entry = self._buckets.get(key)
-        if entry is None or entry[0] != config:
+        if entry is None or (entry[0] is not config and entry[0] != config):
             entry = self._buckets[key] = (config, TokenBucket(config, self._clock))
         return entry[1].take()
 

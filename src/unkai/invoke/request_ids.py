@@ -14,6 +14,8 @@ import os
 import time
 
 _BATCH = 1024
+#: A random hex digit -> one of the RFC 9562 variant digits (binary 10xx).
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 _buffer = b""
 _offset = 0
 
@@ -27,5 +29,5 @@ def new_request_id() -> str:
     _offset += 10
     ms = format(time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF, "012x")
     # version nibble 7; variant bits 10 (one of 8, 9, a, b)
-    variant = "89ab"[int(rand[3], 16) & 3]
+    variant = _VARIANT[rand[3]]
     return f"{ms[:8]}-{ms[8:]}-7{rand[:3]}-{variant}{rand[4:7]}-{rand[7:19]}"
