@@ -20,7 +20,14 @@ import time
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
-BENCHES = ["http_warm", "cpu_bound", "cold_start", "memory", "bootstrap_import"]
+BENCHES = [
+    "http_warm",
+    "cpu_bound",
+    "cold_start",
+    "memory",
+    "bootstrap_import",
+    "gateway_protected",
+]
 #: Wall-clock limit per benchmark (full runs); quick runs get a third of it.
 LIMIT_S = 600
 #: A bench given SIGTERM stops its own servers (up to 5 s each) before it exits.

@@ -31,7 +31,9 @@ DEFAULT_TIMEOUT_S = 3  # Lambda's default
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 HANDLER_PATTERN = re.compile(r"^[A-Za-z_][\w]*(/[\w.-]+)*(\.[A-Za-z_]\w*)+$")
-PATH_PATTERN = re.compile(r"^/[A-Za-z0-9._~!$&'()*,;=:@%{}+/-]*$")
+PATH_PATTERN = re.compile(r"^(/[A-Za-z0-9._~!$&'()*,;=:@%{}+/-]*|\$default)$")
+#: API Gateway's catch-all route key: requests no other route matches.
+DEFAULT_ROUTE = "$default"
 RUNTIME_PATTERN = re.compile(r"^python3\.\d+$")
 
 
@@ -268,7 +270,7 @@ class HttpEventSpec(Spec):
 
     #: Upper-cased on validation, so `get` and `GET` are one route.
     method: Annotated[str, AfterValidator(_http_method)]
-    path: Annotated[str, _matching(PATH_PATTERN, "a path starting with '/'")]
+    path: Annotated[str, _matching(PATH_PATTERN, "a path starting with '/' (or '$default')")]
     payload: PayloadVersion | None = None
     throttle: ThrottleSpec | None = None
     api_key_required: bool | None = Field(default=None, alias="apiKeyRequired")
@@ -278,10 +280,14 @@ class HttpEventSpec(Spec):
     @classmethod
     def _from_shorthand(cls, data: Any) -> Any:
         if isinstance(data, str):
+            if data.strip() == DEFAULT_ROUTE:
+                return {"method": "ANY", "path": DEFAULT_ROUTE}
             parts = data.split()
             if len(parts) != 2:
-                raise ValueError(f"must be 'METHOD /path', got {data!r}")
+                raise ValueError(f"must be 'METHOD /path' or '$default', got {data!r}")
             return {"method": parts[0], "path": parts[1]}
+        if isinstance(data, dict) and data.get("path") == DEFAULT_ROUTE:
+            data = {"method": "ANY", **data}
         return data
 
 

@@ -81,7 +81,7 @@ class GatewayApp:
                 RouteTarget(
                     stage,
                     r.function,
-                    f"{r.method} {r.path}",
+                    r.path if r.path == "$default" else f"{r.method} {r.path}",
                     r.payload,
                     r.cors,
                     r.throttle,

@@ -68,6 +68,8 @@ class RouteTable:
     def __init__(self) -> None:
         self._root = _Node()
         self._static: dict[tuple[str, str], RouteTarget] = {}
+        #: The `$default` route: what no other route matches, whatever the method.
+        self._default: RouteTarget | None = None
 
     @classmethod
     def compile(cls, routes: Iterable[tuple[str, str, RouteTarget]]) -> RouteTable:
@@ -78,6 +80,9 @@ class RouteTable:
         return table
 
     def _add(self, method: str, path: str, target: RouteTarget) -> None:
+        if path == "$default":
+            self._default = target
+            return
         node = self._root
         segments = _segments(path)
         if all(not s.startswith("{") for s in segments):
@@ -104,11 +109,16 @@ class RouteTable:
         target = self._static.get((method, path)) or self._static.get(("ANY", path))
         if target is not None:
             return Match(target, {})
-        return self._walk(self._root, _segments(path), 0, method, {})
+        found = self._walk(self._root, _segments(path), 0, method, {})
+        if found is None and self._default is not None:
+            return Match(self._default, {})
+        return found
 
     def targets(self) -> list[RouteTarget]:
         """Every route's target (for bookkeeping after a compile, not the hot path)."""
         found: list[RouteTarget] = list(self._static.values())
+        if self._default is not None:
+            found.append(self._default)
         stack = [self._root]
         while stack:
             node = stack.pop()

@@ -198,3 +198,19 @@ def test_ip_deny_and_allow_lists_answer_403(
     result = platform.cli("deploy", str(bad), "--dry-run")
     assert result.returncode == 1
     assert "unkai.yml:3: provider.httpApi" in result.stderr and "300.1.2.3/8" in result.stderr
+
+
+def test_default_route_catches_every_unmatched_request(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    app = "def key(event, context):\n    return {'routeKey': event['routeKey']}\n"
+    manifest = (
+        "service: fallback\nfunctions:\n  key:\n    handler: app.key\n    events:\n"
+        "      - http: GET /known\n      - http: $default\n"
+    )
+    write_app(apps / "d", manifest, {"app.py": app})
+    platform.cli("deploy", str(apps / "d"), "--stage", stage, check=True)
+    with platform.client() as http:
+        assert http.get(f"/{stage}/known").json() == {"routeKey": "GET /known"}
+        assert http.post(f"/{stage}/known").json() == {"routeKey": "$default"}
+        assert http.delete(f"/{stage}/a/b/c").json() == {"routeKey": "$default"}

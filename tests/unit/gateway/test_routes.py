@@ -83,3 +83,48 @@ def test_static_routes_match_only_themselves(parts: list[str], method: str) -> N
     match = t.match(method, path)
     assert match is not None and match.target.function == "f"
     assert t.match(method, path + "/other") is None
+
+
+def test_default_route_takes_what_nothing_else_matches_whatever_the_method() -> None:
+    t = table(("GET", "/items/{id}", "by_id"), ("ANY", "$default", "fallback"))
+    assert t.match("GET", "/items/1").target.function == "by_id"  # type: ignore[union-attr]
+    for method, path in [("POST", "/items/1"), ("GET", "/nowhere"), ("DELETE", "/")]:
+        found = t.match(method, path)
+        assert found is not None and found.target.function == "fallback", (method, path)
+
+
+@given(
+    routes=st.lists(
+        st.tuples(
+            st.sampled_from(["GET", "POST", "ANY"]),
+            st.lists(st.sampled_from(["a", "b", "{x}", "{y}"]), min_size=0, max_size=3).map(
+                lambda parts: "/" + "/".join(parts)
+            ),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+    request=st.lists(st.sampled_from(["a", "b", "c"]), max_size=4),
+)
+def test_a_match_is_always_a_route_that_fits_the_request(
+    routes: list[tuple[str, str]], method: str, request: list[str]
+) -> None:
+    # Given any table of literal and parameter routes, and any request
+    t = RouteTable.compile((m, p, RouteTarget("dev", "f", f"{m} {p}")) for m, p in routes)
+    path = "/" + "/".join(request)
+    found = t.match(method, path)
+    fitting = [
+        (m, p)
+        for m, p in routes
+        if m in (method, "ANY")
+        and len([s for s in p.split("/") if s]) == len(request)
+        and all(
+            s.startswith("{") or s == r
+            for s, r in zip([s for s in p.split("/") if s], request, strict=True)
+        )
+    ]
+    # Then a match exists exactly when some route fits, and it is one of those
+    assert (found is not None) == bool(fitting)
+    if found is not None:
+        assert tuple(found.target.route_key.split(" ", 1)) in fitting
