@@ -94,6 +94,7 @@ def build_platform(settings: Settings) -> Platform:
         default_stage=settings.default_stage,
         account_id=settings.account_id,
         region=settings.region,
+        integration_timeout_s=settings.integration_timeout_s,
     )
     return Platform(
         settings, backend, logs, supervisor, registry, deployer, invoker, keys, control, app

@@ -62,6 +62,15 @@ class Settings(BaseModel):
     log_retention_hours: Annotated[
         float, Field(gt=0, description="Function logs older than this are deleted.")
     ] = 168.0
+    integration_timeout_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=30,
+            description="A route whose function has not answered after this many seconds gets "
+            "504 (API Gateway's integration timeout; the function runs on).",
+        ),
+    ] = 30.0
     region: Annotated[str, Field(description="AWS region reported to functions.")] = "us-east-1"
     account_id: Annotated[str, Field(description="AWS account id used in ARNs.")] = "000000000000"
 

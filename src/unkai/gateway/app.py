@@ -9,6 +9,7 @@ served at `/`; another stage `S` at `/S/...` (documented in docs/routing.md).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -52,6 +53,7 @@ class GatewayApp:
         default_stage: str,
         account_id: str,
         region: str,
+        integration_timeout_s: float = 30.0,
     ) -> None:
         self._invoker = invoker
         self._registry = registry
@@ -65,6 +67,9 @@ class GatewayApp:
         self._account_id = account_id
         self._tables: dict[str, RouteTable] = {}
         self._throttles = Throttles()
+        self._integration_timeout_s = integration_timeout_s
+        self._compiling: set[asyncio.Task[None]] = set()
+        self._event_loop: asyncio.AbstractEventLoop | None = None
         registry.subscribe(self._on_stage_changed)
 
     async def load(self) -> None:
@@ -104,9 +109,9 @@ class GatewayApp:
         )
 
     def _on_stage_changed(self, stage: str) -> None:
-        import asyncio
-
-        asyncio.get_running_loop().create_task(self._compile(stage))
+        task = asyncio.get_running_loop().create_task(self._compile(stage))
+        self._compiling.add(task)
+        task.add_done_callback(self._compiling.discard)
 
     def handle(self, request: Request, connection: HttpConnection) -> None:
         path = request.path
@@ -193,13 +198,43 @@ class GatewayApp:
             authorizer=authorizer,
         )
         header = (b"apigw-requestid", request_id.encode())
+        target = Target(route.stage, route.function)
+        timer: asyncio.TimerHandle | None = None
 
         def answer(outcome: InvocationResult | UnkaiError) -> None:
+            nonlocal timer
+            if timer is not None:
+                if timer.cancelled():
+                    return  # the gateway already answered 504
+                timer.cancel()
             status, headers, data = self._response(route, outcome)
             headers.append(header)
             connection.respond(*self._with_cors(route, request, (status, headers, data)))
 
-        self._invoker.start(Target(route.stage, route.function), event, answer)
+        def give_up() -> None:
+            nonlocal timer
+            assert timer is not None
+            timer.cancel()  # marks the request answered for `answer`
+            log.warning(
+                "route %s: no answer from %s in %.0f s: 504",
+                route.route_key,
+                route.function,
+                self._integration_timeout_s,
+            )
+            body = (504, list(JSON_HEADERS), gw_errors.GATEWAY_TIMEOUT_BODY)
+            connection.respond(*self._with_cors(route, request, body))
+
+        timeout_s = self._invoker.known_timeout_s(target)
+        if timeout_s is None or timeout_s >= self._integration_timeout_s:
+            # Only a function that may run longer than the integration timeout needs a timer.
+            timer = self._loop().call_later(self._integration_timeout_s, give_up)
+        self._invoker.start(target, event, answer)
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """Kept: asyncio.get_running_loop() costs a getpid() syscall on every call."""
+        if self._event_loop is None:
+            self._event_loop = asyncio.get_running_loop()
+        return self._event_loop
 
     def _forbidden(self, route: RouteTarget, request: Request) -> tuple[int, Headers, bytes]:
         return self._with_cors(route, request, (403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY))

@@ -203,6 +203,11 @@ class Invoker:
             raise outcome
         return outcome
 
+    def known_timeout_s(self, target: Target) -> float | None:
+        """The function's timeout if `target` was resolved before (no lookup), else None."""
+        resolved = self._targets.get(target)
+        return resolved.spec.timeout_s if resolved is not None else None
+
     async def resolve(self, target: Target) -> FunctionVersion:
         """The version `target` runs; raises NotFound (Lambda's DryRun check)."""
         resolved = self._targets.get(target) or await self._resolve(target)

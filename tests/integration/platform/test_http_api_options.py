@@ -3,6 +3,7 @@ CORS (preflight answered by the gateway, headers on responses), token-bucket thr
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.integration.platform_process import PlatformProcess, write_app
@@ -214,3 +215,34 @@ def test_default_route_catches_every_unmatched_request(
         assert http.get(f"/{stage}/known").json() == {"routeKey": "GET /known"}
         assert http.post(f"/{stage}/known").json() == {"routeKey": "$default"}
         assert http.delete(f"/{stage}/a/b/c").json() == {"routeKey": "$default"}
+
+
+def test_integration_timeout_answers_504_and_the_connection_stays_usable(
+    tmp_path: Path,
+) -> None:
+    app = (
+        "import time\ndef slow(event, context):\n    time.sleep(float(event['rawQueryString']"
+        " or 0))\n    return {'statusCode': 200, 'body': 'done'}\n"
+    )
+    manifest = (
+        "service: slow\nprovider:\n  timeout: 5\nfunctions:\n  slow:\n    handler: app.slow\n"
+        "    events:\n      - http: GET /slow\n"
+    )
+    node = PlatformProcess(
+        tmp_path / "data",
+        app_dir=write_app(tmp_path / "app", manifest, {"app.py": app}),
+        extra_args=("--integration-timeout-s", "0.5"),
+    )
+    node.start()
+    try:
+        with node.client() as http:
+            started = time.monotonic()
+            late = http.get("/slow?2")
+            waited = time.monotonic() - started
+            # The same kept-alive connection then gets its own answer, not the late one
+            quick = http.get("/slow?0")
+        assert (late.status_code, late.json()) == (504, {"message": "Endpoint request timed out"})
+        assert waited < 1.9
+        assert (quick.status_code, quick.text) == (200, "done")
+    finally:
+        node.stop()
