@@ -12,7 +12,7 @@ from unkai.access.keys import KeyService
 from unkai.aws.lambda_ import LambdaApi
 from unkai.backends.base import Backend
 from unkai.backends.factory import open_backend
-from unkai.config.settings import Settings
+from unkai.config.settings import Settings, parse_domains
 from unkai.control.http import build_control_app
 from unkai.control.service import ControlService
 from unkai.deploy.registry import Registry
@@ -95,6 +95,7 @@ def build_platform(settings: Settings) -> Platform:
         account_id=settings.account_id,
         region=settings.region,
         integration_timeout_s=settings.integration_timeout_s,
+        domains=parse_domains(settings.domains),
     )
     return Platform(
         settings, backend, logs, supervisor, registry, deployer, invoker, keys, control, app

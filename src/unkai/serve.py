@@ -14,11 +14,13 @@ import json
 import logging
 import os
 import signal
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from unkai.config.settings import Settings
+from unkai.errors import ConfigError
 from unkai.gateway.http1 import HttpServer
 from unkai.platform import Platform, build_platform
 
@@ -42,14 +44,19 @@ async def serve(
     stage: str | None,
     on_deployed: Callable[[dict[str, Any]], None],
     on_ready: Callable[[str], None],
+    on_https: Callable[[str], None] = lambda url: None,
 ) -> None:
     """Run until SIGINT/SIGTERM. Deploy errors propagate (after a clean shutdown)."""
     platform = build_platform(settings)
     await platform.start()
     server = HttpServer(platform.app)
+    secure = HttpServer(platform.app) if settings.tls_cert is not None else None
     try:
         port = await server.start(settings.host, settings.port)
         url = f"http://{settings.host}:{port}"
+        if secure is not None:
+            tls_port = await secure.start(settings.host, settings.tls_port, tls_context(settings))
+            on_https(f"https://{settings.host}:{tls_port}")
         platform.control.base_url = url
         _write_state_file(settings, url)
         if app_dir is not None:
@@ -60,7 +67,26 @@ async def serve(
     finally:
         with contextlib.suppress(BaseException):
             await asyncio.shield(server.close())
+        if secure is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(secure.close())
         await _shutdown(platform)
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext:
+    """The server TLS context from --tls-cert / --tls-key; a bad file is a ConfigError."""
+    assert settings.tls_cert is not None and settings.tls_key is not None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"no such file: {exc.filename}", field="--tls-cert/--tls-key") from None
+    except ssl.SSLError as exc:
+        raise ConfigError(
+            f"cannot use {settings.tls_cert} with {settings.tls_key}: {exc.reason or exc}",
+            field="--tls-cert/--tls-key",
+        ) from None
+    return context
 
 
 async def _until_stopped() -> None:

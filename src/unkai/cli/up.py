@@ -60,8 +60,18 @@ def up(app_dir: Path | None, stage: str | None, **overrides: Any) -> None:
     def ready(url: str) -> None:
         console.print(f"unkai ready {url}  (data {settings.data_dir}, {loop_name}; Ctrl-C stops)")
 
+    def https(url: str) -> None:
+        console.print(f"unkai https {url}")
+
     asyncio.run(
-        serve(settings, app_dir=app_dir, stage=stage, on_deployed=_print_deployed, on_ready=ready)
+        serve(
+            settings,
+            app_dir=app_dir,
+            stage=stage,
+            on_deployed=_print_deployed,
+            on_ready=ready,
+            on_https=https,
+        )
     )
 
 

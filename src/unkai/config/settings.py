@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from unkai.errors import ConfigError
 
@@ -22,6 +29,27 @@ ENV_PREFIX = "UNKAI_"
 def _default_max_instances() -> int:
     """4 per core, at least 4: keeps every core busy while some instances wait on I/O."""
     return max(4, 4 * (os.cpu_count() or 1))
+
+
+def parse_domains(text: str) -> dict[str, list[tuple[str, str]]]:
+    """'api.example.com=prod,api.example.com/v2=beta' -> {host: [(base, stage)]}, longest base
+    first so that the most specific mapping wins."""
+    domains: dict[str, list[tuple[str, str]]] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        target, sep, stage = item.partition("=")
+        host, _, base = target.partition("/")
+        if not sep or not host or not stage:
+            raise ValueError(f"{item!r} is not 'host[/base]=stage'")
+        base = "/" + base.strip("/") if base.strip("/") else ""
+        domains.setdefault(host.lower(), []).append((base, stage))
+    for mappings in domains.values():
+        mappings.sort(key=lambda mapping: len(mapping[0]), reverse=True)
+    return domains
+
+
+def _check_domains(text: str) -> str:
+    parse_domains(text)
+    return text
 
 
 class Settings(BaseModel):
@@ -71,8 +99,34 @@ class Settings(BaseModel):
             "504 (API Gateway's integration timeout; the function runs on).",
         ),
     ] = 30.0
+    tls_cert: Annotated[
+        Path | None,
+        Field(
+            description="PEM certificate (chain) for HTTPS; with --tls-key, HTTPS is served "
+            "on --tls-port as well as HTTP on --port."
+        ),
+    ] = None
+    tls_key: Annotated[Path | None, Field(description="PEM private key of --tls-cert.")] = None
+    tls_port: Annotated[
+        int, Field(ge=0, le=65535, description="HTTPS port when --tls-cert is set; 0 picks one.")
+    ] = 8443
+    domains: Annotated[
+        str,
+        Field(
+            description="Custom domains, comma-separated 'host[/base]=stage' mappings: a request "
+            "whose Host is `host` and whose path starts with `/base` goes to `stage`, the base "
+            "path removed (API Gateway's base path mappings)."
+        ),
+        AfterValidator(_check_domains),
+    ] = ""
     region: Annotated[str, Field(description="AWS region reported to functions.")] = "us-east-1"
     account_id: Annotated[str, Field(description="AWS account id used in ARNs.")] = "000000000000"
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together")
+        return self
 
 
 def env_name(field: str) -> str:
@@ -93,9 +147,12 @@ def load_settings(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> S
         return Settings.model_validate(values)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "settings"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if not err["loc"]:  # a rule across settings: its message names them
+            raise ConfigError(message) from None
+        field = str(err["loc"][0])
         source = "--" + field.replace("_", "-") if field in overrides else env_name(field)
-        raise ConfigError(f"{err['msg']}, got {err.get('input')!r}", field=source) from None
+        raise ConfigError(f"{message}, got {err.get('input')!r}", field=source) from None
 
 
 def settings_markdown() -> str:

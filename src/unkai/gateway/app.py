@@ -41,6 +41,10 @@ CONTROL_PREFIX = "/_unkai/"
 LAMBDA_PREFIX = "/2015-03-31/functions/"
 
 
+#: A custom domain's host with a path under none of its base paths.
+_UNMAPPED = ("", "")
+
+
 class GatewayApp:
     def __init__(
         self,
@@ -54,6 +58,7 @@ class GatewayApp:
         account_id: str,
         region: str,
         integration_timeout_s: float = 30.0,
+        domains: dict[str, list[tuple[str, str]]] | None = None,
     ) -> None:
         self._invoker = invoker
         self._registry = registry
@@ -68,6 +73,8 @@ class GatewayApp:
         self._tables: dict[str, RouteTable] = {}
         self._throttles = Throttles()
         self._integration_timeout_s = integration_timeout_s
+        #: Custom domains: host -> [(base path, stage)], longest base first.
+        self._domains = domains or {}
         self._compiling: set[asyncio.Task[None]] = set()
         self._event_loop: asyncio.AbstractEventLoop | None = None
         registry.subscribe(self._on_stage_changed)
@@ -122,6 +129,20 @@ class GatewayApp:
         else:
             self._route(request, connection, path)
 
+    def _domain_stage(self, request: Request, path: str) -> tuple[str, str] | None:
+        """(stage, path within it) by the custom domain the request names; `_UNMAPPED` when
+        the host is a custom domain but no base path of it matches; None when it is not one."""
+        host = (request.header(b"host") or b"").partition(b":")[0].decode("latin-1").lower()
+        mappings = self._domains.get(host)
+        if mappings is None:
+            return None
+        for base, stage in mappings:
+            if not base:
+                return stage, path
+            if path == base or path.startswith(base + "/"):
+                return stage, path[len(base) :] or "/"
+        return _UNMAPPED
+
     def _stage_of(self, path: str) -> tuple[str, str]:
         """(stage, path within the stage): `/S/...` selects stage S when S is deployed."""
         if path.count("/") > 1:
@@ -133,7 +154,11 @@ class GatewayApp:
         return self._default_stage, path
 
     def _route(self, request: Request, connection: HttpConnection, path: str) -> None:
-        stage, stage_path = self._stage_of(path)
+        mapped = self._domain_stage(request, path) if self._domains else None
+        if mapped is _UNMAPPED:
+            connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
+            return
+        stage, stage_path = mapped or self._stage_of(path)
         table = self._tables.get(stage)
         if table is not None and is_preflight(request):
             # API Gateway answers CORS preflights itself, for the method asked about.

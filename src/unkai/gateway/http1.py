@@ -26,6 +26,7 @@ import asyncio
 import email.utils
 import http
 import logging
+import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -353,11 +354,15 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
 
-    async def start(self, host: str, port: int) -> int:
-        """Bind and serve; returns the bound port (useful when `port` is 0)."""
+    async def start(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Bind and serve (HTTPS with `tls`); returns the bound port (useful when `port` is 0)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: HttpConnection(self.handler, self.limits, self), host, port, backlog=2048
+            lambda: HttpConnection(self.handler, self.limits, self),
+            host,
+            port,
+            backlog=2048,
+            ssl=tls,
         )
         self._sweep()
         return int(self._server.sockets[0].getsockname()[1])
