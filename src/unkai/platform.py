@@ -89,6 +89,7 @@ def build_platform(settings: Settings) -> Platform:
         invoker,
         registry,
         keys,
+        logs,
         control=build_control_app(control),
         lambda_api=LambdaApi(invoker, default_stage=settings.default_stage),
         default_stage=settings.default_stage,

@@ -36,7 +36,10 @@ def parse_since(value: str, now_s: float) -> int:
 
 
 @click.command()
-@click.option("--function", "-f", "function", required=True, help="Function name.")
+@click.option("--function", "-f", "function", default=None, help="Function name.")
+@click.option(
+    "--access", "access", default=None, metavar="SERVICE", help="A service's access logs instead."
+)
 @click.option("--tail", "-t", is_flag=True, help="Keep printing new records until Ctrl-C.")
 @click.option("--since", default=None, help="Start at a duration ago (10m, 2h) or an ISO time.")
 @click.option("--filter", "contains", default=None, help="Only records containing TEXT.")
@@ -44,7 +47,8 @@ def parse_since(value: str, now_s: float) -> int:
 @click.option("--stage", "-s", default=None, help="Stage (default: the platform's).")
 @click.option("--url", default=None, help="Platform URL [env: UNKAI_URL].")
 def logs(
-    function: str,
+    function: str | None,
+    access: str | None,
     tail: bool,
     since: str | None,
     contains: str | None,
@@ -52,7 +56,13 @@ def logs(
     stage: str | None,
     url: str | None,
 ) -> None:
-    """Print a function's logs (START, output, END, REPORT per invocation)."""
+    """Print a function's logs (START, output, END, REPORT per invocation), or with --access a
+    service's access logs (one line per request)."""
+    if (function is None) == (access is None):
+        raise CliError(
+            "give either -f/--function NAME or --access SERVICE", hint="unkai logs -f hello"
+        )
+    name = function if function is not None else f"@access.{access}"
     client = ControlClient(platform_url(url, os.environ))
     since_ms = parse_since(since, time.time()) if since else None
     if since_ms is None and tail:
@@ -64,7 +74,7 @@ def logs(
         "request_id": request_id,
         "after_id": 0,
     }
-    path = f"/_unkai/api/functions/{function}/logs"
+    path = f"/_unkai/api/functions/{name}/logs"
     body = client.call("GET", path, params=params)
     print_log_records(body["records"])
     while tail:

@@ -224,3 +224,41 @@ class RouteAuthorizer:
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+#: API Gateway's default-like format: CLF fields plus the request id.
+DEFAULT_ACCESS_LOG_FORMAT = (
+    '$context.identity.sourceIp - - [$context.requestTime] "$context.httpMethod '
+    '$context.routeKey $context.protocol" $context.status $context.responseLength '
+    "$context.requestId"
+)
+ACCESS_LOG_VARIABLES = frozenset(
+    {
+        "apiId",
+        "domainName",
+        "error.message",
+        "httpMethod",
+        "identity.sourceIp",
+        "identity.userAgent",
+        "integrationLatency",
+        "integrationStatus",
+        "path",
+        "protocol",
+        "requestId",
+        "requestTime",
+        "requestTimeEpoch",
+        "responseLatency",
+        "responseLength",
+        "routeKey",
+        "stage",
+        "status",
+        "authorizer.principalId",
+        "identity.apiKeyId",
+    }
+)
+ACCESS_LOG_VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z][A-Za-z0-9]*)*)")
+
+
+def unknown_access_log_variables(text: str) -> list[str]:
+    """The `$context.x` names in `text` that access logs do not know, for a deploy error."""
+    return sorted({m.group(1) for m in ACCESS_LOG_VARIABLE.finditer(text)} - ACCESS_LOG_VARIABLES)

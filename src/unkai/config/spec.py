@@ -17,11 +17,13 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from unkai.config.http_api import (
+    DEFAULT_ACCESS_LOG_FORMAT,
     QUOTA_PERIODS,
     CorsConfig,
     IpRules,
     ThrottleConfig,
     UsagePlanConfig,
+    unknown_access_log_variables,
 )
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
@@ -240,6 +242,29 @@ class RouteAuthorizerSpec(Spec):
         return {"name": data} if isinstance(data, str) else data
 
 
+def _access_log_shorthand(value: Any) -> Any:
+    """`accessLogs: true` logs in the default format."""
+    if value is True:
+        return {}
+    if value is False:
+        return None
+    return value
+
+
+class AccessLogSpec(Spec):
+    """`provider.httpApi.accessLogs`: a line per request in a `$context` format."""
+
+    format: str = DEFAULT_ACCESS_LOG_FORMAT
+
+    @model_validator(mode="after")
+    def _known(self) -> AccessLogSpec:
+        unknown = unknown_access_log_variables(self.format)
+        if unknown:
+            names = ", ".join(f"$context.{name}" for name in unknown)
+            raise ValueError(f"unknown variables {names} (see docs/routing.md)")
+        return self
+
+
 class HttpApiSpec(Spec):
     """`provider.httpApi`: options for every route of the service (its HTTP API)."""
 
@@ -252,6 +277,9 @@ class HttpApiSpec(Spec):
     ip_allow: list[str] = Field(default_factory=list, alias="ipAllow")
     ip_deny: list[str] = Field(default_factory=list, alias="ipDeny")
     authorizers: dict[Name, AuthorizerSpec] = Field(default_factory=dict)
+    access_logs: Annotated[AccessLogSpec | None, BeforeValidator(_access_log_shorthand)] = Field(
+        default=None, alias="accessLogs"
+    )
 
     @model_validator(mode="after")
     def _cidrs(self) -> HttpApiSpec:

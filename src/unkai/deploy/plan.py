@@ -330,6 +330,7 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     variables,
                     ip_rules,
                     _route_authorizer(facts, event.authorizer),
+                    api.access_logs.format if api.access_logs is not None else None,
                 )
             )
     return tuple(sorted(routes))

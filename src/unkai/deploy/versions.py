@@ -168,6 +168,7 @@ class Route:
     stage_variables: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     ip_rules: IpRules | None = field(default=None, compare=False)
     authorizer: RouteAuthorizer | None = field(default=None, compare=False)
+    access_log: str | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -194,6 +195,7 @@ class Route:
             self.stage_variables,
             self.ip_rules,
             self.authorizer,
+            self.access_log,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -215,6 +217,8 @@ class Route:
             doc["ipRules"] = self.ip_rules.to_doc()
         if self.authorizer is not None:
             doc["authorizer"] = self.authorizer.to_doc()
+        if self.access_log is not None:
+            doc["accessLog"] = self.access_log
         return doc
 
     @classmethod
@@ -237,6 +241,7 @@ class Route:
             tuple(sorted(doc.get("stageVariables", {}).items())),
             IpRules.from_doc(doc["ipRules"]) if "ipRules" in doc else None,
             RouteAuthorizer.from_doc(doc["authorizer"]) if "authorizer" in doc else None,
+            doc.get("accessLog"),
         )
 
 

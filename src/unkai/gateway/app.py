@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from unkai.access.keys import KeyService
 from unkai.deploy.registry import Registry
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
+from unkai.gateway.access_log import AccessRecorder, access_log_name
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
 from unkai.gateway.authorize import Authorizers
 from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
-from unkai.gateway.http1 import HttpConnection, Request, RequestHandler
+from unkai.gateway.http1 import HttpConnection, Request, RequestHandler, Responder
 from unkai.gateway.mapping import (
     JSON_HEADERS,
     BadResponse,
@@ -34,6 +36,7 @@ from unkai.gateway.throttle import Throttles
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
+from unkai.observe.logs import LogService
 
 log = logging.getLogger("unkai.gateway")
 
@@ -51,6 +54,7 @@ class GatewayApp:
         invoker: Invoker,
         registry: Registry,
         keys: KeyService,
+        logs: LogService,
         *,
         control: ASGIApp,
         lambda_api: RequestHandler,
@@ -63,6 +67,7 @@ class GatewayApp:
         self._invoker = invoker
         self._registry = registry
         self._keys = keys
+        self._logs = logs
         self._authorizers = Authorizers(
             invoker, region=region, account_id=account_id, api_id="unkai"
         )
@@ -102,6 +107,8 @@ class GatewayApp:
                     dict(r.stage_variables) or None,
                     r.ip_rules,
                     r.authorizer,
+                    r.access_log,
+                    r.service,
                 ),
             )
             for r in routes
@@ -153,20 +160,19 @@ class GatewayApp:
             return path[1:], "/"
         return self._default_stage, path
 
-    def _route(self, request: Request, connection: HttpConnection, path: str) -> None:
+    def _route(self, request: Request, connection: Responder, path: str) -> None:
         mapped = self._domain_stage(request, path) if self._domains else None
         if mapped is _UNMAPPED:
             connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
             return
         stage, stage_path = mapped or self._stage_of(path)
         table = self._tables.get(stage)
-        if table is not None and is_preflight(request):
-            # API Gateway answers CORS preflights itself, for the method asked about.
-            asked = (request.header(b"access-control-request-method") or b"").decode("latin-1")
-            wanted = table.match(asked.upper(), stage_path)
-            if wanted is not None and wanted.target.cors is not None:
-                connection.respond(*preflight_response(wanted.target.cors, request))
-                return
+        if (
+            table is not None
+            and is_preflight(request)
+            and self._preflight(table, request, stage_path, connection)
+        ):
+            return
         match = table.match(request.method, stage_path) if table is not None else None
         if match is None:
             allowed = table is not None and table.allows_path(stage_path)
@@ -176,6 +182,8 @@ class GatewayApp:
                 connection.respond(404, JSON_HEADERS, gw_errors.NOT_FOUND_BODY)
             return
         route = match.target
+        if route.access_log is not None:
+            connection = self._access_recorder(connection, route, request, stage)
         if route.ip_rules is not None and not route.ip_rules.permits(
             request.client[0] if request.client else ""
         ):
@@ -194,12 +202,25 @@ class GatewayApp:
 
         self._authorizers.authorize(stage, stage_path, request, match, allow, refuse)
 
+    @staticmethod
+    def _preflight(
+        table: RouteTable, request: Request, stage_path: str, connection: Responder
+    ) -> bool:
+        """API Gateway answers CORS preflights itself, for the method asked about; True when
+        this one was answered."""
+        asked = (request.header(b"access-control-request-method") or b"").decode("latin-1")
+        wanted = table.match(asked.upper(), stage_path)
+        if wanted is None or wanted.target.cors is None:
+            return False
+        connection.respond(*preflight_response(wanted.target.cors, request))
+        return True
+
     def _proceed(
         self,
         stage: str,
         stage_path: str,
         request: Request,
-        connection: HttpConnection,
+        connection: Responder,
         match: Match,
         authorizer: dict[str, Any] | None,
     ) -> None:
@@ -249,11 +270,33 @@ class GatewayApp:
             body = (504, list(JSON_HEADERS), gw_errors.GATEWAY_TIMEOUT_BODY)
             connection.respond(*self._with_cors(route, request, body))
 
+        if isinstance(connection, AccessRecorder):
+            connection.integration_started = time.monotonic()
         timeout_s = self._invoker.known_timeout_s(target)
         if timeout_s is None or timeout_s >= self._integration_timeout_s:
             # Only a function that may run longer than the integration timeout needs a timer.
             timer = self._loop().call_later(self._integration_timeout_s, give_up)
         self._invoker.start(target, event, answer)
+
+    def _access_recorder(
+        self, connection: Responder, route: RouteTarget, request: Request, stage: str
+    ) -> AccessRecorder:
+        assert route.access_log is not None
+        function = access_log_name(route.service)
+
+        def record(line: str, request_id: str | None) -> None:
+            self._logs.record_text(
+                stage=stage, function=function, stream=stage, message=line, request_id=request_id
+            )
+
+        return AccessRecorder(
+            connection,
+            record,
+            format=route.access_log,
+            request=request,
+            route_key=route.route_key,
+            stage=stage,
+        )
 
     def _loop(self) -> asyncio.AbstractEventLoop:
         """Kept: asyncio.get_running_loop() costs a getpid() syscall on every call."""

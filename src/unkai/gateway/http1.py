@@ -118,6 +118,12 @@ class Request:
         return None
 
 
+class Responder(Protocol):
+    """What answers a request: the connection, or something standing in for it."""
+
+    def respond(self, status: int, headers: Headers, body: bytes) -> None: ...
+
+
 class RequestHandler(Protocol):
     def handle(self, request: Request, connection: HttpConnection) -> None: ...
 

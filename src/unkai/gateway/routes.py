@@ -36,6 +36,9 @@ class RouteTarget:
     stage_variables: dict[str, str] | None = field(default=None, hash=False, compare=False)
     ip_rules: IpRules | None = None
     authorizer: RouteAuthorizer | None = None
+    #: The access log format of the route's service, and the service (the log's name).
+    access_log: str | None = None
+    service: str = ""
 
     def usage_plan(self, name: str) -> UsagePlanConfig | None:
         for plan_name, plan in self.usage_plans:

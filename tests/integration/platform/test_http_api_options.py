@@ -246,3 +246,42 @@ def test_integration_timeout_answers_504_and_the_connection_stays_usable(
         assert (quick.status_code, quick.text) == (200, "done")
     finally:
         node.stop()
+
+
+def test_access_logs_record_one_line_per_request_in_the_given_format(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    manifest = (
+        "service: logged\nprovider:\n  httpApi:\n    accessLogs:\n      format: "
+        "'$context.requestId $context.httpMethod $context.routeKey $context.status "
+        "$context.responseLength $context.integrationLatency $context.identity.sourceIp'\n"
+        "    ipDeny: [10.9.9.9/32]\n"
+        "functions:\n  show:\n    handler: app.show\n    events:\n      - http: GET /logged\n"
+    )
+    write_app(apps / "l", manifest, {"app.py": VARIABLES_APP})
+    platform.cli("deploy", str(apps / "l"), "--stage", stage, check=True)
+    with platform.client() as http:
+        ok = http.get(f"/{stage}/logged")
+        missing = http.post(f"/{stage}/logged")
+    request_id = ok.headers["apigw-requestid"]
+    lines: list[str] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not lines:
+        out = platform.cli("logs", "--access", "logged", "--stage", stage, check=True).stdout
+        lines = [line for line in out.splitlines() if request_id in line]
+        time.sleep(0.1)
+    assert lines, out
+    line = lines[0][lines[0].index(request_id) :]
+    assert line.startswith(f"{request_id} GET GET /logged 200 {len(ok.content)} ")
+    latency, ip = line.split()[-2:]
+    assert latency.isdigit() and ip == "127.0.0.1"
+    # A request no route matched belongs to no service's log
+    assert missing.status_code == 405
+    bad = apps / "bad-log"
+    write_app(
+        bad, manifest.replace("$context.status", "$context.statuz"), {"app.py": VARIABLES_APP}
+    )
+    result = platform.cli("deploy", str(bad), "--dry-run")
+    assert result.returncode == 1 and "$context.statuz" in result.stderr
+    usage = platform.cli("logs")
+    assert usage.returncode == 1 and "either -f/--function NAME or --access SERVICE" in usage.stderr
