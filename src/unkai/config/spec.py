@@ -271,6 +271,7 @@ class HttpApiSpec(Spec):
     payload: PayloadVersion = "2.0"
     cors: Annotated[CorsSpec | None, BeforeValidator(_cors_shorthand)] = None
     throttle: ThrottleSpec | None = None
+    stage_throttle: ThrottleSpec | None = Field(default=None, alias="stageThrottle")
     api_key_required: bool = Field(default=False, alias="apiKeyRequired")
     usage_plans: dict[Name, UsagePlanSpec] = Field(default_factory=dict, alias="usagePlans")
     stage_variables: Environment = Field(default_factory=dict, alias="stageVariables")

@@ -331,6 +331,7 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     ip_rules,
                     _route_authorizer(facts, event.authorizer),
                     api.access_logs.format if api.access_logs is not None else None,
+                    api.stage_throttle.config() if api.stage_throttle is not None else None,
                 )
             )
     return tuple(sorted(routes))

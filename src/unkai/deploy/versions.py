@@ -169,6 +169,8 @@ class Route:
     ip_rules: IpRules | None = field(default=None, compare=False)
     authorizer: RouteAuthorizer | None = field(default=None, compare=False)
     access_log: str | None = field(default=None, compare=False)
+    #: One bucket for every route of the service in the stage (API Gateway's stage throttle).
+    stage_throttle: ThrottleConfig | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -196,29 +198,28 @@ class Route:
             self.ip_rules,
             self.authorizer,
             self.access_log,
+            self.stage_throttle,
         )
 
     def to_doc(self) -> dict[str, Any]:
-        """Stage and service are in the routes document's key, so not repeated per route."""
+        """Stage and service are in the routes document's key, so not repeated per route;
+        options left at their defaults are left out."""
+        options: dict[str, Any] = {
+            "payload": self.payload if self.payload != "2.0" else None,
+            "cors": self.cors.to_doc() if self.cors is not None else None,
+            "throttle": self.throttle.to_doc() if self.throttle is not None else None,
+            "apiKeyRequired": True if self.api_key_required else None,
+            "usagePlans": {name: plan.to_doc() for name, plan in self.usage_plans} or None,
+            "stageVariables": dict(self.stage_variables) or None,
+            "ipRules": self.ip_rules.to_doc() if self.ip_rules is not None else None,
+            "authorizer": self.authorizer.to_doc() if self.authorizer is not None else None,
+            "accessLog": self.access_log,
+            "stageThrottle": (
+                self.stage_throttle.to_doc() if self.stage_throttle is not None else None
+            ),
+        }
         doc: dict[str, Any] = {"method": self.method, "path": self.path, "function": self.function}
-        if self.payload != "2.0":
-            doc["payload"] = self.payload
-        if self.cors is not None:
-            doc["cors"] = self.cors.to_doc()
-        if self.throttle is not None:
-            doc["throttle"] = self.throttle.to_doc()
-        if self.api_key_required:
-            doc["apiKeyRequired"] = True
-        if self.usage_plans:
-            doc["usagePlans"] = {name: plan.to_doc() for name, plan in self.usage_plans}
-        if self.stage_variables:
-            doc["stageVariables"] = dict(self.stage_variables)
-        if self.ip_rules is not None:
-            doc["ipRules"] = self.ip_rules.to_doc()
-        if self.authorizer is not None:
-            doc["authorizer"] = self.authorizer.to_doc()
-        if self.access_log is not None:
-            doc["accessLog"] = self.access_log
+        doc.update((key, value) for key, value in options.items() if value is not None)
         return doc
 
     @classmethod
@@ -242,6 +243,7 @@ class Route:
             IpRules.from_doc(doc["ipRules"]) if "ipRules" in doc else None,
             RouteAuthorizer.from_doc(doc["authorizer"]) if "authorizer" in doc else None,
             doc.get("accessLog"),
+            ThrottleConfig.from_doc(doc["stageThrottle"]) if "stageThrottle" in doc else None,
         )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Hashable
 from typing import Any
 
 from unkai.access.keys import KeyService
@@ -109,18 +110,17 @@ class GatewayApp:
                     r.authorizer,
                     r.access_log,
                     r.service,
+                    r.stage_throttle,
                 ),
             )
             for r in routes
         )
-        self._throttles.forget(
-            {
-                (t.stage, t.route_key)
-                for table in self._tables.values()
-                for t in table.targets()
-                if t.throttle is not None
-            }
-        )
+        in_use: set[Hashable] = set()
+        for table in self._tables.values():
+            for t in table.targets():
+                in_use.add(("route", t.stage, t.route_key))
+                in_use.add(("stage", t.stage, t.service))
+        self._throttles.forget(in_use, kinds=("route", "stage"))
 
     def _on_stage_changed(self, stage: str) -> None:
         task = asyncio.get_running_loop().create_task(self._compile(stage))
@@ -319,7 +319,7 @@ class GatewayApp:
             if record is None or plan is None:
                 return 403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY
             if plan.throttle is not None and not self._throttles.allow(
-                (stage, "key", record.id), plan.throttle
+                ("key", stage, record.id), plan.throttle
             ):
                 return self._throttled()
             if plan.quota_limit is not None and not self._keys.consume(
@@ -327,7 +327,11 @@ class GatewayApp:
             ):
                 return 429, list(JSON_HEADERS), gw_errors.QUOTA_BODY
         if route.throttle is not None and not self._throttles.allow(
-            (stage, route.route_key), route.throttle
+            ("route", stage, route.route_key), route.throttle
+        ):
+            return self._throttled()
+        if route.stage_throttle is not None and not self._throttles.allow(
+            ("stage", stage, route.service), route.stage_throttle
         ):
             return self._throttled()
         return None

@@ -39,6 +39,7 @@ class RouteTarget:
     #: The access log format of the route's service, and the service (the log's name).
     access_log: str | None = None
     service: str = ""
+    stage_throttle: ThrottleConfig | None = None
 
     def usage_plan(self, name: str) -> UsagePlanConfig | None:
         for plan_name, plan in self.usage_plans:

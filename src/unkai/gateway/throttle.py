@@ -53,7 +53,14 @@ class Throttles:
             entry = self._buckets[key] = (config, TokenBucket(config, self._clock))
         return entry[1].take()
 
-    def forget(self, keep: set[Hashable]) -> None:
-        """Drop the buckets of keys no longer in use (after a deploy)."""
-        for key in [k for k in self._buckets if k not in keep]:
-            del self._buckets[key]
+    def forget(self, keep: set[Hashable], kinds: tuple[str, ...] | None = None) -> None:
+        """Drop the buckets no longer in use (after a deploy). With `kinds`, only keys that are
+        tuples starting with one of them are considered (others, e.g. per API key, stay)."""
+        for key in list(self._buckets):
+            considered = kinds is None or (isinstance(key, tuple) and key[:1] in _firsts(kinds))
+            if considered and key not in keep:
+                del self._buckets[key]
+
+
+def _firsts(kinds: tuple[str, ...]) -> set[tuple[str]]:
+    return {(kind,) for kind in kinds}

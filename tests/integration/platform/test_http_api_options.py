@@ -285,3 +285,19 @@ def test_access_logs_record_one_line_per_request_in_the_given_format(
     assert result.returncode == 1 and "$context.statuz" in result.stderr
     usage = platform.cli("logs")
     assert usage.returncode == 1 and "either -f/--function NAME or --access SERVICE" in usage.stderr
+
+
+def test_stage_throttle_is_one_bucket_for_all_the_services_routes(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    manifest = (
+        "service: staged\nprovider:\n  httpApi:\n    stageThrottle: {rate: 0.01, burst: 3}\n"
+        "functions:\n  show:\n    handler: app.show\n    events:\n      - http: GET /one\n"
+        "      - http: GET /two\n"
+    )
+    write_app(apps / "s", manifest, {"app.py": VARIABLES_APP})
+    platform.cli("deploy", str(apps / "s"), "--stage", stage, check=True)
+    with platform.client() as http:
+        statuses = [http.get(f"/{stage}/{path}").status_code for path in ("one", "two") * 3]
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[3:] == [429, 429, 429]

@@ -59,3 +59,16 @@ def test_throttles_keep_one_bucket_per_key_and_reset_on_a_new_config() -> None:
     assert throttles.allow("a", ThrottleConfig(rate=1.0, burst=2))
     throttles.forget({"b"})
     assert throttles.allow("a", one)
+
+
+def test_forget_with_kinds_keeps_other_kinds_of_buckets() -> None:
+    clock = Clock()
+    throttles = Throttles(clock)
+    one = ThrottleConfig(rate=1.0, burst=1)
+    for key in [("route", "dev", "GET /a"), ("route", "dev", "GET /b"), ("key", "dev", "k1")]:
+        assert throttles.allow(key, one)
+    throttles.forget({("route", "dev", "GET /a")}, kinds=("route",))
+    # The used-up buckets that were kept still refuse; the forgotten route starts full again
+    assert not throttles.allow(("route", "dev", "GET /a"), one)
+    assert not throttles.allow(("key", "dev", "k1"), one)
+    assert throttles.allow(("route", "dev", "GET /b"), one)
