@@ -77,6 +77,18 @@ def _check_routes(app: AppSpec, source: ManifestSource) -> None:
     owners: dict[tuple[str, str], tuple[str, int]] = {}
     for name, function in app.functions.items():
         for index, event in enumerate(function.events):
+            if event.websocket is not None:
+                loc = ("functions", name, "events", index, "websocket")
+                key = ("WEBSOCKET", event.websocket.route)
+                if key in owners:
+                    other, line = owners[key]
+                    _fail(
+                        source,
+                        loc,
+                        f"websocket route {event.websocket.route} is also handled by function "
+                        f"{other!r} (line {line})",
+                    )
+                owners[key] = (name, source.line_of(loc))
             if event.http is None:
                 continue
             loc = ("functions", name, "events", index, "http")

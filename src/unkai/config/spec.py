@@ -320,15 +320,41 @@ class HttpEventSpec(Spec):
         return data
 
 
+WEBSOCKET_ROUTE_PATTERN = re.compile(r"^(\$connect|\$disconnect|\$default|[A-Za-z0-9_.:-]{1,128})$")
+
+
+class WebsocketEventSpec(Spec):
+    """`events: - websocket: {route: $connect}` (or just `- websocket: $connect`): a route of the
+    stage's WebSocket API. `routeResponseSelectionExpression: $default` sends the function's
+    answer back to the client (a two-way route), as serverless.yml spells it."""
+
+    route: Annotated[
+        str,
+        _matching(WEBSOCKET_ROUTE_PATTERN, "'$connect', '$disconnect', '$default' or a route key"),
+    ]
+    route_response_selection_expression: Literal["$default"] | None = Field(
+        default=None, alias="routeResponseSelectionExpression"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_route(cls, data: Any) -> Any:
+        return {"route": data} if isinstance(data, str) else data
+
+
 class EventSourceSpec(Spec):
     """One entry of a function's `events` list; exactly one key is set."""
 
     http: HttpEventSpec | None = None
+    websocket: WebsocketEventSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EventSourceSpec:
-        if self.http is None:
-            raise ValueError("an event needs a source, e.g. 'http: {method: GET, path: /hello}'")
+        if (self.http is None) == (self.websocket is None):
+            raise ValueError(
+                "an event needs exactly one source, e.g. 'http: {method: GET, path: /hello}' "
+                "or 'websocket: $connect'"
+            )
         return self
 
 
@@ -359,6 +385,9 @@ class ProviderSpec(Spec):
     region: str = "us-east-1"
     stage: Name | None = None
     http_api: HttpApiSpec = Field(default_factory=HttpApiSpec, alias="httpApi")
+    websockets_api_route_selection_expression: Annotated[
+        str, _matching(re.compile(r"^\$request\.body\.[A-Za-z0-9_.]+$"), "'$request.body.<field>'")
+    ] = Field(default="$request.body.action", alias="websocketsApiRouteSelectionExpression")
 
 
 class ResolvedFunction(Spec):
@@ -374,6 +403,7 @@ class ResolvedFunction(Spec):
     requirements: str | None
     description: str
     http_events: tuple[HttpEventSpec, ...]
+    websocket_events: tuple[WebsocketEventSpec, ...] = ()
 
 
 class AppSpec(Spec):
@@ -398,6 +428,7 @@ class AppSpec(Spec):
                 requirements=f.requirements,
                 description=f.description,
                 http_events=tuple(e.http for e in f.events if e.http is not None),
+                websocket_events=tuple(e.websocket for e in f.events if e.websocket is not None),
             )
             for name, f in self.functions.items()
         ]

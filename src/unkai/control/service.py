@@ -14,7 +14,7 @@ from unkai.access.keys import KeyService
 from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
-from unkai.deploy.versions import FunctionVersion
+from unkai.deploy.versions import WEBSOCKET_METHOD, FunctionVersion
 from unkai.observe.logs import LogService
 from unkai.runtime.supervisor import Supervisor
 
@@ -69,9 +69,15 @@ class ControlService:
         stage = stage or self.default_stage
         result = await self._deployer.deploy(Path(app_dir).resolve(), stage, dry_run)
         doc = result.to_dict()
+        routes = doc.get("routes", [])
         doc["endpoints"] = [
-            f"{r['method']} {self.stage_url(stage)}{r['path']}" for r in doc.get("routes", [])
+            f"{r['method']} {self.stage_url(stage)}{r['path']}"
+            for r in routes
+            if r["method"] != WEBSOCKET_METHOD
         ]
+        if any(r["method"] == WEBSOCKET_METHOD for r in routes):
+            ws_url = self.stage_url(stage).replace("http", "ws", 1)
+            doc["endpoints"].append(f"WEBSOCKET {ws_url}")
         return doc
 
     async def remove(self, service: str, stage: str | None, dry_run: bool) -> dict[str, Any]:

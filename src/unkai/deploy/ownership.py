@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from unkai.config.checks import route_shape
 from unkai.config.spec import ResolvedFunction
 from unkai.deploy.snapshot import StageSnapshot
-from unkai.deploy.versions import Route
+from unkai.deploy.versions import WEBSOCKET_METHOD, Route
 from unkai.errors import Conflict
 
 
@@ -33,6 +33,14 @@ def check_ownership(
             )
     taken = _routes_of_others(service, snapshot)
     for fn in functions:
+        for ws in fn.websocket_events:
+            other = taken.get((WEBSOCKET_METHOD, ws.route))
+            if other is not None:
+                raise Conflict(
+                    f"websocket route {ws.route} in stage {stage!r} belongs to service "
+                    f"{other.service!r} (function {other.function!r})",
+                    hint="use another route key, or deploy to another stage with --stage",
+                )
         for event in fn.http_events:
             other = taken.get((event.method, route_shape(event.path)))
             if other is not None:

@@ -45,7 +45,13 @@ from unkai.deploy.steps import (
     StoreBundle,
     UpdateFunction,
 )
-from unkai.deploy.versions import FunctionRecord, FunctionVersion, Route, ServiceRecord
+from unkai.deploy.versions import (
+    WEBSOCKET_METHOD,
+    FunctionRecord,
+    FunctionVersion,
+    Route,
+    ServiceRecord,
+)
 from unkai.errors import NotFound
 
 
@@ -332,6 +338,20 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     _route_authorizer(facts, event.authorizer),
                     api.access_logs.format if api.access_logs is not None else None,
                     api.stage_throttle.config() if api.stage_throttle is not None else None,
+                )
+            )
+    selection = facts.app.provider.websockets_api_route_selection_expression
+    for fn in facts.functions:
+        for ws in fn.websocket_events:
+            routes.append(
+                Route(
+                    stage,
+                    service,
+                    WEBSOCKET_METHOD,
+                    ws.route,
+                    fn.name,
+                    route_response=ws.route_response_selection_expression is not None,
+                    selection_expression=selection,
                 )
             )
     return tuple(sorted(routes))

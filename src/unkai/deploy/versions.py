@@ -148,6 +148,10 @@ class FunctionRecord:
         return cls(**doc)
 
 
+#: The method of a WebSocket API route; its path is the route key (`$connect`, `sendMessage`).
+WEBSOCKET_METHOD = "WEBSOCKET"
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Route:
     """An HTTP route of a stage: `method path` -> `function`, owned by `service`, with the
@@ -171,6 +175,10 @@ class Route:
     access_log: str | None = field(default=None, compare=False)
     #: One bucket for every route of the service in the stage (API Gateway's stage throttle).
     stage_throttle: ThrottleConfig | None = field(default=None, compare=False)
+    #: WebSocket routes (method `WEBSOCKET`, path the route key): send the answer back, and the
+    #: service's route selection expression.
+    route_response: bool = field(default=False, compare=False)
+    selection_expression: str | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -199,6 +207,8 @@ class Route:
             self.authorizer,
             self.access_log,
             self.stage_throttle,
+            self.route_response,
+            self.selection_expression,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -217,6 +227,8 @@ class Route:
             "stageThrottle": (
                 self.stage_throttle.to_doc() if self.stage_throttle is not None else None
             ),
+            "routeResponse": True if self.route_response else None,
+            "selectionExpression": self.selection_expression,
         }
         doc: dict[str, Any] = {"method": self.method, "path": self.path, "function": self.function}
         doc.update((key, value) for key, value in options.items() if value is not None)
@@ -244,6 +256,8 @@ class Route:
             RouteAuthorizer.from_doc(doc["authorizer"]) if "authorizer" in doc else None,
             doc.get("accessLog"),
             ThrottleConfig.from_doc(doc["stageThrottle"]) if "stageThrottle" in doc else None,
+            bool(doc.get("routeResponse", False)),
+            doc.get("selectionExpression"),
         )
 
 

@@ -13,17 +13,18 @@ import asyncio
 import logging
 import time
 from collections.abc import Hashable
-from typing import Any
+from typing import Any, Protocol
 
 from unkai.access.keys import KeyService
 from unkai.deploy.registry import Registry
+from unkai.deploy.versions import WEBSOCKET_METHOD
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
 from unkai.gateway.access_log import AccessRecorder, access_log_name
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
 from unkai.gateway.authorize import Authorizers
 from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
-from unkai.gateway.http1 import HttpConnection, Request, RequestHandler, Responder
+from unkai.gateway.http1 import HttpConnection, Request, Responder
 from unkai.gateway.mapping import (
     JSON_HEADERS,
     BadResponse,
@@ -34,6 +35,7 @@ from unkai.gateway.mapping import (
 from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
 from unkai.gateway.routes import Match, RouteTable, RouteTarget
 from unkai.gateway.throttle import Throttles
+from unkai.gateway.websocket import WebSocketApi, WsRoute
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
@@ -43,6 +45,21 @@ log = logging.getLogger("unkai.gateway")
 
 CONTROL_PREFIX = "/_unkai/"
 LAMBDA_PREFIX = "/2015-03-31/functions/"
+
+
+CONNECTIONS_SEGMENT = "/@connections/"
+
+
+class LambdaHandler(Protocol):
+    def handle(self, request: Request, connection: HttpConnection) -> None: ...
+
+
+def _management_target(path: str) -> str | None:
+    """The connection id of `/@connections/{id}` or `/{stage}/@connections/{id}`."""
+    head, _, connection_id = path.partition(CONNECTIONS_SEGMENT)
+    if not connection_id or "/" in connection_id or head.count("/") > 1:
+        return None
+    return connection_id
 
 
 #: A custom domain's host with a path under none of its base paths.
@@ -58,7 +75,7 @@ class GatewayApp:
         logs: LogService,
         *,
         control: ASGIApp,
-        lambda_api: RequestHandler,
+        lambda_api: LambdaHandler,
         default_stage: str,
         account_id: str,
         region: str,
@@ -69,6 +86,7 @@ class GatewayApp:
         self._registry = registry
         self._keys = keys
         self._logs = logs
+        self._websockets = WebSocketApi(invoker, account_id=account_id)
         self._authorizers = Authorizers(
             invoker, region=region, account_id=account_id, api_id="unkai"
         )
@@ -91,7 +109,16 @@ class GatewayApp:
             await self._compile(stage)
 
     async def _compile(self, stage: str) -> None:
-        routes = await self._registry.routes(stage)
+        every = await self._registry.routes(stage)
+        self._websockets.set_routes(
+            stage,
+            {
+                r.path: WsRoute(r.function, r.route_response, r.selection_expression or "")
+                for r in every
+                if r.method == WEBSOCKET_METHOD
+            },
+        )
+        routes = [r for r in every if r.method != WEBSOCKET_METHOD]
         self._tables[stage] = RouteTable.compile(
             (
                 r.method,
@@ -127,8 +154,27 @@ class GatewayApp:
         self._compiling.add(task)
         task.add_done_callback(self._compiling.discard)
 
+    def upgrade(self, request: Request, connection: HttpConnection, rest: bytes) -> bool:
+        """WebSocket handshakes for `/` (the default stage) or `/{stage}`."""
+        if (request.header(b"upgrade") or b"").lower() != b"websocket":
+            return False
+        stage = request.path.strip("/") or self._default_stage
+        if "/" in stage or not self._websockets.has_stage(stage):
+            connection.respond(404, JSON_HEADERS, b'{"message":"no WebSocket API here"}')
+            connection.close()
+            return True
+        self._websockets.upgrade(stage, request, connection, rest)
+        return True
+
     def handle(self, request: Request, connection: HttpConnection) -> None:
         path = request.path
+        if CONNECTIONS_SEGMENT in path:
+            connection_id = _management_target(path)
+            if connection_id is not None:
+                connection.respond(
+                    *self._websockets.manage(request.method, connection_id, request.body)
+                )
+                return
         if path.startswith(CONTROL_PREFIX):
             start_asgi(self._control, request, connection)
         elif path.startswith(LAMBDA_PREFIX):

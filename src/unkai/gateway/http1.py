@@ -16,7 +16,7 @@ closed, since the rest of the stream cannot be trusted):
   request line / URL over `max_url_bytes`      414
   headers over `max_header_bytes` in total     431
   anything httptools cannot parse              400
-  an Upgrade request (WebSocket APIs come later)  501
+  an Upgrade the handler does not take (not WebSocket)  501
 Idle keep-alive connections close after `keep_alive_timeout_s`.
 """
 
@@ -124,8 +124,21 @@ class Responder(Protocol):
     def respond(self, status: int, headers: Headers, body: bytes) -> None: ...
 
 
+class Tunnel(Protocol):
+    """What a connection becomes after an upgrade (a WebSocket session)."""
+
+    def data_received(self, data: bytes) -> None: ...
+
+    def connection_lost(self) -> None: ...
+
+
 class RequestHandler(Protocol):
     def handle(self, request: Request, connection: HttpConnection) -> None: ...
+
+    def upgrade(self, request: Request, connection: HttpConnection, rest: bytes) -> bool:
+        """Take over an `Upgrade` request (answering it, and `switch`ing the connection when
+        accepted); False when nothing here speaks that protocol."""
+        ...
 
 
 class _Date:
@@ -156,6 +169,8 @@ class HttpConnection(asyncio.Protocol):
         self._active: Request | None = None
         self._reading_paused = False
         self._writing_paused = False
+        self._upgrade: Request | None = None
+        self._tunnel: Tunnel | None = None
         self.closed = False
         self.last_active = time.monotonic()
         self._begin()
@@ -181,15 +196,18 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
         self._queue.clear()
         self._server.connections.discard(self)
+        if self._tunnel is not None:
+            self._tunnel.connection_lost()
 
     def data_received(self, data: bytes) -> None:
         self.last_active = time.monotonic()
+        if self._tunnel is not None:
+            self._tunnel.data_received(data)
+            return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._refuse(
-                501, _error_body("NotImplemented", "connection upgrades are not supported")
-            )
+        except httptools.HttpParserUpgrade as upgrade:
+            self._upgrade_to(data[upgrade.args[0] :] if upgrade.args else b"")
         except httptools.HttpParserError as exc:
             cause = exc.__context__  # what a callback raised, when one did
             if isinstance(cause, _Refusal):
@@ -262,12 +280,42 @@ class HttpConnection(asyncio.Protocol):
             parser.should_keep_alive(),
             self.client,
         )
+        if parser.should_upgrade():
+            self._upgrade = request  # handled when httptools raises HttpParserUpgrade
+            return
         if self._active is None:
             self._dispatch(request)
         else:
             self._queue.append(request)
             if len(self._queue) >= MAX_QUEUED:
                 self._pause_reading()
+
+    def _upgrade_to(self, rest: bytes) -> None:
+        request = self._upgrade
+        self._upgrade = None
+        if request is None or self._active is not None or self._queue:
+            self._refuse(400, _error_body("BadRequest", "an upgrade must come alone"))
+            return
+        self._active = request
+        if not self._handler.upgrade(request, self, rest):
+            self._active = None
+            self._refuse(
+                501, _error_body("NotImplemented", "connection upgrades are not supported here")
+            )
+
+    def switch(self, tunnel: Tunnel) -> None:
+        """From now on the connection's bytes go to `tunnel` (after a 101 was written)."""
+        self._active = None
+        self._tunnel = tunnel
+
+    def write(self, data: bytes) -> None:
+        """Raw bytes, for a tunnel."""
+        if self._transport is not None and not self.closed:
+            self._transport.write(data)
+
+    @property
+    def in_tunnel(self) -> bool:
+        return self._tunnel is not None
 
     def _header_value(self, name: bytes) -> bytes | None:
         for key, value in self._headers:
@@ -343,7 +391,13 @@ class HttpConnection(asyncio.Protocol):
 
     @property
     def idle(self) -> bool:
-        return self._active is None and not self._queue
+        """No request in flight (tunnels are never idle: their own protocol keeps them)."""
+        return self._active is None and not self._queue and self._tunnel is None
+
+    @property
+    def busy(self) -> bool:
+        """A request is being answered (shutdown waits for these, not for tunnels)."""
+        return self._active is not None or bool(self._queue)
 
     def close(self) -> None:
         if self._transport is not None:
@@ -388,7 +442,7 @@ class HttpServer:
         if self._server is not None:
             self._server.close()
         deadline = time.monotonic() + grace_s
-        while any(not c.idle for c in self.connections) and time.monotonic() < deadline:
+        while any(c.busy for c in self.connections) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         for connection in list(self.connections):
             connection.close()

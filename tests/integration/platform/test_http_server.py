@@ -137,7 +137,7 @@ def test_expect_100_continue_gets_an_interim_response(
         (b"GARBAGE\r\n\r\n", 400, "malformed"),
         (
             b"GET /%s/hello HTTP/1.1\r\nhost: x\r\n"
-            b"connection: upgrade\r\nupgrade: websocket\r\n\r\n",
+            b"connection: upgrade\r\nupgrade: h2c\r\n\r\n",
             501,
             "upgrade",
         ),
