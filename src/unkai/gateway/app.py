@@ -54,6 +54,16 @@ class LambdaHandler(Protocol):
     def handle(self, request: Request, connection: HttpConnection) -> None: ...
 
 
+def _authorizer_v1(context: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Payload 1.0 puts what 2.0 nests under `jwt` or `lambda` directly in
+    requestContext.authorizer (`claims` and `scopes`, or the authorizer's context)."""
+    if context is None:
+        return None
+    if "jwt" in context:
+        return dict(context["jwt"])
+    return dict(context.get("lambda") or {})
+
+
 def _management_target(path: str) -> str | None:
     """The connection id of `/@connections/{id}` or `/{stage}/@connections/{id}`."""
     head, _, connection_id = path.partition(CONNECTIONS_SEGMENT)
@@ -287,7 +297,7 @@ class GatewayApp:
             api_id="unkai",
             account_id=self._account_id,
             stage_variables=route.stage_variables,
-            authorizer=authorizer,
+            authorizer=authorizer if route.payload == "2.0" else _authorizer_v1(authorizer),
         )
         header = (b"apigw-requestid", request_id.encode())
         target = Target(route.stage, route.function)

@@ -24,7 +24,11 @@ APP = """
 calls = 0
 
 def echo(event, context):
-    return {"authorizer": event["requestContext"].get("authorizer")}
+    answer = {"authorizer": event["requestContext"].get("authorizer")}
+    if event.get("version") == "1.0":
+        import json
+        return {"statusCode": 200, "body": json.dumps(answer)}
+    return answer
 
 def auth(event, context):
     global calls
@@ -63,6 +67,7 @@ functions:
       - http: {{method: GET, path: /jwt, authorizer: {{name: tokens, scopes: [read]}}}}
       - http: {{method: GET, path: /fn, authorizer: fn}}
       - http: {{method: GET, path: /broken, authorizer: broken}}
+      - http: {{method: GET, path: /v1, payload: '1.0', authorizer: fn}}
   auth:
     handler: app.auth
   auth_broken:
@@ -173,6 +178,11 @@ def test_function_authorizer_allows_denies_caches_and_passes_context(
     assert second.json()["authorizer"] == {"lambda": {"user": "ada", "calls": 1}}
     assert (denied.status_code, denied.json()) == (403, {"message": "Forbidden"})
     assert (broken.status_code, broken.json()) == (500, {"message": "Internal Server Error"})
+    # Payload 1.0 carries the context directly in requestContext.authorizer
+    with platform.client() as http:
+        v1 = http.get(f"/{stage}/v1", headers={"authorization": "let-me-in"})
+    assert v1.status_code == 200
+    assert v1.json()["authorizer"]["user"] == "ada"
 
 
 def test_unknown_authorizer_names_the_line(platform: PlatformProcess, apps: Path) -> None:

@@ -301,3 +301,31 @@ def test_stage_throttle_is_one_bucket_for_all_the_services_routes(
         statuses = [http.get(f"/{stage}/{path}").status_code for path in ("one", "two") * 3]
     assert statuses[:3] == [200, 200, 200]
     assert statuses[3:] == [429, 429, 429]
+
+
+BINARY_APP = """
+def mirror(event, context):
+    assert event["isBase64Encoded"] is True
+    return {"statusCode": 200, "headers": {"content-type": "image/png"},
+            "body": event["body"], "isBase64Encoded": True}
+"""
+
+
+def test_binary_bodies_are_base64_in_and_out_in_both_formats(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    manifest = (
+        "service: bin\nfunctions:\n  mirror:\n    handler: app.mirror\n    events:\n"
+        "      - http: POST /v2\n      - http: {method: POST, path: /v1, payload: '1.0'}\n"
+    )
+    write_app(apps / "b", manifest, {"app.py": BINARY_APP})
+    platform.cli("deploy", str(apps / "b"), "--stage", stage, check=True)
+    data = bytes(range(256)) * 4
+    with platform.client() as http:
+        for path in ("v2", "v1"):
+            response = http.post(
+                f"/{stage}/{path}", content=data, headers={"content-type": "image/png"}
+            )
+            assert response.status_code == 200, path
+            assert response.headers["content-type"] == "image/png"
+            assert response.content == data, path
