@@ -16,17 +16,19 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from unkai.config.http_api import RouteAuthorizer
 from unkai.errors import UnkaiError
 from unkai.gateway.authorizers import lambda_authorizer as fn_auth
-from unkai.gateway.authorizers.jwt import JwtAuthorizer, JwtAuthorizerConfig, JwtDecision
 from unkai.gateway.http1 import Request
 from unkai.gateway.routes import Match, RouteTarget
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
+
+if TYPE_CHECKING:
+    from unkai.gateway.authorizers.jwt import JwtAuthorizer, JwtDecision
 
 log = logging.getLogger("unkai.gateway")
 
@@ -78,8 +80,12 @@ class Authorizers:
         key = (stage, authorizer.name, authorizer.settings_json)
         jwt = self._jwt.get(key)
         if jwt is None:
-            config = JwtAuthorizerConfig.from_doc(json.loads(authorizer.settings_json))
-            jwt = self._jwt[key] = JwtAuthorizer(config)
+            # Imported on first use: PyJWT and cryptography cost ~20 MiB of resident memory,
+            # which a platform without JWT routes should not pay.
+            from unkai.gateway.authorizers import jwt as jwt_module
+
+            config = jwt_module.JwtAuthorizerConfig.from_doc(json.loads(authorizer.settings_json))
+            jwt = self._jwt[key] = jwt_module.JwtAuthorizer(config)
         header = request.header(b"authorization")
         decision = jwt.decide_cached(header, authorizer.scopes)
         if decision is not None:
