@@ -97,6 +97,7 @@ def build_platform(settings: Settings) -> Platform:
         region=settings.region,
         integration_timeout_s=settings.integration_timeout_s,
         domains=parse_domains(settings.domains),
+        remote_control=settings.remote_control,
     )
     return Platform(
         settings, backend, logs, supervisor, registry, deployer, invoker, keys, control, app

@@ -188,6 +188,8 @@ def _ip_permits(rules: IpRules, address: str) -> bool:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped  # an IPv4 client of a dual-stack listener
     if any(ip in net for net in _networks(rules.deny)):
         return False
     return not rules.allow or any(ip in net for net in _networks(rules.allow))

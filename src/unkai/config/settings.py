@@ -119,6 +119,14 @@ class Settings(BaseModel):
         ),
         AfterValidator(_check_domains),
     ] = ""
+    remote_control: Annotated[
+        bool,
+        Field(
+            description="Answer the control API (/_unkai/), the Lambda API and @connections "
+            "for clients beyond loopback too. They have no authentication yet: leave this off "
+            "on a shared network."
+        ),
+    ] = False
     region: Annotated[str, Field(description="AWS region reported to functions.")] = "us-east-1"
     account_id: Annotated[str, Field(description="AWS account id used in ARNs.")] = "000000000000"
 

@@ -350,6 +350,7 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     WEBSOCKET_METHOD,
                     ws.route,
                     fn.name,
+                    ip_rules=ip_rules,
                     route_response=ws.route_response_selection_expression is not None,
                     selection_expression=selection,
                 )

@@ -91,7 +91,8 @@ class AccessRecorder:
         values: dict[str, object] = {
             "requestId": request_id,
             "httpMethod": request.method,
-            "path": request.path,
+            # As received (percent-encoded): a decoded %0A would forge a line of the log.
+            "path": request.raw_path.decode("latin-1"),
             "protocol": "HTTP/" + request.http_version,
             "routeKey": self.route_key,
             "stage": self.stage,

@@ -15,7 +15,8 @@ import time
 from collections.abc import Hashable
 from typing import Any, Protocol
 
-from unkai.access.keys import KeyService
+from unkai.access.keys import KeyRecord, KeyService
+from unkai.config.http_api import UsagePlanConfig
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import WEBSOCKET_METHOD
 from unkai.errors import Throttled, UnkaiError
@@ -64,12 +65,11 @@ def _authorizer_v1(context: dict[str, Any] | None) -> dict[str, Any] | None:
     return dict(context.get("lambda") or {})
 
 
-def _management_target(path: str) -> str | None:
-    """The connection id of `/@connections/{id}` or `/{stage}/@connections/{id}`."""
-    head, _, connection_id = path.partition(CONNECTIONS_SEGMENT)
-    if not connection_id or "/" in connection_id or head.count("/") > 1:
-        return None
-    return connection_id
+def _is_loopback(client: tuple[str, int] | None) -> bool:
+    if client is None:
+        return True  # a unix socket
+    address = client[0]
+    return address.startswith(("127.", "::ffff:127.")) or address == "::1"
 
 
 #: A custom domain's host with a path under none of its base paths.
@@ -91,6 +91,7 @@ class GatewayApp:
         region: str,
         integration_timeout_s: float = 30.0,
         domains: dict[str, list[tuple[str, str]]] | None = None,
+        remote_control: bool = False,
     ) -> None:
         self._invoker = invoker
         self._registry = registry
@@ -109,6 +110,7 @@ class GatewayApp:
         self._integration_timeout_s = integration_timeout_s
         #: Custom domains: host -> [(base path, stage)], longest base first.
         self._domains = domains or {}
+        self._remote_control = remote_control
         self._compiling: set[asyncio.Task[None]] = set()
         self._event_loop: asyncio.AbstractEventLoop | None = None
         registry.subscribe(self._on_stage_changed)
@@ -123,7 +125,9 @@ class GatewayApp:
         self._websockets.set_routes(
             stage,
             {
-                r.path: WsRoute(r.function, r.route_response, r.selection_expression or "")
+                r.path: WsRoute(
+                    r.function, r.route_response, r.selection_expression or "", r.ip_rules
+                )
                 for r in every
                 if r.method == WEBSOCKET_METHOD
             },
@@ -168,9 +172,19 @@ class GatewayApp:
         """WebSocket handshakes for `/` (the default stage) or `/{stage}`."""
         if (request.header(b"upgrade") or b"").lower() != b"websocket":
             return False
-        stage = request.path.strip("/") or self._default_stage
+        mapped = self._domain_stage(request, request.path) if self._domains else None
+        if mapped is not None:
+            stage, rest_path = mapped
+            if mapped is _UNMAPPED or rest_path.strip("/"):
+                stage = "/"  # a path under a custom domain's mapping that is not its root
+        else:
+            stage = request.path.strip("/") or self._default_stage
         if "/" in stage or not self._websockets.has_stage(stage):
             connection.respond(404, JSON_HEADERS, b'{"message":"no WebSocket API here"}')
+            connection.close()
+            return True
+        if not self._websockets.permits(stage, request.client):
+            connection.respond(403, JSON_HEADERS, gw_errors.FORBIDDEN_BODY)
             connection.close()
             return True
         self._websockets.upgrade(stage, request, connection, rest)
@@ -179,18 +193,40 @@ class GatewayApp:
     def handle(self, request: Request, connection: HttpConnection) -> None:
         path = request.path
         if CONNECTIONS_SEGMENT in path:
-            connection_id = _management_target(path)
-            if connection_id is not None:
-                connection.respond(
-                    *self._websockets.manage(request.method, connection_id, request.body)
-                )
+            target = self._management_target(path)
+            if target is not None:
+                if self._admin_allowed(request, connection):
+                    stage, connection_id = target
+                    connection.respond(
+                        *self._websockets.manage(request.method, stage, connection_id, request.body)
+                    )
                 return
         if path.startswith(CONTROL_PREFIX):
-            start_asgi(self._control, request, connection)
+            if self._admin_allowed(request, connection):
+                start_asgi(self._control, request, connection)
         elif path.startswith(LAMBDA_PREFIX):
-            self._lambda_api.handle(request, connection)
+            if self._admin_allowed(request, connection):
+                self._lambda_api.handle(request, connection)
         else:
             self._route(request, connection, path)
+
+    def _admin_allowed(self, request: Request, connection: HttpConnection) -> bool:
+        """The control, Lambda and @connections APIs have no authentication yet, so only
+        loopback clients (the CLI, this node's functions) reach them, unless
+        --remote-control says otherwise. Others get 403."""
+        if self._remote_control or _is_loopback(request.client):
+            return True
+        connection.respond(403, JSON_HEADERS, gw_errors.FORBIDDEN_BODY)
+        return False
+
+    def _management_target(self, path: str) -> tuple[str, str] | None:
+        """(stage, connection id) of `/{stage}/@connections/{id}`, or of `/@connections/{id}`
+        for the default stage; None unless that stage has a WebSocket API."""
+        head, _, connection_id = path.partition(CONNECTIONS_SEGMENT)
+        if not connection_id or "/" in connection_id or head.count("/") > 1:
+            return None
+        stage = head.strip("/") or self._default_stage
+        return (stage, connection_id) if self._websockets.has_stage(stage) else None
 
     def _domain_stage(self, request: Request, path: str) -> tuple[str, str] | None:
         """(stage, path within it) by the custom domain the request names; `_UNMAPPED` when
@@ -293,7 +329,7 @@ class GatewayApp:
             match,
             request_id=request_id,
             stage=stage,
-            raw_path=stage_path,
+            raw_path=request.path,
             api_id="unkai",
             account_id=self._account_id,
             stage_variables=route.stage_variables,
@@ -309,7 +345,11 @@ class GatewayApp:
                 if timer.cancelled():
                     return  # the gateway already answered 504
                 timer.cancel()
-            status, headers, data = self._response(route, outcome)
+            try:
+                status, headers, data = self._response(route, outcome)
+            except Exception:  # boundary: a mapping bug is a 502, never a request left hanging
+                log.exception("route %s: mapping the result failed", route.route_key)
+                status, headers, data = 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
             headers.append(header)
             connection.respond(*self._with_cors(route, request, (status, headers, data)))
 
@@ -367,7 +407,9 @@ class GatewayApp:
         self, stage: str, route: RouteTarget, request: Request
     ) -> tuple[int, Headers, bytes] | None:
         """API key, usage plan and throttles, in API Gateway's order; None lets the request
-        through."""
+        through. The quota is charged last, so a request refused by a throttle costs none."""
+        record: KeyRecord | None = None
+        plan: UsagePlanConfig | None = None
         if route.api_key_required:
             value = request.header(b"x-api-key")
             record = self._keys.lookup(stage, value) if value else None
@@ -375,13 +417,9 @@ class GatewayApp:
             if record is None or plan is None:
                 return 403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY
             if plan.throttle is not None and not self._throttles.allow(
-                ("key", stage, record.id), plan.throttle
+                ("key", stage, route.service, record.id), plan.throttle
             ):
                 return self._throttled()
-            if plan.quota_limit is not None and not self._keys.consume(
-                record, record.plan, plan.quota_limit, plan.quota_period
-            ):
-                return 429, list(JSON_HEADERS), gw_errors.QUOTA_BODY
         if route.throttle is not None and not self._throttles.allow(
             ("route", stage, route.route_key), route.throttle
         ):
@@ -390,6 +428,13 @@ class GatewayApp:
             ("stage", stage, route.service), route.stage_throttle
         ):
             return self._throttled()
+        if (
+            record is not None
+            and plan is not None
+            and plan.quota_limit is not None
+            and not self._keys.consume(record, record.plan, plan.quota_limit, plan.quota_period)
+        ):
+            return 429, list(JSON_HEADERS), gw_errors.QUOTA_BODY
         return None
 
     @staticmethod

@@ -93,7 +93,13 @@ class Authorizers:
             return
 
         async def fetch_then_decide() -> None:
-            _finish_jwt(await jwt.decide(header, authorizer.scopes), allow, refuse)
+            try:
+                decision = await jwt.decide(header, authorizer.scopes)
+            except Exception:  # boundary: a failed key fetch is a 500, never a hung request
+                log.exception("jwt authorizer %s failed", authorizer.name)
+                refuse(500, fn_auth.INTERNAL_ERROR_BODY)
+                return
+            _finish_jwt(decision, allow, refuse)
 
         self._spawn(fetch_then_decide())
 
@@ -134,7 +140,7 @@ class Authorizers:
             route_arn=arn,
             identity=identity,
             stage=stage,
-            raw_path=stage_path,
+            raw_path=request.path,
             request_id=new_request_id(),
             account_id=self._account_id,
             api_id=self._api_id,

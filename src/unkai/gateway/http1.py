@@ -26,6 +26,7 @@ import asyncio
 import email.utils
 import http
 import logging
+import re
 import ssl
 import time
 from collections import deque
@@ -47,6 +48,8 @@ _STATUS_LINES = {
     for status in http.HTTPStatus
 }
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: What may not appear in a header name we write: separators, controls, spaces, non-ASCII.
+_SPLITS = re.compile(rb"[^!#$%&'*+.^_`|~0-9A-Za-z-]")
 
 
 def _status_line(status: int) -> bytes:
@@ -102,7 +105,13 @@ class Request:
     ) -> None:
         self.method = method
         self.raw_path = raw_path
-        self.path = unquote(raw_path.decode("latin-1")) if b"%" in raw_path else raw_path.decode()
+        if b"%" in raw_path:
+            self.path = unquote(raw_path.decode("latin-1"))
+        else:
+            try:
+                self.path = raw_path.decode()
+            except UnicodeDecodeError:  # not UTF-8: still a path, not a server error
+                self.path = raw_path.decode("latin-1")
         self.query_string = query_string
         self.headers = headers
         self.body = body
@@ -170,6 +179,8 @@ class HttpConnection(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._upgrade: Request | None = None
+        #: A parser refusal waiting for the answers of the requests before it.
+        self._refusal: tuple[int, bytes] | None = None
         self._tunnel: Tunnel | None = None
         self.closed = False
         self.last_active = time.monotonic()
@@ -224,7 +235,9 @@ class HttpConnection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writing_paused = False
-        if len(self._queue) < MAX_QUEUED:
+        if self._active is None and self._queue:
+            self._dispatch(self._queue.popleft())
+        if len(self._queue) < MAX_QUEUED and self._refusal is None:
             self._resume_reading()
 
     # -- httptools callbacks ------------------------------------------------------------------
@@ -254,7 +267,15 @@ class HttpConnection(asyncio.Protocol):
         if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
             raise self._too_large()
         expect = self._header_value(b"expect")
-        if expect is not None and expect.lower() == b"100-continue" and self._transport:
+        if (
+            expect is not None
+            and expect.lower() == b"100-continue"
+            and self._transport is not None
+            and self._active is None
+            and not self._queue
+        ):
+            # Only when this request is next: an interim answer written while an earlier
+            # response is pending would be read as part of that response.
             self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, chunk: bytes) -> None:
@@ -283,7 +304,7 @@ class HttpConnection(asyncio.Protocol):
         if parser.should_upgrade():
             self._upgrade = request  # handled when httptools raises HttpParserUpgrade
             return
-        if self._active is None:
+        if self._active is None and not self._queue and not self._writing_paused:
             self._dispatch(request)
         else:
             self._queue.append(request)
@@ -346,8 +367,8 @@ class HttpConnection(asyncio.Protocol):
             return
         parts = [_status_line(status), _Date.now()]
         for name, value in headers:
-            if b"\r" in value or b"\n" in value:
-                continue  # never let a value split the response
+            if _SPLITS.search(name) or b"\r" in value or b"\n" in value:
+                continue  # never let a header split the response (the mappers refuse these)
             parts += (name, b": ", value, b"\r\n")
         if status not in _NO_BODY_STATUSES:
             parts.append(b"content-length: %d\r\n" % len(body))
@@ -362,13 +383,30 @@ class HttpConnection(asyncio.Protocol):
         if not request.keep_alive:
             self._transport.close()
             return
+        self._next()
+
+    def _next(self) -> None:
+        """After a response: the next pipelined request, or a refusal held back for it."""
         if self._queue and not self._writing_paused:
             self._dispatch(self._queue.popleft())
-        if len(self._queue) < MAX_QUEUED and not self._writing_paused:
+        elif self._refusal is not None and self._active is None and not self._queue:
+            self._write_refusal(*self._refusal)
+            return
+        if len(self._queue) < MAX_QUEUED and not self._writing_paused and self._refusal is None:
             self._resume_reading()
 
     def _refuse(self, status: int, body: bytes) -> None:
-        """Answer a request the parser rejected and close: the stream is out of step."""
+        """Answer a request the parser rejected and close: the stream is out of step. Requests
+        before it are answered first, so that the refusal is not read as their answer."""
+        if self._transport is None or self.closed:
+            return
+        if self._active is not None or self._queue:
+            self._refusal = (status, body)
+            self._pause_reading()
+            return
+        self._write_refusal(status, body)
+
+    def _write_refusal(self, status: int, body: bytes) -> None:
         if self._transport is None or self.closed:
             return
         self._queue.clear()

@@ -12,6 +12,8 @@ https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-in
 from __future__ import annotations
 
 import base64
+import binascii
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -161,6 +163,41 @@ def header_value(value: Any) -> bytes:
     return str(value).encode("latin-1", "replace")
 
 
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an RFC 9110 field name
+
+
+def checked_header_name(name: Any) -> bytes:
+    """A response header name a function gave, lower-cased; anything that is not an HTTP token
+    (a CR or LF would split the response) is a malformed response."""
+    text = str(name)
+    if not _TOKEN.match(text):
+        raise BadResponse(f"invalid header name {text!r}")
+    return text.lower().encode("ascii")
+
+
+def checked_header_value(name: Any, value: Any) -> bytes:
+    encoded = header_value(value)
+    if b"\r" in encoded or b"\n" in encoded or b"\0" in encoded:
+        raise BadResponse(f"header {name!r} has a CR, LF or NUL in its value")
+    return encoded
+
+
+def checked_status(status: Any) -> int:
+    """A final status: an integer from 200 to 599 (a 1xx is not an answer)."""
+    if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+        raise BadResponse(f"statusCode must be an integer from 200 to 599, got {status!r}")
+    return status
+
+
+def decoded_body(body: str, is_base64: bool) -> bytes:
+    if not is_base64:
+        return body.encode()
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadResponse("isBase64Encoded is true but body is not valid base64") from None
+
+
 def response_from_payload(payload: bytes) -> tuple[int, Headers, bytes]:
     """Map a successful function result to (status, headers, body); raises BadResponse."""
     try:
@@ -173,26 +210,24 @@ def response_from_payload(payload: bytes) -> tuple[int, Headers, bytes]:
 
 
 def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
-    status = result.get("statusCode")
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise BadResponse(f"statusCode must be an integer from 100 to 599, got {status!r}")
+    status = checked_status(result.get("statusCode"))
     headers: Headers = []
     raw_headers = result.get("headers") or {}
     if not isinstance(raw_headers, dict):
         raise BadResponse("headers must be an object")
     for name, value in raw_headers.items():
-        key = str(name).lower().encode("latin-1")
+        key = checked_header_name(name)
         if key not in HOP_HEADERS:
-            headers.append((key, header_value(value)))
+            headers.append((key, checked_header_value(name, value)))
     cookies = result.get("cookies") or []
     if not isinstance(cookies, Sequence) or isinstance(cookies, str):
         raise BadResponse("cookies must be a list of strings")
-    headers.extend((b"set-cookie", header_value(cookie)) for cookie in cookies)
+    headers.extend((b"set-cookie", checked_header_value("cookies", c)) for c in cookies)
     body = result.get("body")
     if body is None:
         data = b""
     elif isinstance(body, str):
-        data = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+        data = decoded_body(body, result.get("isBase64Encoded") is True)
     else:
         data = orjson.dumps(body)
     if not any(name == b"content-type" for name, _ in headers) and data:

@@ -24,7 +24,6 @@ Response rules:
 from __future__ import annotations
 
 import base64
-import binascii
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,7 +35,10 @@ from unkai.gateway.mapping import (
     HOP_HEADERS,
     BadResponse,
     Headers,
-    header_value,
+    checked_header_name,
+    checked_header_value,
+    checked_status,
+    decoded_body,
     is_text,
     request_time,
 )
@@ -167,9 +169,7 @@ def response_from_payload_v1(payload: bytes) -> tuple[int, Headers, bytes]:
         raise BadResponse(f"function result is not JSON: {exc}") from None
     if not isinstance(result, dict) or "statusCode" not in result:
         raise BadResponse("payload format 1.0 needs a response object with statusCode")
-    status = result["statusCode"]
-    if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
-        raise BadResponse(f"statusCode must be an integer from 100 to 599, got {status!r}")
+    status = checked_status(result["statusCode"])
     headers = _merged_headers(result.get("headers"), result.get("multiValueHeaders"))
     data = _body(result.get("body"), result.get("isBase64Encoded") is True)
     if data and not any(name == b"content-type" for name, _ in headers):
@@ -187,15 +187,15 @@ def _merged_headers(single: Any, multi: Any) -> Headers:
     for name, values in (multi or {}).items():
         if not isinstance(values, list):
             raise BadResponse(f"multiValueHeaders[{name!r}] must be a list")
-        key = _header_name(name)
+        key = checked_header_name(name)
         merged.setdefault(key, []).extend(
-            _checked_value(name, value) for value in values if value is not None
+            checked_header_value(name, value) for value in values if value is not None
         )
     for name, value in (single or {}).items():
         if value is None:
             continue
-        key = _header_name(name)
-        checked = _checked_value(name, value)
+        key = checked_header_name(name)
+        checked = checked_header_value(name, value)
         values = merged.setdefault(key, [])
         if checked not in values:
             values.append(checked)
@@ -204,28 +204,9 @@ def _merged_headers(single: Any, multi: Any) -> Headers:
     ]
 
 
-def _header_name(name: str) -> bytes:
-    if not name or any(c in name for c in (*_FORBIDDEN_IN_HEADERS, ":", " ")):
-        raise BadResponse(f"invalid header name {name!r}")
-    return name.lower().encode("latin-1", "replace")
-
-
-def _checked_value(name: str, value: Any) -> bytes:
-    """The header value as bytes; CR, LF or NUL would split the response, so they are refused."""
-    encoded = header_value(value)
-    if any(c.encode() in encoded for c in _FORBIDDEN_IN_HEADERS):
-        raise BadResponse(f"header {name!r} has a CR, LF or NUL in its value")
-    return encoded
-
-
 def _body(body: Any, is_base64: bool) -> bytes:
     if body is None:
         return b""
     if not isinstance(body, str):
         raise BadResponse(f"body must be a string, got {type(body).__name__}")
-    if not is_base64:
-        return body.encode()
-    try:
-        return base64.b64decode(body)
-    except binascii.Error:
-        raise BadResponse("isBase64Encoded is true but body is not valid base64") from None
+    return decoded_body(body, is_base64)

@@ -74,6 +74,9 @@ class RouteTable:
         self._static: dict[tuple[str, str], RouteTarget] = {}
         #: The `$default` route: what no other route matches, whatever the method.
         self._default: RouteTarget | None = None
+        #: Each route's own parameter names, in path order: routes that share a trie node
+        #: (`/items/{id}` and `/items/{itemId}/tags`) share its first name, not their own.
+        self._names: dict[RouteTarget, tuple[str, ...]] = {}
 
     @classmethod
     def compile(cls, routes: Iterable[tuple[str, str, RouteTarget]]) -> RouteTable:
@@ -89,6 +92,9 @@ class RouteTable:
             return
         node = self._root
         segments = _segments(path)
+        self._names[target] = tuple(
+            s.strip("{}").removesuffix("+") for s in segments if s.startswith("{")
+        )
         if all(not s.startswith("{") for s in segments):
             self._static[(method, "/" + "/".join(segments))] = target
         for index, segment in enumerate(segments):
@@ -114,8 +120,13 @@ class RouteTable:
         if target is not None:
             return Match(target, {})
         found = self._walk(self._root, _segments(path), 0, method, {})
-        if found is None and self._default is not None:
-            return Match(self._default, {})
+        if found is None:
+            return Match(self._default, {}) if self._default is not None else None
+        names = self._names.get(found.target, ())
+        if tuple(found.path_parameters) != names:
+            return Match(
+                found.target, dict(zip(names, found.path_parameters.values(), strict=False))
+            )
         return found
 
     def targets(self) -> list[RouteTarget]:

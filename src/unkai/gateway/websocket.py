@@ -41,6 +41,7 @@ from wsproto.events import (
 )
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 
+from unkai.config.http_api import IpRules
 from unkai.errors import UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.gateway.mapping import request_time
@@ -61,6 +62,7 @@ class WsRoute:
     function: str
     route_response: bool
     selection_expression: str
+    ip_rules: IpRules | None = None
 
 
 def accept_key(key: bytes) -> bytes:
@@ -106,6 +108,7 @@ class Session:
         self.last_active = self.connected_at
         self.closed = False
         self._parts: list[str | bytes] = []
+        self._size = 0
 
     # -- Tunnel ---------------------------------------------------------------------------
 
@@ -136,11 +139,18 @@ class Session:
                 self.http.close()
                 self.api.disconnected(self, event.code, event.reason or "")
         elif isinstance(event, TextMessage | BytesMessage):
+            self._size += len(event.data)
+            if self._size > MAX_MESSAGE_BYTES:
+                # Counted as the fragments arrive: a huge or endless message is cut off here,
+                # not buffered first.
+                self._parts, self._size = [], 0
+                self.close(1009, "message too big")
+                return
             self._parts.append(
                 bytes(event.data) if isinstance(event.data, bytearray) else event.data
             )
             if event.message_finished:
-                parts, self._parts = self._parts, []
+                parts, self._parts, self._size = self._parts, [], 0
                 if isinstance(event, TextMessage):
                     self.api.message(self, "".join(p for p in parts if isinstance(p, str)), False)
                 else:
@@ -181,6 +191,13 @@ class WebSocketApi:
 
     def has_stage(self, stage: str) -> bool:
         return stage in self._routes
+
+    def permits(self, stage: str, client: tuple[str, int] | None) -> bool:
+        """The owning service's IP lists apply to the handshake, as to its HTTP routes."""
+        for route in self._routes.get(stage, {}).values():
+            if route.ip_rules is not None:
+                return route.ip_rules.permits(client[0] if client else "")
+        return True
 
     # -- handshake ------------------------------------------------------------------------
 
@@ -355,9 +372,11 @@ class WebSocketApi:
 
     # -- management API (@connections) ----------------------------------------------------
 
-    def manage(self, method: str, connection_id: str, body: bytes) -> tuple[int, Headers, bytes]:
+    def manage(
+        self, method: str, stage: str, connection_id: str, body: bytes
+    ) -> tuple[int, Headers, bytes]:
         session = self.sessions.get(connection_id)
-        if session is None or session.closed:
+        if session is None or session.closed or session.stage != stage:
             return (
                 410,
                 [*JSON, (b"x-amzn-errortype", b"GoneException")],

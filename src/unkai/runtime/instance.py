@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import enum
 import json
+import logging
 import os
 import signal
 import socket
@@ -32,6 +33,8 @@ from unkai.runtime.spec import InstanceSpec
 
 #: Called with (instance, request id or None, text) for output not carried by a RESULT frame.
 LogCallback = Callable[["Instance", str | None, str], None]
+log = logging.getLogger("unkai.runtime")
+
 #: Gets the outcome of `Instance.begin`.
 ResultCallback = Callable[[InvocationResult], None]
 #: Tasks finishing failed invocations; referenced here so they are not garbage-collected.
@@ -47,6 +50,15 @@ SIGNAL_NAMES = {
     signal.SIGTERM: "terminated",
     signal.SIGFPE: "floating point exception",
 }
+
+
+def _deliver(done: ResultCallback, result: InvocationResult) -> None:
+    """Hand a result to its caller; a bug in the caller's callback is logged, and never
+    reaches the instance's socket callback (which would close the instance's connection)."""
+    try:
+        done(result)
+    except Exception:  # boundary: the instance stays usable whatever the caller did
+        log.exception("a callback of invocation %s failed", result.request_id)
 
 
 class InstanceState(enum.Enum):
@@ -194,7 +206,7 @@ class Instance:
         self.invocations += 1
         self.last_used = time.monotonic()
         if kind == frames.RESULT:
-            done(self._from_result(invocation, body))
+            _deliver(done, self._from_result(invocation, body))
         else:
             self._finish_later(invocation, done, kind, body)
 
@@ -206,7 +218,7 @@ class Instance:
 
         def deliver(finished: asyncio.Task[InvocationResult]) -> None:
             _background.discard(finished)
-            done(finished.result())
+            _deliver(done, finished.result())
 
         task.add_done_callback(deliver)
 

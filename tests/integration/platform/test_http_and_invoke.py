@@ -84,7 +84,7 @@ def test_route_builds_the_event_and_maps_the_response(
     event = response.json()["event"]
     assert event["version"] == "2.0"
     assert event["routeKey"] == "ANY /echo/{proxy+}"
-    assert event["rawPath"] == "/echo/a/b"
+    assert event["rawPath"] == f"/{stage}/echo/a/b"  # as API Gateway: the stage stays in it
     assert event["pathParameters"] == {"proxy": "a/b"}
     assert event["queryStringParameters"] == {"x": "1,2"}
     assert event["cookies"] == ["s=abc"]

@@ -176,3 +176,17 @@ def test_arbitrary_bytes_never_get_a_5xx_or_stop_the_server(
         status = int(data.split(b" ", 2)[1])
         assert status < 500, data[:200]
     assert still_serves(platform, raw_stage)
+
+
+def test_a_bad_pipelined_request_is_refused_after_the_good_one_before_it_is_answered(
+    platform: PlatformProcess, raw_stage: str
+) -> None:
+    good = f"POST /{raw_stage}/hello HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\n"
+    good += "content-length: 1\r\n\r\nA"
+    with connect(platform) as sock:
+        sock.sendall(good.encode() + b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")
+        buffer = bytearray()
+        first = read_response(sock, buffer)
+        second = read_response(sock, buffer)
+    assert (first[0], first[2]) == (200, b"hi A")
+    assert second[0] == 414 and second[1].get("connection") == "close"

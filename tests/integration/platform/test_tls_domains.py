@@ -85,7 +85,7 @@ def test_https_and_custom_domains_route_to_their_stages(tmp_path: Path) -> None:
             unmapped = https.get("/where", headers={"host": "other.test"})
         assert plain.json() == {"stage": "dev", "path": "/where"}
         assert prod.json() == {"stage": "prod", "path": "/where"}
-        assert beta.json() == {"stage": "beta", "path": "/where"}
+        assert beta.json() == {"stage": "beta", "path": "/v2/where"}
         assert unmapped.status_code == 404
         # Plain HTTP is still served, and a client that does not trust the certificate fails
         with node.client() as http:

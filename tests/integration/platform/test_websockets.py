@@ -141,3 +141,14 @@ def test_a_stage_without_websocket_routes_refuses_upgrades(platform: PlatformPro
     with pytest.raises(InvalidStatus) as refused:
         connect(platform.url.replace("http://", "ws://") + "/no-such-stage", open_timeout=20)
     assert refused.value.response.status_code == 404
+
+
+def test_a_message_over_128_kb_closes_the_connection_with_1009(
+    platform: PlatformProcess, apps: Path, stage: str, tmp_path: Path
+) -> None:
+    url = deploy(platform, apps, stage, tmp_path / "d.txt")
+    with connect(url, open_timeout=20, max_size=None) as ws:
+        ws.send("x" * (128 * 1024 + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=20)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

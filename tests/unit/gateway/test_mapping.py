@@ -124,3 +124,20 @@ def test_any_other_json_becomes_a_200_json_body(result: Any) -> None:
 def test_invalid_status_code_is_a_bad_response(status: Any) -> None:
     with pytest.raises(BadResponse, match="statusCode"):
         response_from_payload(orjson.dumps({"statusCode": status}))
+
+
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        ({"statusCode": 200, "headers": {"x\r\nset-cookie: a=b\r\nx": "1"}}, "invalid header name"),
+        ({"statusCode": 200, "headers": {"x-€": "1"}}, "invalid header name"),
+        ({"statusCode": 200, "headers": {"x-ok": "a\r\nb"}}, "CR, LF or NUL"),
+        ({"statusCode": 101}, "from 200 to 599"),
+        ({"statusCode": 200, "body": "abc", "isBase64Encoded": True}, "not valid base64"),
+    ],
+)
+def test_responses_that_could_split_or_confuse_http_are_malformed(
+    document: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(BadResponse, match=problem):
+        response_from_payload(orjson.dumps(document))

@@ -128,3 +128,20 @@ def test_a_match_is_always_a_route_that_fits_the_request(
     assert (found is not None) == bool(fitting)
     if found is not None:
         assert tuple(found.target.route_key.split(" ", 1)) in fitting
+
+
+def test_each_route_gets_its_own_parameter_names() -> None:
+    t = table(
+        ("GET", "/items/{id}", "by_id"),
+        ("GET", "/items/{itemId}/tags", "tags"),
+        ("ANY", "/x/{proxy+}", "x_any"),
+        ("POST", "/x/{rest+}", "x_post"),
+    )
+    tags = t.match("GET", "/items/5/tags")
+    assert tags is not None and tags.path_parameters == {"itemId": "5"}
+    by_id = t.match("GET", "/items/5")
+    assert by_id is not None and by_id.path_parameters == {"id": "5"}
+    post = t.match("POST", "/x/a/b")
+    assert post is not None and post.path_parameters == {"rest": "a/b"}
+    other = t.match("GET", "/x/a/b")
+    assert other is not None and other.path_parameters == {"proxy": "a/b"}
