@@ -18,6 +18,7 @@ from unkai.control.service import ControlService
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
 from unkai.gateway.app import GatewayApp
+from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.invoker import Invoker
 from unkai.observe.logs import LogService
 from unkai.runtime.supervisor import Supervisor
@@ -33,6 +34,7 @@ class Platform:
     deployer: Deployer
     invoker: Invoker
     keys: KeyService
+    async_events: AsyncEvents
     control: ControlService
     app: GatewayApp
 
@@ -43,9 +45,11 @@ class Platform:
         await self.supervisor.start()
         await self.keys.start()
         await self.app.load()
+        await self.async_events.start()
 
     async def close(self) -> None:
         """Stop every instance, flush logs, close the backend; nothing is left running."""
+        await self.async_events.close()
         await self.supervisor.close()
         await self.keys.close()
         await self.logs.close()
@@ -76,6 +80,7 @@ def build_platform(settings: Settings) -> Platform:
         account_id=settings.account_id,
     )
     keys = KeyService(backend)
+    async_events = AsyncEvents(backend, invoker, retry_base_s=settings.async_retry_base_s)
     control = ControlService(
         deployer,
         registry,
@@ -91,7 +96,7 @@ def build_platform(settings: Settings) -> Platform:
         keys,
         logs,
         control=build_control_app(control),
-        lambda_api=LambdaApi(invoker, default_stage=settings.default_stage),
+        lambda_api=LambdaApi(invoker, async_events, default_stage=settings.default_stage),
         default_stage=settings.default_stage,
         account_id=settings.account_id,
         region=settings.region,
@@ -100,5 +105,15 @@ def build_platform(settings: Settings) -> Platform:
         remote_control=settings.remote_control,
     )
     return Platform(
-        settings, backend, logs, supervisor, registry, deployer, invoker, keys, control, app
+        settings,
+        backend,
+        logs,
+        supervisor,
+        registry,
+        deployer,
+        invoker,
+        keys,
+        async_events,
+        control,
+        app,
     )

@@ -1,6 +1,7 @@
 """Lambda's Invoke REST path: `POST /2015-03-31/functions/{name}/invocations`.
 
-Thin: parse, call `Invoker.start`, translate back. Shaped as the rest-json protocol expects
+Thin: parse, call `Invoker.start` (or `AsyncEvents.accept` for `Event`: 202), translate back.
+Shaped as the rest-json protocol expects
 (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200 with the payload, or with
 `X-Amz-Function-Error: Unhandled` and the error document; `X-Amz-Executed-Version`; errors in
 `x-amzn-ErrorType`. The stage is the `X-Unkai-Stage` header (default stage otherwise).
@@ -9,13 +10,15 @@ Thin: parse, call `Invoker.start`, translate back. Shaped as the rest-json proto
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import orjson
 
 from unkai.aws.errors import AwsError
-from unkai.errors import UnkaiError
+from unkai.errors import LimitExceeded, UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
+from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
@@ -41,8 +44,9 @@ def _function_name(path: str) -> str | None:
 class LambdaApi:
     """A `RequestHandler` for the Lambda paths; the gateway hands it those requests."""
 
-    def __init__(self, invoker: Invoker, *, default_stage: str) -> None:
+    def __init__(self, invoker: Invoker, async_events: AsyncEvents, *, default_stage: str) -> None:
         self._invoker = invoker
+        self._async = async_events
         self._default_stage = default_stage
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -86,18 +90,16 @@ class LambdaApi:
             ).rest_json(request_id)
         target = Target(stage, function, qualifier)
         if invocation_type == "DryRun":
-            task = asyncio.get_running_loop().create_task(
-                self._dry_run(target, connection, request_id)
-            )
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._dry_run(target, connection, request_id))
+            return None
+        if invocation_type == "Event":
+            self._spawn(self._accept(target, payload, connection, request_id))
             return None
         if invocation_type != "RequestResponse":
             return AwsError(
-                "UnsupportedInvocationTypeException",
-                f"InvocationType {invocation_type} is not supported yet; use "
-                "RequestResponse or DryRun",
-                501,
+                "InvalidParameterValueException",
+                f"InvocationType must be RequestResponse, Event or DryRun, got {invocation_type}",
+                400,
             ).rest_json(request_id)
 
         def answer(outcome: InvocationResult | UnkaiError) -> None:
@@ -105,6 +107,30 @@ class LambdaApi:
 
         self._invoker.start(target, payload, answer)
         return None
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _accept(
+        self, target: Target, payload: bytes, connection: HttpConnection, request_id: str
+    ) -> None:
+        """Event: 202 once the event is stored; its request id is the one it runs with."""
+        try:
+            event_id = await self._async.accept(target, payload)
+        except LimitExceeded as exc:
+            answer = AwsError(
+                "RequestTooLargeException",
+                f"Request must be smaller than {exc.limit} bytes for an asynchronous invocation",
+                413,
+            ).rest_json(request_id)
+            connection.respond(*answer)
+            return
+        except UnkaiError as exc:
+            connection.respond(*AwsError.from_unkai(exc).rest_json(request_id))
+            return
+        connection.respond(202, [(b"x-amzn-requestid", event_id.encode())], b"")
 
     async def _dry_run(self, target: Target, connection: HttpConnection, request_id: str) -> None:
         try:

@@ -79,6 +79,9 @@ def _payload(data: str | None, path: Path | None) -> bytes:
 )
 @click.option("--qualifier", "-q", default=None, help="Version number (default $LATEST).")
 @click.option("--log", "-l", "show_log", is_flag=True, help="Print the invocation's log too.")
+@click.option(
+    "--async", "run_async", is_flag=True, help="Queue the event (202) and print its request id."
+)
 @stage_option
 @url_option
 @click.pass_context
@@ -89,16 +92,19 @@ def invoke(
     path: Path | None,
     qualifier: str | None,
     show_log: bool,
+    run_async: bool,
     stage: str | None,
     url: str | None,
 ) -> None:
-    """Invoke a deployed function synchronously and print its result."""
+    """Invoke a deployed function and print its result (with --async: queue the event)."""
     if ctx.invoked_subcommand is not None:
         return
     if function is None:
         raise CliError("missing -f/--function", hint="unkai invoke -f hello -d '{}'")
     client = _client(url)
     headers = {"x-unkai-stage": stage} if stage else {}
+    if run_async:
+        headers["x-amz-invocation-type"] = "Event"
     response = client.request(
         "POST",
         f"/2015-03-31/functions/{function}/invocations",
@@ -108,6 +114,9 @@ def invoke(
     )
     if response.status_code >= 400:
         raise error_from_response(response)
+    if run_async:
+        console.print(f"accepted {response.headers.get('x-amzn-requestid')} (runs asynchronously)")
+        return
     _print_payload(response.content, response.headers.get("x-amz-function-error"))
     if show_log:
         request_id = response.headers.get("x-amzn-requestid")

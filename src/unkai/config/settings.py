@@ -119,6 +119,16 @@ class Settings(BaseModel):
         ),
         AfterValidator(_check_domains),
     ] = ""
+    async_retry_base_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="Asynchronous invocations: the first retry of a failed event waits up "
+            "to this long (exponential backoff with full jitter; throttled events 60 times "
+            "less).",
+        ),
+    ] = 60.0
     remote_control: Annotated[
         bool,
         Field(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from unkai.config.async_config import AsyncConfig
 from unkai.config.http_api import (
     DEFAULT_ACCESS_LOG_FORMAT,
     QUOTA_PERIODS,
@@ -358,6 +359,14 @@ class EventSourceSpec(Spec):
         return self
 
 
+class DestinationsSpec(Spec):
+    """Where the outcome of an asynchronous invocation goes: a function of the same stage
+    (queues, topics and the event bus come with their issue)."""
+
+    on_success: Name | None = Field(default=None, alias="onSuccess")
+    on_failure: Name | None = Field(default=None, alias="onFailure")
+
+
 class FunctionSpec(Spec):
     """One function as written; `None` fields take the provider's value (see `AppSpec`)."""
 
@@ -372,6 +381,13 @@ class FunctionSpec(Spec):
     requirements: str | None = None
     description: str = ""
     events: list[EventSourceSpec] = Field(default_factory=list)
+    maximum_retry_attempts: Annotated[int, Field(strict=True), _between(0, 2)] = Field(
+        default=2, alias="maximumRetryAttempts"
+    )
+    maximum_event_age: Annotated[int, Field(strict=True), _between(60, 21600)] = Field(
+        default=21600, alias="maximumEventAge"
+    )
+    destinations: DestinationsSpec = Field(default_factory=DestinationsSpec)
 
 
 class ProviderSpec(Spec):
@@ -400,6 +416,7 @@ class ResolvedFunction(Spec):
     timeout_s: int
     environment: dict[str, str]
     reserved_concurrency: int | None
+    async_config: AsyncConfig
     requirements: str | None
     description: str
     http_events: tuple[HttpEventSpec, ...]
@@ -425,6 +442,12 @@ class AppSpec(Spec):
                 timeout_s=f.timeout or p.timeout,
                 environment={**p.environment, **f.environment},
                 reserved_concurrency=f.reserved_concurrency,
+                async_config=AsyncConfig(
+                    f.maximum_retry_attempts,
+                    f.maximum_event_age,
+                    f.destinations.on_success,
+                    f.destinations.on_failure,
+                ),
                 requirements=f.requirements,
                 description=f.description,
                 http_events=tuple(e.http for e in f.events if e.http is not None),

@@ -247,7 +247,7 @@ def _function_step(facts: DeployFacts, fn: ResolvedFunction) -> tuple[Step | Non
         revision = stored.revision if stored is not None else 0
         return PublishVersion(version, revision), FunctionOutcome(fn.name, number, "new")
     record = FunctionRecord(
-        facts.app.service, latest.version, fn.reserved_concurrency, fn.description
+        facts.app.service, latest.version, fn.reserved_concurrency, fn.description, fn.async_config
     )
     if record == stored.value:
         return None, FunctionOutcome(fn.name, latest.version, "unchanged")
@@ -289,6 +289,7 @@ def _version_of(facts: DeployFacts, fn: ResolvedFunction, number: str) -> Functi
         config_sha256=config,
         description=fn.description,
         created_ms=facts.now_ms,
+        async_config=fn.async_config,
     )
 
 
@@ -301,6 +302,8 @@ def _settings_change(old: FunctionRecord, new: FunctionRecord) -> str:
         )
     if old.description != new.description:
         changes.append(f"description {new.description!r}")
+    if old.async_config != new.async_config:
+        changes.append("asynchronous invocation settings")
     return ", ".join(changes)
 
 

@@ -68,6 +68,7 @@ class Registry:
             version,
             reserved_concurrency=record.reserved_concurrency,
             description=record.description,
+            async_config=record.async_config,
         )
 
     async def list_functions(self, stage: str | None = None) -> list[FunctionVersion]:

@@ -75,7 +75,9 @@ class PublishVersion:
 
     def writes(self) -> list[Write]:
         v = self.version
-        record = FunctionRecord(v.service, v.version, v.reserved_concurrency, v.description)
+        record = FunctionRecord(
+            v.service, v.version, v.reserved_concurrency, v.description, v.async_config
+        )
         return [
             Write(layout.VERSION, layout.version_key(v.stage, v.name, v.version), v.to_doc(), 0),
             Write(

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from unkai.config.async_config import AsyncConfig
 from unkai.config.http_api import (
     CorsConfig,
     IpRules,
@@ -120,15 +121,19 @@ class FunctionVersion:
     config_sha256: str
     description: str
     created_ms: int
+    #: Per function, like reserved_concurrency; not stored with the version.
+    async_config: AsyncConfig = field(default_factory=AsyncConfig)
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
         doc["environment"] = dict(self.environment)
+        doc.pop("async_config")
         return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> FunctionVersion:
-        return cls(**{**doc, "environment": dict(doc["environment"])})
+        known = {k: v for k, v in doc.items() if k != "async_config"}
+        return cls(**{**known, "environment": dict(doc["environment"])})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +144,16 @@ class FunctionRecord:
     latest_version: str
     reserved_concurrency: int | None
     description: str
+    async_config: AsyncConfig = field(default_factory=AsyncConfig)
 
     def to_doc(self) -> dict[str, Any]:
-        return asdict(self)
+        doc = asdict(self)
+        doc["async_config"] = self.async_config.to_doc()
+        return doc
 
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> FunctionRecord:
-        return cls(**doc)
+        return cls(**{**doc, "async_config": AsyncConfig.from_doc(doc.get("async_config"))})
 
 
 #: The method of a WebSocket API route; its path is the route key (`$connect`, `sendMessage`).

@@ -203,6 +203,10 @@ class Invoker:
             raise outcome
         return outcome
 
+    def function_arn(self, function: str, qualifier: str | None = None) -> str:
+        qualified = f":{qualifier}" if qualifier not in (None, LATEST) else ""
+        return f"arn:aws:lambda:{self._region}:{self._account_id}:function:{function}{qualified}"
+
     def known_timeout_s(self, target: Target) -> float | None:
         """The function's timeout if `target` was resolved before (no lookup), else None."""
         resolved = self._targets.get(target)

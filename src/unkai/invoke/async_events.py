@@ -1,0 +1,277 @@
+"""`AsyncEvents`: Lambda's asynchronous invocation
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async.html), durable and at least once.
+
+- `accept` stores the event in the backend and only then returns (the caller answers 202), so
+  an accepted event survives `kill -9`: at start the pending events are read back.
+- The dispatcher runs each event when it is due, through `Invoker.start` like any call.
+- A function error (or timeout, crash) uses up an attempt; it is retried after an exponential
+  backoff with full jitter (`random(0, base * 2^(n-1))`, base `--async-retry-base-s`, 60 s),
+  up to the function's `maximumRetryAttempts` (0 to 2, default 2), within its
+  `maximumEventAge` (60 to 21600 s).
+- A throttle (reserved concurrency used up, no instance free) uses up no attempt: it is retried
+  with a backoff 60 times shorter, until the event is too old.
+- Outcomes go to the function's `destinations` (a function of the stage) as Lambda's
+  destination record: `onSuccess`, or `onFailure` with the condition `RetriesExhausted` or
+  `EventAgeExceeded`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import heapq
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+
+from unkai.backends.base import MetadataStore, Write
+from unkai.config.async_config import AsyncConfig
+from unkai.errors import LimitExceeded, Throttled, UnkaiError
+from unkai.invoke.invoker import Invoker, Target
+from unkai.invoke.models import InvocationMode, InvocationResult
+from unkai.invoke.request_ids import new_request_id
+
+log = logging.getLogger("unkai.invoke")
+
+KIND = "async_event"
+#: Lambda's limit on an asynchronous invocation's payload.
+MAX_PAYLOAD_BYTES = 256 * 1024
+#: Throttled events back off this many times faster than failed ones (Lambda: from 1 s).
+THROTTLE_SPEEDUP = 60
+#: The longest single backoff of a throttled event (Lambda: 5 minutes).
+MAX_THROTTLE_DELAY_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvent:
+    request_id: str
+    stage: str
+    function: str
+    qualifier: str | None
+    payload: bytes
+    accepted_ms: int
+    due_ms: int
+    attempts: int = 0
+    #: Times it was throttled: the exponent of its throttle backoff (attempts do not grow).
+    throttles: int = 0
+
+    @property
+    def key(self) -> str:
+        return f"{self.stage}/{self.request_id}"
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "request_id": self.request_id,
+            "stage": self.stage,
+            "function": self.function,
+            "qualifier": self.qualifier,
+            "payload": self.payload.decode(),
+            "accepted_ms": self.accepted_ms,
+            "due_ms": self.due_ms,
+            "attempts": self.attempts,
+            "throttles": self.throttles,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> PendingEvent:
+        return cls(**{**doc, "payload": doc["payload"].encode()})
+
+
+class AsyncEvents:
+    def __init__(
+        self,
+        store: MetadataStore,
+        invoker: Invoker,
+        *,
+        retry_base_s: float = 60.0,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self._store = store
+        self._invoker = invoker
+        self._retry_base_s = retry_base_s
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._due: list[tuple[int, str]] = []  # heap of (due_ms, key)
+        self._pending: dict[str, PendingEvent] = {}
+        self._running: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        for doc in await self._store.list(KIND):
+            self._schedule(PendingEvent.from_doc(doc.value))
+        self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    # -- accept ---------------------------------------------------------------------------
+
+    async def accept(self, target: Target, payload: bytes) -> str:
+        """Store the event durably; returns its request id. Raises NotFound for an unknown
+        function (as Lambda does at once) and LimitExceeded for an oversized payload."""
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise LimitExceeded(
+                "an asynchronous invocation's payload", MAX_PAYLOAD_BYTES, len(payload)
+            )
+        await self._invoker.resolve(target)
+        now = self._clock_ms()
+        event = PendingEvent(
+            new_request_id(), target.stage, target.function, target.qualifier, payload, now, now
+        )
+        await self._store.commit([Write(KIND, event.key, event.to_doc(), expected_revision=0)])
+        self._schedule(event)
+        return event.request_id
+
+    def pending(self) -> int:
+        return len(self._pending)
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def _schedule(self, event: PendingEvent) -> None:
+        self._pending[event.key] = event
+        heapq.heappush(self._due, (event.due_ms, event.key))
+        self._wake.set()
+
+    async def _dispatch_forever(self) -> None:
+        while True:
+            now = self._clock_ms()
+            while self._due and self._due[0][0] <= now:
+                _, key = heapq.heappop(self._due)
+                event = self._pending.get(key)
+                if event is not None and key not in self._running and event.due_ms <= now:
+                    self._run(event)
+            self._wake.clear()
+            timeout = (self._due[0][0] - now) / 1000 if self._due else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    def _run(self, event: PendingEvent) -> None:
+        self._running.add(event.key)
+        target = Target(event.stage, event.function, event.qualifier)
+        attempt = replace(event, attempts=event.attempts + 1)
+
+        def done(outcome: InvocationResult | UnkaiError) -> None:
+            self._spawn(self._settle(attempt, outcome))
+
+        self._invoker.start(target, event.payload, done, mode=InvocationMode.ASYNC)
+
+    async def _settle(self, event: PendingEvent, outcome: InvocationResult | UnkaiError) -> None:
+        try:
+            await self._settle_once(event, outcome)
+        except Exception:  # boundary: the event stays stored and runs again after a restart
+            log.exception("async event %s: could not record its outcome", event.request_id)
+        finally:
+            self._running.discard(event.key)
+
+    async def _settle_once(
+        self, event: PendingEvent, outcome: InvocationResult | UnkaiError
+    ) -> None:
+        config = await self._config(event)
+        now = self._clock_ms()
+        too_old = now - event.accepted_ms > config.maximum_event_age_s * 1000
+        if isinstance(outcome, UnkaiError) and not isinstance(outcome, Throttled):
+            # The function is gone (removed after the event was accepted): nothing to retry.
+            log.warning("async event %s dropped: %s", event.request_id, outcome.message)
+            await self._finish(event, config, None, "Gone")
+            return
+        if isinstance(outcome, Throttled):
+            if too_old:
+                await self._finish(event, config, None, "EventAgeExceeded")
+                return
+            # A throttle uses up no attempt.
+            throttled = replace(event, attempts=event.attempts - 1, throttles=event.throttles + 1)
+            delay = self._backoff(throttled.throttles, self._retry_base_s / THROTTLE_SPEEDUP)
+            await self._reschedule(throttled, now, delay)
+            return
+        if outcome.error is None:
+            await self._finish(event, config, outcome, "Success")
+        elif event.attempts > config.maximum_retry_attempts:
+            await self._finish(event, config, outcome, "RetriesExhausted")
+        elif too_old:
+            await self._finish(event, config, outcome, "EventAgeExceeded")
+        else:
+            await self._reschedule(event, now, self._backoff(event.attempts, self._retry_base_s))
+
+    def _backoff(self, attempts: int, base_s: float) -> float:
+        """Full jitter: uniform between 0 and base * 2^(attempts-1)."""
+        ceiling = base_s * 2 ** max(0, attempts - 1)
+        if base_s < self._retry_base_s:
+            ceiling = min(ceiling, MAX_THROTTLE_DELAY_S)
+        return random.uniform(0, ceiling)
+
+    async def _reschedule(self, event: PendingEvent, now_ms: int, delay_s: float) -> None:
+        event = replace(event, due_ms=now_ms + int(delay_s * 1000))
+        await self._store.commit([Write(KIND, event.key, event.to_doc())])
+        self._schedule(event)
+
+    async def _finish(
+        self,
+        event: PendingEvent,
+        config: AsyncConfig,
+        outcome: InvocationResult | None,
+        condition: str,
+    ) -> None:
+        await self._store.commit([Write(KIND, event.key, None)])
+        self._pending.pop(event.key, None)
+        destination = config.on_success if condition == "Success" else config.on_failure
+        if destination is None or condition == "Gone":
+            return
+        record = self._destination_record(event, outcome, condition)
+        # The destination is itself invoked asynchronously, with its own retries.
+        await self.accept(Target(event.stage, destination), record)
+
+    def _destination_record(
+        self, event: PendingEvent, outcome: InvocationResult | None, condition: str
+    ) -> bytes:
+        """Lambda's destination record
+        (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)."""
+        arn = self._invoker.function_arn(event.function, event.qualifier)
+        record: dict[str, Any] = {
+            "version": "1.0",
+            "timestamp": dt.datetime.now(dt.UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "requestContext": {
+                "requestId": event.request_id,
+                "functionArn": arn,
+                "condition": condition,
+                "approximateInvokeCount": event.attempts,
+            },
+            "requestPayload": orjson.loads(event.payload),
+        }
+        if outcome is not None:
+            response: dict[str, Any] = {
+                "statusCode": 200,
+                "executedVersion": outcome.executed_version,
+            }
+            if outcome.error is not None:
+                response["functionError"] = outcome.error.kind
+                record["responsePayload"] = outcome.error.to_document()
+            else:
+                record["responsePayload"] = orjson.loads(outcome.payload or b"null")
+            record["responseContext"] = response
+        return orjson.dumps(record)
+
+    async def _config(self, event: PendingEvent) -> AsyncConfig:
+        try:
+            version = await self._invoker.resolve(
+                Target(event.stage, event.function, event.qualifier)
+            )
+        except UnkaiError:
+            return AsyncConfig()
+        return version.async_config
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,199 @@
+"""Asynchronous invocation through the real platform: 202 once stored, retries with
+backoff up to maximumRetryAttempts, throttles that use no attempt, destination records, and
+events that survive `kill -9`. Retry delays are scaled down with --async-retry-base-s."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.platform_process import PlatformProcess, write_app
+
+APP = """
+import json, os
+
+def _note(kind, event):
+    with open(os.environ["OUT"], "a") as out:
+        out.write(json.dumps({"kind": kind, "event": event}) + "\\n")
+
+def work(event, context):
+    _note("work", event)
+    return {"done": event.get("n")}
+
+def flaky(event, context):
+    _note("flaky", event)
+    raise ValueError("always failing")
+
+def once(event, context):
+    _note("once", event)
+    raise ValueError("no retries for me")
+
+def sink(event, context):
+    _note("sink", event)
+"""
+
+MANIFEST = """
+service: asyncs
+provider:
+  environment: {{OUT: {out}}}
+functions:
+  work:
+    handler: app.work
+    reservedConcurrency: {reserved}
+    destinations: {{onSuccess: sink}}
+  flaky:
+    handler: app.flaky
+    destinations: {{onFailure: sink}}
+  once:
+    handler: app.once
+    maximumRetryAttempts: 0
+    destinations: {{onFailure: sink}}
+  sink:
+    handler: app.sink
+"""
+
+
+def notes(out: Path) -> list[dict[str, Any]]:
+    if not out.exists():
+        return []
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.05)
+    return check()
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Iterator[tuple[PlatformProcess, Path, Path]]:
+    out = tmp_path / "out.jsonl"
+    app = write_app(tmp_path / "app", MANIFEST.format(out=out, reserved=1), {"app.py": APP})
+    platform = PlatformProcess(
+        tmp_path / "data", app_dir=app, extra_args=("--async-retry-base-s", "0.05")
+    )
+    platform.start()
+    try:
+        yield platform, app, out
+    finally:
+        platform.stop()
+
+
+def invoke_async(platform: PlatformProcess, function: str, event: dict[str, Any]) -> str:
+    with httpx.Client(base_url=platform.url) as http:
+        response = http.post(
+            f"/2015-03-31/functions/{function}/invocations",
+            content=json.dumps(event).encode(),
+            headers={"x-amz-invocation-type": "Event"},
+        )
+    assert response.status_code == 202, response.text
+    return response.headers["x-amzn-requestid"]
+
+
+def test_event_runs_and_success_reaches_the_destination(
+    node: tuple[PlatformProcess, Path, Path],
+) -> None:
+    platform, _, out = node
+    request_id = invoke_async(platform, "work", {"n": 7})
+    assert wait_until(lambda: any(n["kind"] == "sink" for n in notes(out)))
+    record = next(n["event"] for n in notes(out) if n["kind"] == "sink")
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    assert record["requestContext"]["functionArn"].endswith(":function:work")
+    assert record["requestPayload"] == {"n": 7}
+    assert record["responsePayload"] == {"done": 7}
+    assert record["responseContext"]["executedVersion"] == "$LATEST"
+
+
+def test_failures_are_retried_then_reported_with_lambdas_record(
+    node: tuple[PlatformProcess, Path, Path],
+) -> None:
+    platform, _, out = node
+    flaky_id = invoke_async(platform, "flaky", {"k": 1})
+    once_id = invoke_async(platform, "once", {"k": 2})
+    assert wait_until(lambda: sum(n["kind"] == "sink" for n in notes(out)) == 2)
+    seen = notes(out)
+    # maximumRetryAttempts 2 (the default): 3 runs; 0: one run
+    assert sum(n["kind"] == "flaky" for n in seen) == 3
+    assert sum(n["kind"] == "once" for n in seen) == 1
+    records = {
+        n["event"]["requestContext"]["requestId"]: n["event"] for n in seen if n["kind"] == "sink"
+    }
+    flaky = records[flaky_id]
+    assert flaky["requestContext"]["condition"] == "RetriesExhausted"
+    assert flaky["requestContext"]["approximateInvokeCount"] == 3
+    assert flaky["responseContext"]["functionError"] == "Unhandled"
+    assert flaky["responsePayload"]["errorType"] == "ValueError"
+    assert records[once_id]["requestContext"]["approximateInvokeCount"] == 1
+
+
+def test_throttled_events_wait_without_using_attempts(
+    node: tuple[PlatformProcess, Path, Path], tmp_path: Path
+) -> None:
+    platform, app, out = node
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
+    platform.cli("deploy", str(app), check=True)
+    request_id = invoke_async(platform, "work", {"n": 1})
+    time.sleep(1.0)  # throttled meanwhile: every try is refused, none runs
+    assert not any(n["kind"] == "work" for n in notes(out))
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=1))
+    platform.cli("deploy", str(app), check=True)
+    assert wait_until(lambda: any(n["kind"] == "sink" for n in notes(out)))
+    record = next(n["event"] for n in notes(out) if n["kind"] == "sink")
+    assert record["requestContext"]["requestId"] == request_id
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+
+
+def test_bad_async_requests(node: tuple[PlatformProcess, Path, Path]) -> None:
+    platform, _, _ = node
+    with httpx.Client(base_url=platform.url) as http:
+        missing = http.post(
+            "/2015-03-31/functions/nope/invocations",
+            content=b"{}",
+            headers={"x-amz-invocation-type": "Event"},
+        )
+        big = http.post(
+            "/2015-03-31/functions/work/invocations",
+            content=json.dumps({"x": "a" * 300_000}).encode(),
+            headers={"x-amz-invocation-type": "Event"},
+        )
+    assert missing.status_code == 404
+    assert missing.headers["x-amzn-errortype"] == "ResourceNotFoundException"
+    assert big.status_code == 413
+    assert big.headers["x-amzn-errortype"] == "RequestTooLargeException"
+
+
+def test_accepted_events_survive_kill_9(node: tuple[PlatformProcess, Path, Path]) -> None:
+    platform, app, out = node
+    # Given events accepted while the function is throttled, so none has run yet
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
+    platform.cli("deploy", str(app), check=True)
+    accepted = [invoke_async(platform, "work", {"n": i}) for i in range(20)]
+    assert not any(n["kind"] == "work" for n in notes(out))
+    # When the platform is killed and started again, and the throttle lifted
+    platform.kill9()
+    platform.app_dir = None
+    platform.start()
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=1))
+    platform.cli("deploy", str(app), check=True)
+
+    def done() -> set[str]:
+        return {
+            n["event"]["requestContext"]["requestId"] for n in notes(out) if n["kind"] == "sink"
+        }
+
+    # Then every accepted event runs
+    assert wait_until(lambda: set(accepted) <= done(), timeout_s=60)
+    # And the CLI queues events too
+    result = platform.cli("invoke", "-f", "work", "-d", '{"n": 99}', "--async", check=True)
+    assert "accepted" in result.stdout
