@@ -17,6 +17,7 @@ from unkai.control.http import build_control_app
 from unkai.control.service import ControlService
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
+from unkai.events.schedules import Scheduler
 from unkai.gateway.app import GatewayApp
 from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.invoker import Invoker
@@ -35,6 +36,7 @@ class Platform:
     invoker: Invoker
     keys: KeyService
     async_events: AsyncEvents
+    scheduler: Scheduler
     control: ControlService
     app: GatewayApp
 
@@ -46,9 +48,11 @@ class Platform:
         await self.keys.start()
         await self.app.load()
         await self.async_events.start()
+        await self.scheduler.start()
 
     async def close(self) -> None:
         """Stop every instance, flush logs, close the backend; nothing is left running."""
+        await self.scheduler.close()
         await self.async_events.close()
         await self.supervisor.close()
         await self.keys.close()
@@ -81,12 +85,21 @@ def build_platform(settings: Settings) -> Platform:
     )
     keys = KeyService(backend)
     async_events = AsyncEvents(backend, invoker, retry_base_s=settings.async_retry_base_s)
+    scheduler = Scheduler(
+        backend,
+        registry,
+        async_events,
+        region=settings.region,
+        account_id=settings.account_id,
+        clock_speed=settings.schedule_clock_speed,
+    )
     control = ControlService(
         deployer,
         registry,
         supervisor,
         logs,
         keys,
+        scheduler,
         default_stage=settings.default_stage,
         base_url=f"http://{settings.host}:{settings.port}",
     )
@@ -114,6 +127,7 @@ def build_platform(settings: Settings) -> Platform:
         invoker,
         keys,
         async_events,
+        scheduler,
         control,
         app,
     )

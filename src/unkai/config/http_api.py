@@ -264,3 +264,30 @@ ACCESS_LOG_VARIABLE = re.compile(r"\$context\.([A-Za-z][A-Za-z0-9]*(?:\.[A-Za-z]
 def unknown_access_log_variables(text: str) -> list[str]:
     """The `$context.x` names in `text` that access logs do not know, for a deploy error."""
     return sorted({m.group(1) for m in ACCESS_LOG_VARIABLE.finditer(text)} - ACCESS_LOG_VARIABLES)
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleConfig:
+    """A schedule event as deployed (stored with the routes under the method `SCHEDULE`)."""
+
+    expression: str
+    timezone: str = "UTC"
+    input_json: str | None = None
+    enabled: bool = True
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "expression": self.expression,
+            "timezone": self.timezone,
+            "input": self.input_json,
+            "enabled": self.enabled,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> ScheduleConfig:
+        return cls(
+            doc["expression"],
+            doc.get("timezone", "UTC"),
+            doc.get("input"),
+            doc.get("enabled", True),
+        )

@@ -129,6 +129,15 @@ class Settings(BaseModel):
             "less).",
         ),
     ] = 60.0
+    schedule_clock_speed: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=100_000,
+            description="For tests: schedules see time pass this many times faster than the "
+            "wall clock. Leave at 1.",
+        ),
+    ] = 1.0
     remote_control: Annotated[
         bool,
         Field(

@@ -26,6 +26,8 @@ from unkai.config.http_api import (
     UsagePlanConfig,
     unknown_access_log_variables,
 )
+from unkai.config.schedule_expressions import ScheduleError
+from unkai.config.schedule_expressions import validate as validate_schedule
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
@@ -343,18 +345,52 @@ class WebsocketEventSpec(Spec):
         return {"route": data} if isinstance(data, str) else data
 
 
+class ScheduleEventSpec(Spec):
+    """`events: - schedule: rate(5 minutes)` or `{rate, timezone, input, enabled, name}`: run the
+    function on an EventBridge schedule expression (`rate(...)` or six-field `cron(...)`)."""
+
+    rate: str
+    timezone: str = "UTC"
+    input: dict[str, Any] | None = None
+    enabled: bool = True
+    name: Annotated[str, _matching(NAME_PATTERN, "1 to 64 letters, digits, '-' or '_'")] | None = (
+        None
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_expression(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"rate": data}
+        if isinstance(data, dict) and isinstance(data.get("rate"), list):
+            rates = data["rate"]
+            if len(rates) != 1:
+                raise ValueError("give one expression per schedule event")
+            return {**data, "rate": rates[0]}
+        return data
+
+    @model_validator(mode="after")
+    def _valid(self) -> ScheduleEventSpec:
+        try:
+            validate_schedule(self.rate, self.timezone)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class EventSourceSpec(Spec):
     """One entry of a function's `events` list; exactly one key is set."""
 
     http: HttpEventSpec | None = None
     websocket: WebsocketEventSpec | None = None
+    schedule: ScheduleEventSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EventSourceSpec:
-        if (self.http is None) == (self.websocket is None):
+        if sum(x is not None for x in (self.http, self.websocket, self.schedule)) != 1:
             raise ValueError(
-                "an event needs exactly one source, e.g. 'http: {method: GET, path: /hello}' "
-                "or 'websocket: $connect'"
+                "an event needs exactly one source, e.g. 'http: {method: GET, path: /hello}', "
+                "'websocket: $connect' or 'schedule: rate(5 minutes)'"
             )
         return self
 
@@ -421,6 +457,7 @@ class ResolvedFunction(Spec):
     description: str
     http_events: tuple[HttpEventSpec, ...]
     websocket_events: tuple[WebsocketEventSpec, ...] = ()
+    schedule_events: tuple[ScheduleEventSpec, ...] = ()
 
 
 class AppSpec(Spec):
@@ -452,6 +489,7 @@ class AppSpec(Spec):
                 description=f.description,
                 http_events=tuple(e.http for e in f.events if e.http is not None),
                 websocket_events=tuple(e.websocket for e in f.events if e.websocket is not None),
+                schedule_events=tuple(e.schedule for e in f.events if e.schedule is not None),
             )
             for name, f in self.functions.items()
         ]

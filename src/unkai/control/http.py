@@ -104,7 +104,6 @@ class ControlHttp:
         )
         return JSONResponse(result)
 
-
     async def create_key(self, request: Request) -> Response:
         body = await _json_body(request)
         for field in ("name", "plan"):
@@ -113,9 +112,7 @@ class ControlHttp:
         value = body.get("value")
         if value is not None and not isinstance(value, str):
             raise ConfigError("value must be a string", field="value")
-        result = await self.control.create_key(
-            body["name"], body["plan"], body.get("stage"), value
-        )
+        result = await self.control.create_key(body["name"], body["plan"], body.get("stage"), value)
         return JSONResponse(result, status_code=201)
 
     async def keys(self, request: Request) -> Response:
@@ -123,9 +120,23 @@ class ControlHttp:
 
     async def revoke_key(self, request: Request) -> Response:
         name = request.path_params["name"]
+        return JSONResponse(await self.control.revoke_key(name, request.query_params.get("stage")))
+
+    async def schedules(self, request: Request) -> Response:
         return JSONResponse(
-            await self.control.revoke_key(name, request.query_params.get("stage"))
+            {"schedules": self.control.schedules(request.query_params.get("stage"))}
         )
+
+    async def enable_schedule(self, request: Request) -> Response:
+        return await self._set_schedule(request, True)
+
+    async def disable_schedule(self, request: Request) -> Response:
+        return await self._set_schedule(request, False)
+
+    async def _set_schedule(self, request: Request, enabled: bool) -> Response:
+        name = request.path_params["name"]
+        stage = request.query_params.get("stage")
+        return JSONResponse(await self.control.set_schedule_enabled(name, stage, enabled))
 
 
 async def _on_unkai_error(request: Request, exc: Exception) -> Response:
@@ -154,6 +165,9 @@ def build_control_app(control: ControlService) -> Starlette:
         Route("/_unkai/api/keys", h.keys, methods=["GET"]),
         Route("/_unkai/api/keys", h.create_key, methods=["POST"]),
         Route("/_unkai/api/keys/{name}", h.revoke_key, methods=["DELETE"]),
+        Route("/_unkai/api/schedules", h.schedules, methods=["GET"]),
+        Route("/_unkai/api/schedules/{name}/enable", h.enable_schedule, methods=["POST"]),
+        Route("/_unkai/api/schedules/{name}/disable", h.disable_schedule, methods=["POST"]),
     ]
     return Starlette(
         routes=routes,

@@ -14,7 +14,8 @@ from unkai.access.keys import KeyService
 from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
-from unkai.deploy.versions import WEBSOCKET_METHOD, FunctionVersion
+from unkai.deploy.versions import SCHEDULE_METHOD, WEBSOCKET_METHOD, FunctionVersion
+from unkai.events.schedules import Scheduler
 from unkai.observe.logs import LogService
 from unkai.runtime.supervisor import Supervisor
 
@@ -48,6 +49,7 @@ class ControlService:
         supervisor: Supervisor,
         logs: LogService,
         keys: KeyService,
+        scheduler: Scheduler,
         *,
         default_stage: str,
         base_url: str,
@@ -57,6 +59,7 @@ class ControlService:
         self._supervisor = supervisor
         self._logs = logs
         self._keys = keys
+        self._scheduler = scheduler
         self.default_stage = default_stage
         self.base_url = base_url
         #: False until start-up (including the deploy `unkai up DIR` asked for) is done.
@@ -73,7 +76,7 @@ class ControlService:
         doc["endpoints"] = [
             f"{r['method']} {self.stage_url(stage)}{r['path']}"
             for r in routes
-            if r["method"] != WEBSOCKET_METHOD
+            if r["method"] not in (WEBSOCKET_METHOD, SCHEDULE_METHOD)
         ]
         if any(r["method"] == WEBSOCKET_METHOD for r in routes):
             ws_url = self.stage_url(stage).replace("http", "ws", 1)
@@ -149,3 +152,11 @@ class ControlService:
 
     def keys(self, stage: str | None) -> list[dict[str, Any]]:
         return [record.summary() for record in self._keys.list(stage)]
+
+    def schedules(self, stage: str | None) -> list[dict[str, Any]]:
+        return self._scheduler.list(stage)
+
+    async def set_schedule_enabled(
+        self, name: str, stage: str | None, enabled: bool
+    ) -> dict[str, Any]:
+        return await self._scheduler.set_enabled(stage or self.default_stage, name, enabled)

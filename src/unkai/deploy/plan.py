@@ -26,7 +26,7 @@ from pathlib import Path
 
 from unkai.backends.base import Write
 from unkai.config.checks import requirements_file
-from unkai.config.http_api import RouteAuthorizer, canonical_json
+from unkai.config.http_api import RouteAuthorizer, ScheduleConfig, canonical_json
 from unkai.config.spec import AppSpec, ResolvedFunction, RouteAuthorizerSpec
 from unkai.deploy import versions as layout
 from unkai.deploy.bundle import CodeBundle
@@ -46,6 +46,7 @@ from unkai.deploy.steps import (
     UpdateFunction,
 )
 from unkai.deploy.versions import (
+    SCHEDULE_METHOD,
     WEBSOCKET_METHOD,
     FunctionRecord,
     FunctionVersion,
@@ -356,6 +357,23 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     ip_rules=ip_rules,
                     route_response=ws.route_response_selection_expression is not None,
                     selection_expression=selection,
+                )
+            )
+    for fn in facts.functions:
+        for index, sched in enumerate(fn.schedule_events):
+            routes.append(
+                Route(
+                    stage,
+                    service,
+                    SCHEDULE_METHOD,
+                    sched.name or f"{fn.name}-schedule-{index + 1}",
+                    fn.name,
+                    schedule=ScheduleConfig(
+                        sched.rate,
+                        sched.timezone,
+                        canonical_json(sched.input) if sched.input is not None else None,
+                        sched.enabled,
+                    ),
                 )
             )
     return tuple(sorted(routes))

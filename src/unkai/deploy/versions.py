@@ -35,6 +35,7 @@ from unkai.config.http_api import (
     CorsConfig,
     IpRules,
     RouteAuthorizer,
+    ScheduleConfig,
     ThrottleConfig,
     UsagePlanConfig,
 )
@@ -158,6 +159,8 @@ class FunctionRecord:
 
 #: The method of a WebSocket API route; its path is the route key (`$connect`, `sendMessage`).
 WEBSOCKET_METHOD = "WEBSOCKET"
+#: The method of a schedule; its path is the schedule's name.
+SCHEDULE_METHOD = "SCHEDULE"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -187,6 +190,7 @@ class Route:
     #: service's route selection expression.
     route_response: bool = field(default=False, compare=False)
     selection_expression: str | None = field(default=None, compare=False)
+    schedule: ScheduleConfig | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -217,6 +221,7 @@ class Route:
             self.stage_throttle,
             self.route_response,
             self.selection_expression,
+            self.schedule,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -237,6 +242,7 @@ class Route:
             ),
             "routeResponse": True if self.route_response else None,
             "selectionExpression": self.selection_expression,
+            "schedule": self.schedule.to_doc() if self.schedule is not None else None,
         }
         doc: dict[str, Any] = {"method": self.method, "path": self.path, "function": self.function}
         doc.update((key, value) for key, value in options.items() if value is not None)
@@ -266,6 +272,7 @@ class Route:
             ThrottleConfig.from_doc(doc["stageThrottle"]) if "stageThrottle" in doc else None,
             bool(doc.get("routeResponse", False)),
             doc.get("selectionExpression"),
+            ScheduleConfig.from_doc(doc["schedule"]) if "schedule" in doc else None,
         )
 
 

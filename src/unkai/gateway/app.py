@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from unkai.access.keys import KeyRecord, KeyService
 from unkai.config.http_api import UsagePlanConfig
 from unkai.deploy.registry import Registry
-from unkai.deploy.versions import WEBSOCKET_METHOD
+from unkai.deploy.versions import SCHEDULE_METHOD, WEBSOCKET_METHOD
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
 from unkai.gateway.access_log import AccessRecorder, access_log_name
@@ -132,7 +132,7 @@ class GatewayApp:
                 if r.method == WEBSOCKET_METHOD
             },
         )
-        routes = [r for r in every if r.method != WEBSOCKET_METHOD]
+        routes = [r for r in every if r.method not in (WEBSOCKET_METHOD, SCHEDULE_METHOD)]
         self._tables[stage] = RouteTable.compile(
             (
                 r.method,

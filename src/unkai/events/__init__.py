@@ -1,0 +1,1 @@
+"""Event sources that run functions: schedules (queues, topics and streams come later)."""
