@@ -53,6 +53,16 @@ def check_app(app: AppSpec, app_dir: Path, source: ManifestSource) -> None:
     """Raise ConfigError for a missing handler module or requirements file, or a route clash."""
     for name, function in app.functions.items():
         _check_files(name, function, app_dir, source)
+        for field, target in (
+            ("onSuccess", function.destinations.on_success),
+            ("onFailure", function.destinations.on_failure),
+        ):
+            if target == name:
+                _fail(
+                    source,
+                    ("functions", name, "destinations", field),
+                    "a function cannot be its own destination (it would invoke itself forever)",
+                )
     _check_routes(app, source)
 
 

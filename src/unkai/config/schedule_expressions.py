@@ -4,7 +4,8 @@
 AWS cron fields are `minutes hours day-of-month month day-of-week year`; one of day-of-month and
 day-of-week must be `?`; day-of-week counts 1-7 from Sunday (or SUN-SAT). croniter counts
 0-6 from Sunday and has no year field, so the expression is translated once and the year is
-checked on each next time. `W` (nearest weekday) is not supported and says so.
+checked on each next time (jumping to the next year it allows). `W` (nearest weekday) and `L`
+in day-of-week are not supported and say so.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class Schedule:
     expression: str
     timezone: str = "UTC"
 
-    def next_after(self, moment: dt.datetime) -> dt.datetime:
-        """The first run strictly after `moment` (aware), in UTC."""
+    def next_after(self, moment: dt.datetime) -> dt.datetime | None:
+        """The first run strictly after `moment` (aware), in UTC; None when there is none."""
         return next_run(self.expression, self.timezone, moment)
 
 
@@ -41,10 +42,12 @@ def validate(expression: str, timezone: str = "UTC") -> None:
         zone = zoneinfo.ZoneInfo(timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ScheduleError(f"unknown time zone {timezone!r}") from None
-    next_run(expression, timezone, dt.datetime(2026, 1, 1, tzinfo=zone))
+    if next_run(expression, timezone, dt.datetime.now(zone)) is None:
+        raise ScheduleError(f"{expression}: it has no run in the future")
 
 
-def next_run(expression: str, timezone: str, moment: dt.datetime) -> dt.datetime:
+def next_run(expression: str, timezone: str, moment: dt.datetime) -> dt.datetime | None:
+    """The first run strictly after `moment`, in UTC; None when the year field allows none."""
     rate = _RATE.match(expression)
     if rate is not None:
         count, unit = int(rate.group(1)), rate.group(2)
@@ -63,15 +66,20 @@ def next_run(expression: str, timezone: str, moment: dt.datetime) -> dt.datetime
     minutes, hours, dom, month, dow, year = _fields(expression, cron.group(1))
     zone = zoneinfo.ZoneInfo(timezone)
     spec = f"{minutes} {hours} {_star(dom)} {month} {_dow(dow, expression)}"
-    try:
-        times = croniter(spec, moment.astimezone(zone))
-    except (ValueError, KeyError) as exc:
-        raise ScheduleError(f"{expression}: {exc}") from None
-    for _ in range(10_000):
-        candidate: dt.datetime = times.get_next(dt.datetime)
+    start = moment.astimezone(zone)
+    for _ in range(200):  # years to look through, at most
+        try:
+            candidate: dt.datetime = croniter(spec, start).get_next(dt.datetime)
+        except (ValueError, KeyError) as exc:
+            raise ScheduleError(f"{expression}: {exc}") from None
         if _year_matches(year, candidate.year):
             return candidate.astimezone(dt.UTC)
-    raise ScheduleError(f"{expression}: no run in the years it names")
+        following = _next_year(year, candidate.year)
+        if following is None:
+            return None
+        # Jump to just before the next year the field allows, instead of stepping there.
+        start = dt.datetime(following, 1, 1, tzinfo=zone) - dt.timedelta(seconds=1)
+    return None
 
 
 def _fields(expression: str, body: str) -> list[str]:
@@ -100,6 +108,8 @@ def _dow(field: str, expression: str) -> str:
     """AWS 1-7 (Sunday = 1) to croniter 0-6 (Sunday = 0); names pass through."""
     if field == "?":
         return "*"
+    if "L" in field.upper():
+        raise ScheduleError(f"{expression}: 'L' in day-of-week is not supported")
 
     def shift(match: re.Match[str]) -> str:
         number = int(match.group(0))
@@ -107,15 +117,38 @@ def _dow(field: str, expression: str) -> str:
             raise ScheduleError(f"{expression}: day-of-week must be 1-7 or SUN-SAT, got {number}")
         return str(number - 1)
 
-    head, sep, nth = field.partition("#")  # `6#3`: the third Friday; the 3 is not a day
-    return re.sub(r"\d+", shift, head) + sep + nth
+    items = []
+    for item in field.split(","):
+        head, sep, nth = item.partition("#")  # `6#3`: the third Friday; the 3 is not a day
+        items.append(re.sub(r"\d+", shift, head) + sep + nth)
+    return ",".join(items)
+
+
+def _years(field: str) -> list[int] | None:
+    """The years a field allows (None: every year), from `2027`, `2026-2028`, `2026/2`,
+    `2026-2030/2` and lists of them, up to 2199 (AWS's limit)."""
+    if field == "*":
+        return None
+    years: set[int] = set()
+    for part in field.split(","):
+        span, _, step = part.partition("/")
+        low, _, high = span.partition("-")
+        if span == "*":
+            low, high = "1970", "2199"
+        if not low.isdigit() or (high and not high.isdigit()) or (step and not step.isdigit()):
+            raise ScheduleError(f"year field {field!r} is not years, ranges or steps")
+        last = int(high) if high else (2199 if step else int(low))
+        years.update(range(int(low), last + 1, int(step) if step else 1))
+    return sorted(years)
 
 
 def _year_matches(field: str, year: int) -> bool:
-    if field == "*":
-        return True
-    for part in field.split(","):
-        low, _, high = part.partition("-")
-        if low.isdigit() and (int(low) <= year <= int(high or low)):
-            return True
-    return False
+    allowed = _years(field)
+    return allowed is None or year in allowed
+
+
+def _next_year(field: str, after: int) -> int | None:
+    allowed = _years(field)
+    if allowed is None:
+        return after + 1
+    return next((year for year in allowed if year > after), None)

@@ -39,6 +39,8 @@ log = logging.getLogger("unkai.events")
 STATE_KIND = "schedule_state"
 #: The loop looks again at least this often (a deploy or an enable also wakes it).
 MAX_SLEEP_S = 30.0
+#: The next run of a schedule that has none left (a cron whose years are over).
+NEVER_MS = 2**62
 #: 2026-11-30T00:00Z: where a sped-up schedule clock (tests) starts to run faster.
 CLOCK_ANCHOR_S = 1_764_460_800
 
@@ -100,7 +102,7 @@ class Scheduler:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
     def _on_stage_changed(self, stage: str) -> None:
@@ -128,7 +130,19 @@ class Scheduler:
             )
             if old is not None and old.config.enabled != route.schedule.enabled:
                 entry.enabled_override = None  # the manifest changed it: it wins again
-            entry.next_due_ms = self._first_due(entry)
+                await self._save(entry)
+            same = (
+                old is not None
+                and old.config.expression == route.schedule.expression
+                and old.config.timezone == route.schedule.timezone
+            )
+            if same and old is not None:
+                # A redeploy (of this or another service) keeps the rhythm, and a run that
+                # fired while this was loading is not run again.
+                entry.last_due_ms = max(entry.last_due_ms or 0, old.last_due_ms or 0) or None
+                entry.next_due_ms = old.next_due_ms
+            else:
+                entry.next_due_ms = self._first_due(entry)
             fresh[key] = entry
         for key in [k for k in self._entries if k.startswith(f"{stage}/")]:
             self._entries.pop(key)
@@ -143,9 +157,8 @@ class Scheduler:
             start = dt.datetime.fromtimestamp(now, dt.UTC)
         else:
             start = dt.datetime.fromtimestamp(entry.last_due_ms / 1000, dt.UTC)
-        return int(
-            next_run(entry.config.expression, entry.config.timezone, start).timestamp() * 1000
-        )
+        due = next_run(entry.config.expression, entry.config.timezone, start)
+        return int(due.timestamp() * 1000) if due is not None else NEVER_MS
 
     # -- running --------------------------------------------------------------------------
 
@@ -157,7 +170,11 @@ class Scheduler:
                 if not entry.enabled:
                     continue
                 if entry.next_due_ms <= now_ms:
-                    await self._fire(entry, now_ms)
+                    try:
+                        await self._fire(entry, now_ms)
+                    except Exception:  # boundary: one schedule's trouble stops no other
+                        log.exception("schedule %s failed; trying again in a minute", entry.key)
+                        entry.next_due_ms = now_ms + 60_000
                 soonest = min(soonest, entry.next_due_ms)
             self._wake.clear()
             wait_s = max(0.0, (soonest - now_ms) / 1000) / self._speed
@@ -174,9 +191,8 @@ class Scheduler:
             entry.last_due_ms = due_ms
             await self._save(entry)
         after = dt.datetime.fromtimestamp(max(due_ms, now_ms) / 1000, dt.UTC)
-        entry.next_due_ms = int(
-            next_run(entry.config.expression, entry.config.timezone, after).timestamp() * 1000
-        )
+        following = next_run(entry.config.expression, entry.config.timezone, after)
+        entry.next_due_ms = int(following.timestamp() * 1000) if following else NEVER_MS
 
     def _event(self, entry: _Entry) -> bytes:
         if entry.config.input_json is not None:

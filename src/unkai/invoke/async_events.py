@@ -32,7 +32,7 @@ import orjson
 
 from unkai.backends.base import MetadataStore, Write
 from unkai.config.async_config import AsyncConfig
-from unkai.errors import LimitExceeded, Throttled, UnkaiError
+from unkai.errors import InvocationFailed, LimitExceeded, NotFound, Throttled, UnkaiError
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationMode, InvocationResult
 from unkai.invoke.request_ids import new_request_id
@@ -46,6 +46,11 @@ MAX_PAYLOAD_BYTES = 256 * 1024
 THROTTLE_SPEEDUP = 60
 #: The longest single backoff of a throttled event (Lambda: 5 minutes).
 MAX_THROTTLE_DELAY_S = 300.0
+#: Destination records that trigger destinations stop after this many in a row (Lambda stops
+#: recursive loops after about 16 invocations).
+MAX_HOPS = 16
+#: Wait before trying again to store the outcome of an event when the store failed.
+STORE_RETRY_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,8 @@ class PendingEvent:
     attempts: int = 0
     #: Times it was throttled: the exponent of its throttle backoff (attempts do not grow).
     throttles: int = 0
+    #: Destination records in a row that led to this event (a loop stops at MAX_HOPS).
+    hops: int = 0
 
     @property
     def key(self) -> str:
@@ -76,6 +83,7 @@ class PendingEvent:
             "due_ms": self.due_ms,
             "attempts": self.attempts,
             "throttles": self.throttles,
+            "hops": self.hops,
         }
 
     @classmethod
@@ -90,6 +98,7 @@ class AsyncEvents:
         invoker: Invoker,
         *,
         retry_base_s: float = 60.0,
+        max_in_flight: int = 64,
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
         self._store = store
@@ -102,6 +111,9 @@ class AsyncEvents:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Events run at once, at most: the rest wait in the heap, not in the pools.
+        self._max_in_flight = max_in_flight
+        self._closing = False
 
     async def start(self) -> None:
         for doc in await self._store.list(KIND):
@@ -109,16 +121,27 @@ class AsyncEvents:
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
 
     async def close(self) -> None:
+        """Stop dispatching; outcomes that arrive from now on change nothing stored, so the
+        events being run when the platform stops run again after the next start."""
+        self._closing = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # -- accept ---------------------------------------------------------------------------
 
-    async def accept(self, target: Target, payload: bytes) -> str:
-        """Store the event durably; returns its request id. Raises NotFound for an unknown
-        function (as Lambda does at once) and LimitExceeded for an oversized payload."""
+    async def accept(
+        self, target: Target, payload: bytes, *, hops: int = 0, also: list[Write] | None = None
+    ) -> str:
+        """Store the event durably (with the `also` writes, in the same commit); returns its
+        request id. Raises NotFound for an unknown function (as Lambda does at once) and
+        LimitExceeded for an oversized payload."""
         if len(payload) > MAX_PAYLOAD_BYTES:
             raise LimitExceeded(
                 "an asynchronous invocation's payload", MAX_PAYLOAD_BYTES, len(payload)
@@ -126,9 +149,17 @@ class AsyncEvents:
         await self._invoker.resolve(target)
         now = self._clock_ms()
         event = PendingEvent(
-            new_request_id(), target.stage, target.function, target.qualifier, payload, now, now
+            new_request_id(),
+            target.stage,
+            target.function,
+            target.qualifier,
+            payload,
+            now,
+            now,
+            hops=hops,
         )
-        await self._store.commit([Write(KIND, event.key, event.to_doc(), expected_revision=0)])
+        writes = [Write(KIND, event.key, event.to_doc(), expected_revision=0), *(also or [])]
+        await self._store.commit(writes)
         self._schedule(event)
         return event.request_id
 
@@ -145,44 +176,73 @@ class AsyncEvents:
     async def _dispatch_forever(self) -> None:
         while True:
             now = self._clock_ms()
-            while self._due and self._due[0][0] <= now:
+            while self._due and self._due[0][0] <= now and len(self._running) < self._max_in_flight:
                 _, key = heapq.heappop(self._due)
                 event = self._pending.get(key)
                 if event is not None and key not in self._running and event.due_ms <= now:
-                    self._run(event)
+                    self._running.add(key)
+                    self._spawn(self._run(event))
             self._wake.clear()
             timeout = (self._due[0][0] - now) / 1000 if self._due else None
+            if self._due and len(self._running) >= self._max_in_flight:
+                timeout = None  # a settled event wakes the loop
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    def _run(self, event: PendingEvent) -> None:
-        self._running.add(event.key)
+    async def _run(self, event: PendingEvent) -> None:
+        config = await self._config(event)
+        if self._clock_ms() - event.accepted_ms > config.maximum_event_age_s * 1000:
+            # Too old already (e.g. the platform was down): it is not run, as in Lambda.
+            await self._settle_guarded(event, config, None)
+            return
         target = Target(event.stage, event.function, event.qualifier)
         attempt = replace(event, attempts=event.attempts + 1)
 
         def done(outcome: InvocationResult | UnkaiError) -> None:
-            self._spawn(self._settle(attempt, outcome))
+            self._spawn(self._settle_guarded(attempt, config, outcome))
 
-        self._invoker.start(target, event.payload, done, mode=InvocationMode.ASYNC)
+        self._invoker.start(
+            target, event.payload, done, mode=InvocationMode.ASYNC, request_id=event.request_id
+        )
 
-    async def _settle(self, event: PendingEvent, outcome: InvocationResult | UnkaiError) -> None:
+    async def _settle_guarded(
+        self,
+        event: PendingEvent,
+        config: AsyncConfig,
+        outcome: InvocationResult | UnkaiError | None,
+    ) -> None:
         try:
-            await self._settle_once(event, outcome)
-        except Exception:  # boundary: the event stays stored and runs again after a restart
-            log.exception("async event %s: could not record its outcome", event.request_id)
+            if not self._closing:
+                await self._settle(event, config, outcome)
+        except Exception:  # boundary: the stored event is tried again a little later
+            log.exception("async event %s: could not store its outcome", event.request_id)
+            stored = self._pending.get(event.key)
+            if stored is not None and not self._closing:
+                retry_at = self._clock_ms() + int(STORE_RETRY_S * 1000)
+                self._schedule(replace(stored, due_ms=retry_at))
         finally:
             self._running.discard(event.key)
+            self._wake.set()
 
-    async def _settle_once(
-        self, event: PendingEvent, outcome: InvocationResult | UnkaiError
+    async def _settle(
+        self,
+        event: PendingEvent,
+        config: AsyncConfig,
+        outcome: InvocationResult | UnkaiError | None,
     ) -> None:
-        config = await self._config(event)
         now = self._clock_ms()
         too_old = now - event.accepted_ms > config.maximum_event_age_s * 1000
-        if isinstance(outcome, UnkaiError) and not isinstance(outcome, Throttled):
+        if outcome is None:
+            await self._finish(event, config, None, "EventAgeExceeded")
+            return
+        if isinstance(outcome, NotFound):
             # The function is gone (removed after the event was accepted): nothing to retry.
             log.warning("async event %s dropped: %s", event.request_id, outcome.message)
             await self._finish(event, config, None, "Gone")
+            return
+        if isinstance(outcome, InvocationFailed) and outcome.code == "Runtime.Retired":
+            # Its pool was retired by a deploy while it waited: run it again on the new one.
+            await self._reschedule(replace(event, attempts=event.attempts - 1), now, 0.0)
             return
         if isinstance(outcome, Throttled):
             if too_old:
@@ -193,12 +253,14 @@ class AsyncEvents:
             delay = self._backoff(throttled.throttles, self._retry_base_s / THROTTLE_SPEEDUP)
             await self._reschedule(throttled, now, delay)
             return
-        if outcome.error is None:
-            await self._finish(event, config, outcome, "Success")
+        # A function error, or an instance that could not start: a failed attempt.
+        result = outcome if isinstance(outcome, InvocationResult) else None
+        if result is not None and result.error is None:
+            await self._finish(event, config, result, "Success")
         elif event.attempts > config.maximum_retry_attempts:
-            await self._finish(event, config, outcome, "RetriesExhausted")
+            await self._finish(event, config, result, "RetriesExhausted")
         elif too_old:
-            await self._finish(event, config, outcome, "EventAgeExceeded")
+            await self._finish(event, config, result, "EventAgeExceeded")
         else:
             await self._reschedule(event, now, self._backoff(event.attempts, self._retry_base_s))
 
@@ -211,6 +273,10 @@ class AsyncEvents:
 
     async def _reschedule(self, event: PendingEvent, now_ms: int, delay_s: float) -> None:
         event = replace(event, due_ms=now_ms + int(delay_s * 1000))
+        config = await self._config(event)
+        expiry = event.accepted_ms + config.maximum_event_age_s * 1000
+        if event.due_ms > expiry:
+            event = replace(event, due_ms=expiry + 1)  # it then ends as EventAgeExceeded
         await self._store.commit([Write(KIND, event.key, event.to_doc())])
         self._schedule(event)
 
@@ -221,14 +287,28 @@ class AsyncEvents:
         outcome: InvocationResult | None,
         condition: str,
     ) -> None:
-        await self._store.commit([Write(KIND, event.key, None)])
-        self._pending.pop(event.key, None)
+        delete = Write(KIND, event.key, None)
         destination = config.on_success if condition == "Success" else config.on_failure
-        if destination is None or condition == "Gone":
-            return
-        record = self._destination_record(event, outcome, condition)
-        # The destination is itself invoked asynchronously, with its own retries.
-        await self.accept(Target(event.stage, destination), record)
+        if destination is None or condition == "Gone" or event.hops >= MAX_HOPS:
+            if destination is not None and event.hops >= MAX_HOPS:
+                log.warning("async event %s: destination loop stopped", event.request_id)
+            await self._store.commit([delete])
+        else:
+            record = self._destination_record(event, outcome, condition)
+            try:
+                # The destination is invoked asynchronously, stored with the source's delete.
+                await self.accept(
+                    Target(event.stage, destination), record, hops=event.hops + 1, also=[delete]
+                )
+            except UnkaiError as exc:
+                log.warning(
+                    "async event %s: destination %s refused: %s",
+                    event.request_id,
+                    destination,
+                    exc.message,
+                )
+                await self._store.commit([delete])
+        self._pending.pop(event.key, None)
 
     def _destination_record(
         self, event: PendingEvent, outcome: InvocationResult | None, condition: str
@@ -260,7 +340,13 @@ class AsyncEvents:
             else:
                 record["responsePayload"] = orjson.loads(outcome.payload or b"null")
             record["responseContext"] = response
-        return orjson.dumps(record)
+        encoded = orjson.dumps(record)
+        if len(encoded) > MAX_PAYLOAD_BYTES:
+            # Lambda would refuse it too; the destination still learns what happened.
+            record.pop("responsePayload", None)
+            record["requestPayload"] = None
+            encoded = orjson.dumps(record)
+        return encoded
 
     async def _config(self, event: PendingEvent) -> AsyncConfig:
         try:

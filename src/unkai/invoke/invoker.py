@@ -64,7 +64,16 @@ InvokeCallback = Callable[[InvocationResult | UnkaiError], None]
 class _Call:
     """One invocation in flight through `Invoker.start`, as plain callbacks."""
 
-    __slots__ = ("done", "instance", "invoker", "mode", "payload", "resolved", "target")
+    __slots__ = (
+        "done",
+        "instance",
+        "invoker",
+        "mode",
+        "payload",
+        "request_id",
+        "resolved",
+        "target",
+    )
 
     def __init__(
         self,
@@ -74,7 +83,9 @@ class _Call:
         payload: bytes,
         mode: InvocationMode,
         done: InvokeCallback,
+        request_id: str | None = None,
     ) -> None:
+        self.request_id = request_id
         self.invoker = invoker
         self.resolved = resolved
         self.target = target
@@ -104,7 +115,7 @@ class _Call:
             return
         self.instance = outcome
         invocation = Invocation(
-            request_id=new_request_id(),
+            request_id=self.request_id or new_request_id(),
             payload=self.payload,
             deadline=time.monotonic() + self.resolved.spec.timeout_s,
             mode=self.mode,
@@ -158,8 +169,10 @@ class Invoker:
         done: InvokeCallback,
         *,
         mode: InvocationMode = InvocationMode.SYNC,
+        request_id: str | None = None,
     ) -> None:
         """Run `target` once with `payload` (the JSON event); `done` gets the outcome.
+        `request_id` is the id the function sees (an asynchronous event keeps its own).
 
         The outcome is an InvocationResult (handler and runtime errors included), or the
         refusal: NotFound for an unknown function or version, Throttled when the function's
@@ -168,7 +181,7 @@ class Invoker:
         """
         resolved = self._targets.get(target)
         if resolved is not None:
-            _Call(self, resolved, target, payload, mode, done).admit()
+            _Call(self, resolved, target, payload, mode, done, request_id).admit()
             return
         task = asyncio.get_running_loop().create_task(self._resolve(target))
         self._background.add(task)
@@ -177,7 +190,7 @@ class Invoker:
             self._background.discard(task)
             error = finished.exception()
             if error is None:
-                _Call(self, finished.result(), target, payload, mode, done).admit()
+                _Call(self, finished.result(), target, payload, mode, done, request_id).admit()
             elif isinstance(error, UnkaiError):
                 done(error)
             else:

@@ -18,12 +18,12 @@ from tests.integration.platform_process import PlatformProcess, write_app
 APP = """
 import json, os
 
-def _note(kind, event):
+def _note(kind, event, request_id=None):
     with open(os.environ["OUT"], "a") as out:
-        out.write(json.dumps({"kind": kind, "event": event}) + "\\n")
+        out.write(json.dumps({"kind": kind, "event": event, "id": request_id}) + "\\n")
 
 def work(event, context):
-    _note("work", event)
+    _note("work", event, context.aws_request_id)
     return {"done": event.get("n")}
 
 def flaky(event, context):
@@ -113,6 +113,8 @@ def test_event_runs_and_success_reaches_the_destination(
     assert record["requestPayload"] == {"n": 7}
     assert record["responsePayload"] == {"done": 7}
     assert record["responseContext"]["executedVersion"] == "$LATEST"
+    # The function ran with the request id the 202 gave
+    assert [n["id"] for n in notes(out) if n["kind"] == "work"] == [request_id]
 
 
 def test_failures_are_retried_then_reported_with_lambdas_record(

@@ -51,3 +51,21 @@ def test_next_run(expression: str, zone: str, after: str, expected_utc: str) -> 
 def test_invalid_expressions_name_the_problem(expression: str, zone: str, problem: str) -> None:
     with pytest.raises(ScheduleError, match=problem):
         validate(expression, zone)
+
+
+def test_year_fields_jump_to_the_years_they_allow_and_end() -> None:
+    after = at("2026-12-01T00:00:00")
+    assert next_run("cron(0 * * * ? 2028)", "UTC", after) == at("2028-01-01T00:00:00")
+    assert next_run("cron(0 0 1 1 ? 2026/2)", "UTC", after) == at("2028-01-01T00:00:00")
+    assert next_run("cron(0 12 * * ? 2026)", "UTC", at("2026-12-31T13:00:00")) is None
+    with pytest.raises(ScheduleError, match="no run in the future"):
+        validate("cron(0 12 * * ? 2020)")
+
+
+def test_day_of_week_lists_and_nth_are_shifted_item_by_item() -> None:
+    # 2#1 is the first Monday, 6#3 the third Friday (AWS counts Sunday as 1)
+    assert next_run("cron(0 9 ? * 2#1,6#3 *)", "UTC", at("2026-12-01T00:00:00")) == at(
+        "2026-12-07T09:00:00"
+    )
+    with pytest.raises(ScheduleError, match="'L' in day-of-week"):
+        validate("cron(0 9 ? * 6L *)")
