@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -80,3 +81,8 @@ def _clean(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if params is None:
         return None
     return {k: v for k, v in params.items() if v is not None}
+
+
+def control_client(url: str | None) -> ControlClient:
+    """The client of the platform at `url`, or at UNKAI_URL / the local platform's address."""
+    return ControlClient(platform_url(url, os.environ))

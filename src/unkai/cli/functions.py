@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,17 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from unkai.cli.client import CliError, ControlClient, error_from_response, platform_url
+from unkai.cli.client import (
+    CliError,
+    control_client,
+    error_from_response,
+)
 from unkai.cli.output import print_log_records
 
 console = Console(highlight=False)
 url_option = click.option("--url", default=None, help="Platform URL [env: UNKAI_URL].")
 stage_option = click.option("--stage", "-s", default=None, help="Stage (default: the platform's).")
 
-
-def _client(url: str | None) -> ControlClient:
-    return ControlClient(platform_url(url, os.environ))
 
 
 @click.command()
@@ -32,7 +32,7 @@ def deploy(app_dir: Path, stage: str | None, dry_run: bool, url: str | None) -> 
     """Package APP_DIR (default .) and publish its functions and routes."""
     if not app_dir.is_dir():
         raise CliError(f"{app_dir} is not a directory", hint="pass the folder with unkai.yml")
-    result = _client(url).call(
+    result = control_client(url).call(
         "POST",
         "/_unkai/api/deploy",
         json={"app_dir": str(app_dir.resolve()), "stage": stage, "dry_run": dry_run},
@@ -101,7 +101,7 @@ def invoke(
         return
     if function is None:
         raise CliError("missing -f/--function", hint="unkai invoke -f hello -d '{}'")
-    client = _client(url)
+    client = control_client(url)
     headers = {"x-unkai-stage": stage} if stage else {}
     if run_async:
         headers["x-amz-invocation-type"] = "Event"
@@ -171,7 +171,7 @@ def invoke_local(function: str, data: str | None, path: Path | None, app_dir: Pa
 @url_option
 def ls(stage: str | None, url: str | None) -> None:
     """List deployed functions."""
-    functions = _client(url).call("GET", "/_unkai/api/functions", params={"stage": stage})
+    functions = control_client(url).call("GET", "/_unkai/api/functions", params={"stage": stage})
     table = Table("stage", "function", "version", "service", "handler", "memory", "timeout")
     for f in functions["functions"]:
         table.add_row(
@@ -192,7 +192,7 @@ def ls(stage: str | None, url: str | None) -> None:
 @url_option
 def info(name: str, stage: str | None, url: str | None) -> None:
     """Show a function: configuration, version, routes and instances."""
-    f = _client(url).call("GET", f"/_unkai/api/functions/{name}", params={"stage": stage})
+    f = control_client(url).call("GET", f"/_unkai/api/functions/{name}", params={"stage": stage})
     for key in (
         "name",
         "stage",
@@ -229,7 +229,7 @@ def remove(
         from unkai.config.load import load_app
 
         service = load_app(app_dir).service
-    result = _client(url).call(
+    result = control_client(url).call(
         "POST", "/_unkai/api/remove", json={"service": service, "stage": stage, "dry_run": dry_run}
     )
     _print_result(result, dry_run)

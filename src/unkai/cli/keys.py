@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.console import Console
 from rich.table import Table
 
-from unkai.cli.client import ControlClient, platform_url
+from unkai.cli.client import control_client
 from unkai.cli.functions import stage_option, url_option
 from unkai.cli.output import format_timestamp
 
 console = Console(highlight=False)
 
-
-def _client(url: str | None) -> ControlClient:
-    return ControlClient(platform_url(url, os.environ))
 
 
 @click.group()
@@ -32,7 +27,7 @@ def keys() -> None:
 @url_option
 def create(name: str, plan: str, value: str | None, stage: str | None, url: str | None) -> None:
     """Create key NAME on PLAN and print its value: it is stored hashed and never shown again."""
-    result = _client(url).call(
+    result = control_client(url).call(
         "POST",
         "/_unkai/api/keys",
         json={"name": name, "plan": plan, "stage": stage, "value": value},
@@ -48,7 +43,7 @@ def create(name: str, plan: str, value: str | None, stage: str | None, url: str 
 @url_option
 def ls(stage: str | None, url: str | None) -> None:
     """List keys (names, plans and ids; never values)."""
-    listed = _client(url).call("GET", "/_unkai/api/keys", params={"stage": stage})["keys"]
+    listed = control_client(url).call("GET", "/_unkai/api/keys", params={"stage": stage})["keys"]
     table = Table("stage", "name", "plan", "id", "created")
     for key in listed:
         table.add_row(
@@ -63,5 +58,5 @@ def ls(stage: str | None, url: str | None) -> None:
 @url_option
 def revoke(name: str, stage: str | None, url: str | None) -> None:
     """Delete key NAME: requests with it are refused (403) from now on."""
-    result = _client(url).call("DELETE", f"/_unkai/api/keys/{name}", params={"stage": stage})
+    result = control_client(url).call("DELETE", f"/_unkai/api/keys/{name}", params={"stage": stage})
     console.print(f"revoked {result['name']} ({result['id']}) @ {result['stage']}")

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime
-import os
 import re
 import time
 
 import click
 
-from unkai.cli.client import CliError, ControlClient, platform_url
+from unkai.cli.client import CliError, control_client
 from unkai.cli.output import print_log_records
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d|w)$")
@@ -63,7 +62,7 @@ def logs(
             "give either -f/--function NAME or --access SERVICE", hint="unkai logs -f hello"
         )
     name = function if function is not None else f"@access.{access}"
-    client = ControlClient(platform_url(url, os.environ))
+    client = control_client(url)
     since_ms = parse_since(since, time.time()) if since else None
     if since_ms is None and tail:
         since_ms = int((time.time() - 600) * 1000)

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 from rich.console import Console
 from rich.table import Table
 
-from unkai.cli.client import ControlClient, platform_url
+from unkai.cli.client import control_client
 from unkai.cli.functions import stage_option, url_option
 from unkai.cli.output import format_timestamp
 
 console = Console(highlight=False)
 
-
-def _client(url: str | None) -> ControlClient:
-    return ControlClient(platform_url(url, os.environ))
 
 
 @click.group()
@@ -29,7 +24,7 @@ def schedules() -> None:
 @url_option
 def ls(stage: str | None, url: str | None) -> None:
     """List schedules with their next and last runs."""
-    listed = _client(url).call("GET", "/_unkai/api/schedules", params={"stage": stage})
+    listed = control_client(url).call("GET", "/_unkai/api/schedules", params={"stage": stage})
     table = Table("stage", "name", "function", "expression", "enabled", "next", "last")
     for s in listed["schedules"]:
         table.add_row(
@@ -50,7 +45,7 @@ def ls(stage: str | None, url: str | None) -> None:
 @url_option
 def enable(name: str, stage: str | None, url: str | None) -> None:
     """Run schedule NAME again (from its next time on)."""
-    result = _client(url).call(
+    result = control_client(url).call(
         "POST", f"/_unkai/api/schedules/{name}/enable", params={"stage": stage}
     )
     console.print(f"schedule {result['name']} @ {result['stage']}: enabled")
@@ -62,7 +57,7 @@ def enable(name: str, stage: str | None, url: str | None) -> None:
 @url_option
 def disable(name: str, stage: str | None, url: str | None) -> None:
     """Stop running schedule NAME until it is enabled (or redeployed enabled)."""
-    result = _client(url).call(
+    result = control_client(url).call(
         "POST", f"/_unkai/api/schedules/{name}/disable", params={"stage": stage}
     )
     console.print(f"schedule {result['name']} @ {result['stage']}: disabled")

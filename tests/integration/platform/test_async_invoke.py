@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.integration.platform_process import PlatformProcess, write_app
+from tests.integration.platform_process import PlatformProcess, wait_until, write_app
 
 APP = """
 import json, os
@@ -64,14 +64,6 @@ def notes(out: Path) -> list[dict[str, Any]]:
         return []
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 @pytest.fixture

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from tests.integration.platform_process import PlatformProcess, write_app
+from tests.integration.platform_process import PlatformProcess, wait_until, write_app
 
 APP = """
 import json, os, time
@@ -39,14 +38,6 @@ def runs(out: Path) -> list[dict[str, object]]:
         return []
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
-
-def wait_until(check: Callable[[], bool], timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.05)
-    return check()
 
 
 def test_schedules_run_pause_and_catch_up_once_after_a_restart(tmp_path: Path) -> None:
