@@ -45,10 +45,7 @@ def ls(stage: str | None, url: str | None) -> None:
 @url_option
 def enable(name: str, stage: str | None, url: str | None) -> None:
     """Run schedule NAME again (from its next time on)."""
-    result = control_client(url).call(
-        "POST", f"/_unkai/api/schedules/{name}/enable", params={"stage": stage}
-    )
-    console.print(f"schedule {result['name']} @ {result['stage']}: enabled")
+    _switch(name, stage, url, "enable")
 
 
 @schedules.command("disable")
@@ -57,7 +54,10 @@ def enable(name: str, stage: str | None, url: str | None) -> None:
 @url_option
 def disable(name: str, stage: str | None, url: str | None) -> None:
     """Stop running schedule NAME until it is enabled (or redeployed enabled)."""
-    result = control_client(url).call(
-        "POST", f"/_unkai/api/schedules/{name}/disable", params={"stage": stage}
-    )
-    console.print(f"schedule {result['name']} @ {result['stage']}: disabled")
+    _switch(name, stage, url, "disable")
+
+
+def _switch(name: str, stage: str | None, url: str | None, action: str) -> None:
+    path = f"/_unkai/api/schedules/{name}/{action}"
+    result = control_client(url).call("POST", path, params={"stage": stage})
+    console.print(f"schedule {result['name']} @ {result['stage']}: {action}d")

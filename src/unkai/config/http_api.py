@@ -291,3 +291,43 @@ class ScheduleConfig:
             doc.get("input"),
             doc.get("enabled", True),
         )
+
+
+# Identity sources of a function authorizer (checked at deploy, read by the gateway).
+IDENTITY_HEADER = re.compile(r"^\$request\.header\.([!#$%&'*+.^_`|~0-9A-Za-z-]+)$")
+IDENTITY_QUERY = re.compile(r"^\$request\.querystring\.(.+)$")
+IDENTITY_CONTEXT = re.compile(r"^\$context\.(.+)$")
+IDENTITY_STAGE_VARIABLE = re.compile(r"^\$stageVariables\.([A-Za-z0-9_]+)$")
+#: The `$context` variables an identity source may name: those known before routing is done.
+IDENTITY_CONTEXT_VARIABLES = (
+    "routeKey",
+    "httpMethod",
+    "protocol",
+    "domainName",
+    "identity.sourceIp",
+    "identity.userAgent",
+)
+
+
+def identity_source_problem(source: Any) -> str:
+    """What is wrong with one identity source expression; empty when it is fine."""
+    if not isinstance(source, str):
+        return f"{source!r} must be a string"
+    if source.startswith("route.request."):
+        return f"{source!r} is a WebSocket API expression; HTTP APIs use '$request.header.X'"
+    if (
+        IDENTITY_HEADER.match(source)
+        or IDENTITY_QUERY.match(source)
+        or IDENTITY_STAGE_VARIABLE.match(source)
+    ):
+        return ""
+    context = IDENTITY_CONTEXT.match(source)
+    if context is not None:
+        if context.group(1) in IDENTITY_CONTEXT_VARIABLES:
+            return ""
+        names = ", ".join(f"$context.{name}" for name in IDENTITY_CONTEXT_VARIABLES)
+        return f"{source!r}: the context variables an identity source can use are {names}"
+    return (
+        f"{source!r} must be $request.header.<name>, $request.querystring.<name>, "
+        "$context.<variable> or $stageVariables.<name>"
+    )

@@ -24,6 +24,7 @@ from unkai.config.http_api import (
     IpRules,
     ThrottleConfig,
     UsagePlanConfig,
+    identity_source_problem,
     unknown_access_log_variables,
 )
 from unkai.config.schedule_expressions import ScheduleError
@@ -201,16 +202,41 @@ class AuthorizerSpec(Spec):
 
     @model_validator(mode="after")
     def _complete(self) -> AuthorizerSpec:
-        if self.type == "jwt":
-            if not self.issuer:
-                raise ValueError("a jwt authorizer needs 'issuer'")
-            if not self.audience:
-                raise ValueError("a jwt authorizer needs 'audience' (a list of client ids)")
-            if (self.jwks_url is None) == (self.key is None):
-                raise ValueError("a jwt authorizer needs exactly one of 'jwksUrl' and 'key'")
-        elif self.function_name is None:
-            raise ValueError("a request authorizer needs 'functionName'")
+        problem = self._jwt_problem() if self.type == "jwt" else self._request_problem()
+        if problem:
+            raise ValueError(problem)
         return self
+
+    def _jwt_problem(self) -> str:
+        if not self.issuer:
+            return "a jwt authorizer needs 'issuer'"
+        if not self.audience:
+            return "a jwt authorizer needs 'audience' (a list of client ids)"
+        if (self.jwks_url is None) == (self.key is None):
+            return "a jwt authorizer needs exactly one of 'jwksUrl' and 'key'"
+        key = (self.key or "").lstrip()
+        if self.key is None or key.startswith("-----BEGIN"):
+            return ""
+        # Not PEM, so it is taken as an HMAC secret: a short one, or a pasted public JWK,
+        # would let anyone who knows it sign tokens.
+        if key.startswith("{"):
+            return "key: give a PEM public key, not a JWK (or use jwksUrl)"
+        if len(key) < 32:
+            return "key: an HMAC secret needs at least 32 characters; a public key must be PEM"
+        return ""
+
+    def _request_problem(self) -> str:
+        if self.function_name is None:
+            return "a request authorizer needs 'functionName'"
+        problems = [p for p in map(identity_source_problem, self.identity_source) if p]
+        if problems:
+            return "identitySource: " + "; ".join(problems)
+        if self.result_ttl_in_seconds > 0 and not self.identity_source:
+            return (
+                "caching (resultTtlInSeconds > 0) needs an identitySource; add one or set "
+                "resultTtlInSeconds: 0"
+            )
+        return ""
 
     def settings(self) -> dict[str, Any]:
         """The document the gateway's authorizer class reads (`from_doc`)."""

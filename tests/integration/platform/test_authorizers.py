@@ -185,6 +185,31 @@ def test_function_authorizer_allows_denies_caches_and_passes_context(
     assert v1.json()["authorizer"]["user"] == "ada"
 
 
+def test_bad_authorizer_settings_are_deploy_errors(platform: PlatformProcess, apps: Path) -> None:
+    cases = {
+        "source": (
+            "type: request\n        functionName: f\n        identitySource: [$context.requestId]",
+            "the context variables an identity source can use are",
+        ),
+        "short": ("type: jwt\n        issuer: i\n        audience: [a]\n        key: short", "32"),
+        "jwk": (
+            'type: jwt\n        issuer: i\n        audience: [a]\n        key: \'{"kty": "RSA"}\'',
+            "not a JWK",
+        ),
+    }
+    for name, (settings, problem) in cases.items():
+        manifest = (
+            "service: bad\nprovider:\n  httpApi:\n    authorizers:\n      a:\n        "
+            + settings
+            + "\nfunctions:\n  f:\n    handler: app.echo\n"
+        )
+        write_app(apps / name, manifest, {"app.py": APP})
+        result = platform.cli("deploy", str(apps / name), "--dry-run")
+        assert result.returncode == 1, name
+        assert "unkai.yml:5: provider.httpApi.authorizers.a" in result.stderr, result.stderr
+        assert problem in result.stderr, (name, result.stderr)
+
+
 def test_unknown_authorizer_names_the_line(platform: PlatformProcess, apps: Path) -> None:
     manifest = (
         "service: bad\nfunctions:\n  f:\n    handler: app.echo\n    events:\n"

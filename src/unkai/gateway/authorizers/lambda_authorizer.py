@@ -35,6 +35,14 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from unkai.config.http_api import (
+    IDENTITY_CONTEXT,
+    IDENTITY_CONTEXT_VARIABLES,
+    IDENTITY_HEADER,
+    IDENTITY_QUERY,
+    IDENTITY_STAGE_VARIABLE,
+    identity_source_problem,
+)
 from unkai.config.spec import NAME_PATTERN
 from unkai.gateway.http1 import Request
 from unkai.gateway.mapping import build_event
@@ -55,10 +63,10 @@ BODY_BY_STATUS: dict[int, bytes] = {
     500: INTERNAL_ERROR_BODY,
 }
 
-_HEADER = re.compile(r"^\$request\.header\.([!#$%&'*+.^_`|~0-9A-Za-z-]+)$")
-_QUERY = re.compile(r"^\$request\.querystring\.(.+)$")
-_CONTEXT = re.compile(r"^\$context\.(.+)$")
-_STAGE_VARIABLE = re.compile(r"^\$stageVariables\.([A-Za-z0-9_]+)$")
+_HEADER = IDENTITY_HEADER
+_QUERY = IDENTITY_QUERY
+_CONTEXT = IDENTITY_CONTEXT
+_STAGE_VARIABLE = IDENTITY_STAGE_VARIABLE
 
 
 def _header_text(request: Request, name: bytes) -> str:
@@ -75,6 +83,7 @@ _CONTEXT_VALUES: dict[str, Callable[[Request, str], str]] = {
     "identity.sourceIp": lambda request, route_key: request.client[0] if request.client else "",
     "identity.userAgent": lambda request, route_key: _header_text(request, b"user-agent"),
 }
+assert tuple(_CONTEXT_VALUES) == IDENTITY_CONTEXT_VARIABLES  # validated at deploy from there
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +106,7 @@ class LambdaAuthorizerConfig:
         problems.extend(
             f"identitySource: {problem}"
             for source in self.identity_sources
-            if (problem := _source_problem(source))
+            if (problem := identity_source_problem(source))
         )
         ttl = self.result_ttl_s
         if isinstance(ttl, bool) or not isinstance(ttl, int) or not 0 <= ttl <= MAX_TTL_S:
@@ -138,25 +147,6 @@ class LambdaAuthorizerConfig:
             result_ttl_s=doc.get("resultTtlInSeconds", DEFAULT_TTL_S),
             simple_responses=doc.get("enableSimpleResponses", True),
         )
-
-
-def _source_problem(source: Any) -> str:
-    if not isinstance(source, str):
-        return f"{source!r} must be a string"
-    if source.startswith("route.request."):
-        return f"{source!r} is a WebSocket API expression; HTTP APIs use '$request.header.X'"
-    if _HEADER.match(source) or _QUERY.match(source) or _STAGE_VARIABLE.match(source):
-        return ""
-    context = _CONTEXT.match(source)
-    if context is not None:
-        if context.group(1) in _CONTEXT_VALUES:
-            return ""
-        names = ", ".join(f"$context.{name}" for name in _CONTEXT_VALUES)
-        return f"{source!r}: the context variables an identity source can use are {names}"
-    return (
-        f"{source!r} must be $request.header.<name>, $request.querystring.<name>, "
-        "$context.<variable> or $stageVariables.<name>"
-    )
 
 
 @dataclass(frozen=True, slots=True)
