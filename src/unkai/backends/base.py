@@ -10,7 +10,11 @@ Stores in this release:
                  writes atomically, and optimistic checks make concurrent deploys safe.
   LogStore       append-only log records with an id per record, queried by group, time range,
                  request id, text and cursor (`after_id`, for live tailing).
-Queue, stream and lease stores join the protocol with the issues that need them.
+  QueueStore     messages of named queues with SQS's primitives: send (with FIFO
+                 deduplication), receive (visibility, receipts, FIFO group locking, redrive to a
+                 dead-letter queue, retention), delete and change visibility by receipt, move,
+                 purge and counts. Queue settings live in the MetadataStore.
+Stream and lease stores join the protocol with the issues that need them.
 """
 
 from __future__ import annotations
@@ -102,7 +106,110 @@ class LogStore(Protocol):
         ...
 
 
-class Backend(MetadataStore, LogStore, Protocol):
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store. `attributes` is opaque to the store (the core's encoding)."""
+
+    message_id: str
+    body: bytes
+    attributes: bytes | None = None
+    delay_ms: int = 0
+    #: FIFO queues: the message group, and the deduplication id (explicit or content hash).
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    message_id: str
+    #: The store's send order; a FIFO queue's SequenceNumber.
+    sequence: int
+    #: The deduplication id was seen within the window: nothing was stored, and `message_id`
+    #: and `sequence` are those of the first send.
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message as a receive returns it (its receive already counted)."""
+
+    sequence: int
+    message_id: str
+    body: bytes
+    attributes: bytes | None
+    sent_ms: int
+    receive_count: int
+    first_receive_ms: int
+    #: "<sequence>:<token>"; a new token per receive. Deletes and visibility changes must quote
+    #: the latest one.
+    receipt: str
+    group_id: str | None = None
+    dedup_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveRequest:
+    queue: str
+    max_messages: int
+    visibility_ms: int
+    now_ms: int
+    #: FIFO: messages in send order, none of a group that has a message in flight or delayed.
+    fifo: bool = False
+    #: Messages sent before this are past retention: deleted, not returned.
+    expired_before_ms: int = 0
+    #: (queue, maxReceiveCount): a message already received that many times moves there
+    #: instead of being returned (SQS redrive policy).
+    dead_letter: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueCounts:
+    visible: int
+    in_flight: int
+    delayed: int
+    #: SentTimestamp of the oldest message, None when the queue is empty.
+    oldest_sent_ms: int | None
+
+
+class QueueStore(Protocol):
+    async def send_messages(
+        self, queue: str, messages: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
+    ) -> list[SentMessage]:
+        """Store `messages` atomically, in order; one outcome per message."""
+        ...
+
+    async def receive_messages(self, request: ReceiveRequest) -> list[QueuedMessage]:
+        """Up to `max_messages` visible messages, made invisible for `visibility_ms`."""
+        ...
+
+    async def delete_messages(self, queue: str, receipts: Sequence[str]) -> list[bool]:
+        """Delete by receipt; per receipt, whether a message went (a stale receipt deletes
+        nothing, as in SQS, and is no error)."""
+        ...
+
+    async def change_visibility(
+        self, queue: str, changes: Sequence[tuple[str, int]], now_ms: int
+    ) -> list[bool]:
+        """(receipt, timeout_ms): visible again at now + timeout. False: the message is not in
+        flight under that receipt."""
+        ...
+
+    async def move_messages(self, source: str, destination: str, limit: int, now_ms: int) -> int:
+        """Move up to `limit` of the oldest messages, visible at once, receive count reset."""
+        ...
+
+    async def purge_queue(self, queue: str) -> int:
+        """Delete every message of the queue; returns how many went."""
+        ...
+
+    async def expire_messages(self, queue: str, sent_before_ms: int, now_ms: int) -> int:
+        """Delete messages past retention and forget expired deduplication ids."""
+        ...
+
+    async def count_messages(self, queue: str, now_ms: int) -> QueueCounts: ...
+
+
+class Backend(MetadataStore, LogStore, QueueStore, Protocol):
     """All durable state. `open` before use, `close` to flush and release."""
 
     async def open(self) -> None: ...

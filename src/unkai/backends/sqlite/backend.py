@@ -4,7 +4,8 @@
              when its transaction committed.
   reads   -> Reader (reader.py): reader threads with their own connections; never wait for
              the writer, see everything committed before they started.
-  SQL     -> documents.py (MetadataStore), logs.py (LogStore); layout in schema.sql.
+  SQL     -> documents.py (MetadataStore), logs.py (LogStore), queues.py (QueueStore: every
+             call is a writer job, receives included); layout in schema.sql.
 
 The event loop only encodes/decodes and awaits. Safe for any number of concurrent tasks; one
 process per file (a second process on the same file works, but waits on SQLite's lock).
@@ -17,8 +18,18 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from unkai.backends.base import Document, LogQuery, LogRecord, Write
-from unkai.backends.sqlite import documents, logs
+from unkai.backends.base import (
+    Document,
+    LogQuery,
+    LogRecord,
+    NewMessage,
+    QueueCounts,
+    QueuedMessage,
+    ReceiveRequest,
+    SentMessage,
+    Write,
+)
+from unkai.backends.sqlite import documents, logs, queues
 from unkai.backends.sqlite.reader import Reader
 from unkai.backends.sqlite.writer import Writer
 from unkai.errors import ConfigError
@@ -99,3 +110,41 @@ class SqliteBackend:
             total += deleted
             if deleted < logs.PURGE_CHUNK_ROWS:
                 return total
+
+    # QueueStore
+
+    async def send_messages(
+        self, queue: str, messages: Sequence[NewMessage], now_ms: int, dedup_window_ms: int
+    ) -> builtins.list[SentMessage]:
+        return await self._writer.submit(
+            lambda conn: queues.send(conn, queue, messages, now_ms, dedup_window_ms)
+        )
+
+    async def receive_messages(self, request: ReceiveRequest) -> builtins.list[QueuedMessage]:
+        return await self._writer.submit(lambda conn: queues.receive(conn, request))
+
+    async def delete_messages(self, queue: str, receipts: Sequence[str]) -> builtins.list[bool]:
+        return await self._writer.submit(lambda conn: queues.delete(conn, queue, receipts))
+
+    async def change_visibility(
+        self, queue: str, changes: Sequence[tuple[str, int]], now_ms: int
+    ) -> builtins.list[bool]:
+        return await self._writer.submit(
+            lambda conn: queues.change_visibility(conn, queue, changes, now_ms)
+        )
+
+    async def move_messages(self, source: str, destination: str, limit: int, now_ms: int) -> int:
+        return await self._writer.submit(
+            lambda conn: queues.move(conn, source, destination, limit, now_ms)
+        )
+
+    async def purge_queue(self, queue: str) -> int:
+        return await self._writer.submit(lambda conn: queues.purge(conn, queue))
+
+    async def expire_messages(self, queue: str, sent_before_ms: int, now_ms: int) -> int:
+        return await self._writer.submit(
+            lambda conn: queues.expire(conn, queue, sent_before_ms, now_ms)
+        )
+
+    async def count_messages(self, queue: str, now_ms: int) -> QueueCounts:
+        return await self._reader.run(lambda conn: queues.counts(conn, queue, now_ms))

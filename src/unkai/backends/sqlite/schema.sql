@@ -47,3 +47,43 @@ CREATE INDEX IF NOT EXISTS logs_by_request_id ON logs (request_id) WHERE request
 -- Serves the retention purge (`timestamp_ms < ?`) without scanning the table, and time-range
 -- queries that name no group.
 CREATE INDEX IF NOT EXISTS logs_by_time ON logs (timestamp_ms);
+
+-- queue_messages: the QueueStore. One row per message of any queue, from send to delete.
+-- `id` (AUTOINCREMENT: never reused, so it only grows) is the send order, a FIFO queue's
+-- SequenceNumber, and the message's row in receipt handles. `visible_ms` is when the message
+-- can next be received: sent + delay, then receive + visibility timeout. `receipt` is the token
+-- of the latest receive (NULL before the first): a delete or visibility change must quote it.
+-- `attributes` is the message attributes as the core encoded them (opaque here).
+CREATE TABLE IF NOT EXISTS queue_messages (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    queue            TEXT    NOT NULL,
+    message_id       TEXT    NOT NULL,
+    body             BLOB    NOT NULL,
+    attributes       BLOB,
+    sent_ms          INTEGER NOT NULL,
+    visible_ms       INTEGER NOT NULL,
+    receive_count    INTEGER NOT NULL DEFAULT 0,
+    first_receive_ms INTEGER,
+    receipt          TEXT,
+    group_id         TEXT,
+    dedup_id         TEXT
+);
+
+-- Serves standard receives (visible now, oldest visibility first) and the delayed / in-flight
+-- counts of `unkai info`.
+CREATE INDEX IF NOT EXISTS queue_messages_by_visible ON queue_messages (queue, visible_ms);
+
+-- Serves FIFO receives, retention purges and the oldest message's age: a queue's rows in send
+-- order.
+CREATE INDEX IF NOT EXISTS queue_messages_by_queue_id ON queue_messages (queue, id);
+
+-- queue_dedup: a FIFO queue's deduplication ids of the last five minutes. A send whose id is
+-- here (and not expired) is accepted but not stored again; it gets the first message's id.
+CREATE TABLE IF NOT EXISTS queue_dedup (
+    queue      TEXT    NOT NULL,
+    dedup_id   TEXT    NOT NULL,
+    message_id TEXT    NOT NULL,
+    sequence   INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+) WITHOUT ROWID;
