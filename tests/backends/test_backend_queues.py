@@ -155,7 +155,7 @@ async def test_fifo_deduplication_within_window(backend: Backend) -> None:
 
 async def test_purge_and_attributes_round_trip(backend: Backend) -> None:
     await backend.send_messages(
-        "q", [NewMessage("m", b"body", b'{"k":1}')] + msgs("a", "b"), 0, DEDUP_MS
+        "q", [NewMessage("m", b"body", b'{"k":1}'), *msgs("a", "b")], 0, DEDUP_MS
     )
     got = await backend.receive_messages(recv("q", 0, n=1))
     assert got[0].attributes == b'{"k":1}'
