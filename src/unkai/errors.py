@@ -14,10 +14,14 @@ class UnkaiError(Exception):
     #: Lambda-style error name, used as `errorType`/`__type` by the front doors.
     code = "ServiceException"
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        if code is not None:
+            #: The AWS name of this failure where the service has its own (SQS's
+            #: `QueueDoesNotExist`, SNS's `InvalidParameter`); the class keeps the status.
+            self.code = code
 
 
 class ConfigError(UnkaiError):
@@ -43,6 +47,12 @@ class ConfigError(UnkaiError):
         self.path = path
         self.line = line
         self.field = field
+
+
+class InvalidRequest(UnkaiError):
+    """A request's parameter is wrong (HTTP 400); `code` carries the service's error name."""
+
+    code = "InvalidParameterValue"
 
 
 class NotFound(UnkaiError):

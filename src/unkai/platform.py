@@ -17,6 +17,7 @@ from unkai.control.http import build_control_app
 from unkai.control.service import ControlService
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
+from unkai.events.queues import QueueService
 from unkai.events.schedules import Scheduler
 from unkai.gateway.app import GatewayApp
 from unkai.invoke.async_events import AsyncEvents
@@ -36,6 +37,7 @@ class Platform:
     invoker: Invoker
     keys: KeyService
     async_events: AsyncEvents
+    queues: QueueService
     scheduler: Scheduler
     control: ControlService
     app: GatewayApp
@@ -47,6 +49,7 @@ class Platform:
         await self.supervisor.start()
         await self.keys.start()
         await self.app.load()
+        await self.queues.start()
         await self.async_events.start()
         await self.scheduler.start()
 
@@ -54,6 +57,7 @@ class Platform:
         """Stop every instance, flush logs, close the backend; nothing is left running."""
         await self.scheduler.close()
         await self.async_events.close()
+        await self.queues.close()
         await self.supervisor.close()
         await self.keys.close()
         await self.logs.close()
@@ -85,6 +89,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     keys = KeyService(backend)
     async_events = AsyncEvents(backend, invoker, retry_base_s=settings.async_retry_base_s)
+    queues = QueueService(backend, account_id=settings.account_id, region=settings.region)
     scheduler = Scheduler(
         backend,
         registry,
@@ -100,6 +105,7 @@ def build_platform(settings: Settings) -> Platform:
         logs,
         keys,
         scheduler,
+        queues,
         default_stage=settings.default_stage,
         base_url=f"http://{settings.host}:{settings.port}",
     )
@@ -127,6 +133,7 @@ def build_platform(settings: Settings) -> Platform:
         invoker,
         keys,
         async_events,
+        queues,
         scheduler,
         control,
         app,

@@ -15,6 +15,7 @@ from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
 from unkai.deploy.versions import SCHEDULE_METHOD, WEBSOCKET_METHOD, FunctionVersion
+from unkai.events.queues import QueueService
 from unkai.events.schedules import Scheduler
 from unkai.observe.logs import LogService
 from unkai.runtime.supervisor import Supervisor
@@ -50,6 +51,7 @@ class ControlService:
         logs: LogService,
         keys: KeyService,
         scheduler: Scheduler,
+        queues: QueueService,
         *,
         default_stage: str,
         base_url: str,
@@ -60,6 +62,7 @@ class ControlService:
         self._logs = logs
         self._keys = keys
         self._scheduler = scheduler
+        self._queues = queues
         self.default_stage = default_stage
         self.base_url = base_url
         #: False until start-up (including the deploy `unkai up DIR` asked for) is done.

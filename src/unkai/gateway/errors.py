@@ -5,6 +5,7 @@ from __future__ import annotations
 from unkai.errors import (
     ConfigError,
     Conflict,
+    InvalidRequest,
     InvocationFailed,
     LimitExceeded,
     NotFound,
@@ -14,6 +15,7 @@ from unkai.errors import (
 
 STATUS_BY_ERROR: dict[type[UnkaiError], int] = {
     ConfigError: 400,
+    InvalidRequest: 400,
     NotFound: 404,
     Conflict: 409,
     LimitExceeded: 413,
