@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from unkai.access.keys import KeyService
 from unkai.aws.lambda_ import LambdaApi
+from unkai.aws.sqs import SqsApi
 from unkai.backends.base import Backend
 from unkai.backends.factory import open_backend
 from unkai.config.settings import Settings, parse_domains
@@ -17,7 +18,9 @@ from unkai.control.http import build_control_app
 from unkai.control.service import ControlService
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
+from unkai.events.queue_mappings import QueueMappings
 from unkai.events.queues import QueueService
+from unkai.events.resources import AppResources
 from unkai.events.schedules import Scheduler
 from unkai.gateway.app import GatewayApp
 from unkai.invoke.async_events import AsyncEvents
@@ -38,6 +41,7 @@ class Platform:
     keys: KeyService
     async_events: AsyncEvents
     queues: QueueService
+    mappings: QueueMappings
     scheduler: Scheduler
     control: ControlService
     app: GatewayApp
@@ -50,12 +54,14 @@ class Platform:
         await self.keys.start()
         await self.app.load()
         await self.queues.start()
+        await self.mappings.start()
         await self.async_events.start()
         await self.scheduler.start()
 
     async def close(self) -> None:
         """Stop every instance, flush logs, close the backend; nothing is left running."""
         await self.scheduler.close()
+        await self.mappings.close()
         await self.async_events.close()
         await self.queues.close()
         await self.supervisor.close()
@@ -78,7 +84,8 @@ def build_platform(settings: Settings) -> Platform:
         on_log=logs.record_text,
     )
     registry = Registry(backend)
-    deployer = Deployer(backend, registry, data_dir)
+    queues = QueueService(backend, account_id=settings.account_id, region=settings.region)
+    deployer = Deployer(backend, registry, data_dir, resources=AppResources(queues))
     invoker = Invoker(
         registry,
         supervisor,
@@ -89,7 +96,9 @@ def build_platform(settings: Settings) -> Platform:
     )
     keys = KeyService(backend)
     async_events = AsyncEvents(backend, invoker, retry_base_s=settings.async_retry_base_s)
-    queues = QueueService(backend, account_id=settings.account_id, region=settings.region)
+    mappings = QueueMappings(
+        registry, queues, invoker, default_max_concurrency=settings.max_instances
+    )
     scheduler = Scheduler(
         backend,
         registry,
@@ -116,6 +125,7 @@ def build_platform(settings: Settings) -> Platform:
         logs,
         control=build_control_app(control),
         lambda_api=LambdaApi(invoker, async_events, default_stage=settings.default_stage),
+        sqs_api=SqsApi(queues),
         default_stage=settings.default_stage,
         account_id=settings.account_id,
         region=settings.region,
@@ -134,6 +144,7 @@ def build_platform(settings: Settings) -> Platform:
         keys,
         async_events,
         queues,
+        mappings,
         scheduler,
         control,
         app,

@@ -37,6 +37,11 @@ def install_event_loop() -> str:
     return "asyncio"
 
 
+def loopback_host(host: str) -> str:
+    """The address this machine's functions use to reach a platform bound to `host`."""
+    return "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+
+
 async def serve(
     settings: Settings,
     *,
@@ -58,6 +63,7 @@ async def serve(
             tls_port = await secure.start(settings.host, settings.tls_port, tls_context(settings))
             on_https(f"https://{settings.host}:{tls_port}")
         platform.control.base_url = url
+        platform.invoker.aws_endpoint = f"http://{loopback_host(settings.host)}:{port}"
         _write_state_file(settings, url)
         if app_dir is not None:
             on_deployed(await platform.control.deploy(str(app_dir), stage, dry_run=False))

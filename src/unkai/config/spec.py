@@ -11,6 +11,7 @@ memory 128 to 10240 MB, timeout 1 to 900 s, function names of 1 to 64 of [A-Za-z
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, Literal
 
@@ -27,8 +28,10 @@ from unkai.config.http_api import (
     identity_source_problem,
     unknown_access_log_variables,
 )
+from unkai.config.queue_config import new_queue
 from unkai.config.schedule_expressions import ScheduleError
 from unkai.config.schedule_expressions import validate as validate_schedule
+from unkai.errors import InvalidRequest
 
 MEMORY_MIN_MB, MEMORY_MAX_MB = 128, 10240
 TIMEOUT_MIN_S, TIMEOUT_MAX_S = 1, 900
@@ -404,20 +407,139 @@ class ScheduleEventSpec(Spec):
         return self
 
 
+class SqsEventSpec(Spec):
+    """`events: - sqs: jobs` or `{queue (or arn), batchSize, maximumBatchingWindow,
+    functionResponseType, maximumConcurrency, enabled}`: Lambda's SQS event source mapping."""
+
+    queue: Annotated[str, Field(min_length=1)]
+    batch_size: Annotated[int, Field(strict=True), _between(1, 10000)] = Field(
+        default=10, alias="batchSize"
+    )
+    maximum_batching_window: Annotated[int, Field(strict=True), _between(0, 300)] = Field(
+        default=0, alias="maximumBatchingWindow"
+    )
+    function_response_type: Literal["ReportBatchItemFailures"] | None = Field(
+        default=None, alias="functionResponseType"
+    )
+    maximum_concurrency: Annotated[int, Field(strict=True), _between(2, 1000)] | None = Field(
+        default=None, alias="maximumConcurrency"
+    )
+    enabled: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"queue": data}
+        if isinstance(data, dict) and "arn" in data and "queue" not in data:
+            rest = {k: v for k, v in data.items() if k != "arn"}
+            return {**rest, "queue": data["arn"]}
+        if isinstance(data, dict) and isinstance(data.get("functionResponseType"), list):
+            types = data["functionResponseType"]
+            return {**data, "functionResponseType": types[0] if types else None}
+        return data
+
+    @model_validator(mode="after")
+    def _window_for_big_batches(self) -> SqsEventSpec:
+        if self.batch_size > 10 and self.maximum_batching_window < 1:
+            raise ValueError(
+                "a batchSize above 10 needs a maximumBatchingWindow of at least 1 second "
+                "(as in Lambda)"
+            )
+        return self
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue.rsplit(":", 1)[-1] if self.queue.startswith("arn:") else self.queue
+
+
 class EventSourceSpec(Spec):
     """One entry of a function's `events` list; exactly one key is set."""
 
     http: HttpEventSpec | None = None
     websocket: WebsocketEventSpec | None = None
     schedule: ScheduleEventSpec | None = None
+    sqs: SqsEventSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EventSourceSpec:
-        if sum(x is not None for x in (self.http, self.websocket, self.schedule)) != 1:
+        sources = (self.http, self.websocket, self.schedule, self.sqs)
+        if sum(x is not None for x in sources) != 1:
             raise ValueError(
                 "an event needs exactly one source, e.g. 'http: {method: GET, path: /hello}', "
-                "'websocket: $connect' or 'schedule: rate(5 minutes)'"
+                "'websocket: $connect', 'schedule: rate(5 minutes)' or 'sqs: jobs'"
             )
+        return self
+
+
+class DeadLetterQueueSpec(Spec):
+    queue: Annotated[str, Field(min_length=1)]
+    max_receive_count: Annotated[int, Field(strict=True), _between(1, 1000)] = Field(
+        alias="maxReceiveCount"
+    )
+
+
+class QueueResourceSpec(Spec):
+    """`resources: queues: NAME: {...}`: an SQS queue the app needs (created on deploy,
+    updated when the manifest changes; never deleted by a deploy or remove)."""
+
+    fifo: bool | None = None
+    content_based_deduplication: bool | None = Field(
+        default=None, alias="contentBasedDeduplication"
+    )
+    delay_seconds: int | None = Field(default=None, alias="delaySeconds")
+    visibility_timeout: int | None = Field(default=None, alias="visibilityTimeout")
+    message_retention_period: int | None = Field(default=None, alias="messageRetentionPeriod")
+    maximum_message_size: int | None = Field(default=None, alias="maximumMessageSize")
+    receive_message_wait_time_seconds: int | None = Field(
+        default=None, alias="receiveMessageWaitTimeSeconds"
+    )
+    dead_letter_queue: DeadLetterQueueSpec | None = Field(default=None, alias="deadLetterQueue")
+
+    def attributes(self, name: str) -> dict[str, str]:
+        """The queue's SQS attributes (what CreateQueue would be given)."""
+        values: dict[str, Any] = {
+            "FifoQueue": self.fifo if self.fifo is not None else name.endswith(".fifo") or None,
+            "ContentBasedDeduplication": self.content_based_deduplication,
+            "DelaySeconds": self.delay_seconds,
+            "VisibilityTimeout": self.visibility_timeout,
+            "MessageRetentionPeriod": self.message_retention_period,
+            "MaximumMessageSize": self.maximum_message_size,
+            "ReceiveMessageWaitTimeSeconds": self.receive_message_wait_time_seconds,
+        }
+        if self.dead_letter_queue is not None:
+            values["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": self.dead_letter_queue.queue,
+                    "maxReceiveCount": self.dead_letter_queue.max_receive_count,
+                }
+            )
+        return {
+            k: (str(v).lower() if isinstance(v, bool) else str(v))
+            for k, v in values.items()
+            if v is not None
+        }
+
+
+class ResourcesSpec(Spec):
+    """What the app's functions use besides themselves: queues (topics join later)."""
+
+    queues: dict[str, QueueResourceSpec] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _valid_queues(self) -> ResourcesSpec:
+        # One parser for queue attributes: the one CreateQueue uses.
+        for name, queue in self.queues.items():
+            try:
+                new_queue(name, queue.attributes(name), 0)
+            except InvalidRequest as exc:
+                raise ValueError(f"queue {name!r}: {exc.message}") from None
+            dlq = queue.dead_letter_queue
+            if dlq is not None and dlq.queue.rsplit(":", 1)[-1] not in self.queues:
+                raise ValueError(
+                    f"queue {name!r}: deadLetterQueue {dlq.queue!r} is not declared in "
+                    "resources.queues"
+                )
         return self
 
 
@@ -484,14 +606,16 @@ class ResolvedFunction(Spec):
     http_events: tuple[HttpEventSpec, ...]
     websocket_events: tuple[WebsocketEventSpec, ...] = ()
     schedule_events: tuple[ScheduleEventSpec, ...] = ()
+    sqs_events: tuple[SqsEventSpec, ...] = ()
 
 
 class AppSpec(Spec):
-    """The whole manifest: `service`, `provider` and `functions`."""
+    """The whole manifest: `service`, `provider`, `functions` and `resources`."""
 
     service: Name
     provider: ProviderSpec = Field(default_factory=ProviderSpec)
     functions: dict[Name, FunctionSpec] = Field(default_factory=dict)
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec)
 
     def resolved_functions(self) -> list[ResolvedFunction]:
         """Apply provider defaults; function environment overrides the provider's per key."""
@@ -516,6 +640,7 @@ class AppSpec(Spec):
                 http_events=tuple(e.http for e in f.events if e.http is not None),
                 websocket_events=tuple(e.websocket for e in f.events if e.websocket is not None),
                 schedule_events=tuple(e.schedule for e in f.events if e.schedule is not None),
+                sqs_events=tuple(e.sqs for e in f.events if e.sqs is not None),
             )
             for name, f in self.functions.items()
         ]

@@ -27,6 +27,7 @@ from pathlib import Path
 from unkai.backends.base import Write
 from unkai.config.checks import requirements_file
 from unkai.config.http_api import RouteAuthorizer, ScheduleConfig, canonical_json
+from unkai.config.queue_config import QueueMappingConfig
 from unkai.config.spec import AppSpec, ResolvedFunction, RouteAuthorizerSpec
 from unkai.deploy import versions as layout
 from unkai.deploy.bundle import CodeBundle
@@ -47,6 +48,7 @@ from unkai.deploy.steps import (
 )
 from unkai.deploy.versions import (
     SCHEDULE_METHOD,
+    SQS_METHOD,
     WEBSOCKET_METHOD,
     FunctionRecord,
     FunctionVersion,
@@ -373,6 +375,24 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                         sched.timezone,
                         canonical_json(sched.input) if sched.input is not None else None,
                         sched.enabled,
+                    ),
+                )
+            )
+    for fn in facts.functions:
+        for sqs in fn.sqs_events:
+            routes.append(
+                Route(
+                    stage,
+                    service,
+                    SQS_METHOD,
+                    sqs.queue_name,
+                    fn.name,
+                    mapping=QueueMappingConfig(
+                        sqs.batch_size,
+                        sqs.maximum_batching_window,
+                        sqs.function_response_type == "ReportBatchItemFailures",
+                        sqs.maximum_concurrency,
+                        sqs.enabled,
                     ),
                 )
             )

@@ -10,12 +10,14 @@ twice. Deploys within one process are serialized by a lock, so only other proces
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from unkai.backends.base import MetadataStore
 from unkai.config.load import app_dir_of, load_app
-from unkai.config.spec import NAME_PATTERN
+from unkai.config.spec import NAME_PATTERN, AppSpec
 from unkai.deploy.apply import Applier, ConcurrentDeploy, DryRunApplier
 from unkai.deploy.plan import Plan, plan_deploy, plan_remove
 from unkai.deploy.registry import Registry
@@ -27,6 +29,13 @@ DEFAULT_MAX_ATTEMPTS = 3
 PlanFactory = Callable[[], Awaitable[Plan]]
 
 
+class Resources(Protocol):
+    """Platform-wide things an app declares (queues): made to exist before its plan applies,
+    since its mappings name them. Returns what it did (or would do, in a dry run)."""
+
+    async def provision(self, app: AppSpec, *, dry_run: bool) -> list[str]: ...
+
+
 class Deployer:
     def __init__(
         self,
@@ -36,6 +45,7 @@ class Deployer:
         *,
         installer: RequirementsInstaller | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        resources: Resources | None = None,
     ) -> None:
         self._registry = registry
         self._data_dir = data_dir
@@ -43,6 +53,7 @@ class Deployer:
         self._dry_run = DryRunApplier()
         self._max_attempts = max_attempts
         self._lock = asyncio.Lock()
+        self._resources = resources
 
     async def deploy(self, app_dir: Path, stage: str, dry_run: bool = False) -> DeployResult:
         """Deploy the app at `app_dir` (directory or manifest file) to `stage`.
@@ -55,9 +66,17 @@ class Deployer:
         directory = (await asyncio.to_thread(app_dir_of, app_dir)).resolve()
         data_dir = self._data_dir.resolve()
         async with self._lock:
-            return await self._run(
+            provisioned = (
+                await self._resources.provision(app, dry_run=dry_run)
+                if self._resources is not None
+                else []
+            )
+            result = await self._run(
                 lambda: plan_deploy(app, directory, stage, self._registry, data_dir), dry_run
             )
+        if not provisioned:
+            return result
+        return dataclasses.replace(result, steps=(*provisioned, *result.steps), changed=True)
 
     async def remove(self, stage: str, service: str, dry_run: bool = False) -> DeployResult:
         """Remove `service` from `stage`. Raises NotFound when it is not deployed there."""

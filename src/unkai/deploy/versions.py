@@ -39,6 +39,7 @@ from unkai.config.http_api import (
     ThrottleConfig,
     UsagePlanConfig,
 )
+from unkai.config.queue_config import QueueMappingConfig
 
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
 LATEST = "$LATEST"
@@ -161,6 +162,10 @@ class FunctionRecord:
 WEBSOCKET_METHOD = "WEBSOCKET"
 #: The method of a schedule; its path is the schedule's name.
 SCHEDULE_METHOD = "SCHEDULE"
+#: The method of a queue -> function mapping; its path is the queue's name.
+SQS_METHOD = "SQS"
+#: Methods of routes that are not HTTP routes (the gateway leaves them out).
+EVENT_METHODS = frozenset({WEBSOCKET_METHOD, SCHEDULE_METHOD, SQS_METHOD})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -191,6 +196,7 @@ class Route:
     route_response: bool = field(default=False, compare=False)
     selection_expression: str | None = field(default=None, compare=False)
     schedule: ScheduleConfig | None = field(default=None, compare=False)
+    mapping: QueueMappingConfig | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -222,6 +228,7 @@ class Route:
             self.route_response,
             self.selection_expression,
             self.schedule,
+            self.mapping,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -243,6 +250,7 @@ class Route:
             "routeResponse": True if self.route_response else None,
             "selectionExpression": self.selection_expression,
             "schedule": self.schedule.to_doc() if self.schedule is not None else None,
+            "mapping": self.mapping.to_doc() if self.mapping is not None else None,
         }
         doc: dict[str, Any] = {"method": self.method, "path": self.path, "function": self.function}
         doc.update((key, value) for key, value in options.items() if value is not None)
@@ -273,6 +281,7 @@ class Route:
             bool(doc.get("routeResponse", False)),
             doc.get("selectionExpression"),
             ScheduleConfig.from_doc(doc["schedule"]) if "schedule" in doc else None,
+            QueueMappingConfig.from_doc(doc["mapping"]) if "mapping" in doc else None,
         )
 
 

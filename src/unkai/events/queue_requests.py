@@ -10,10 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from unkai.config.queue_config import MAX_MESSAGE_BYTES, QueueConfig
 from unkai.errors import InvalidRequest
 from unkai.events import message_attributes
 from unkai.events.message_attributes import Attributes
-from unkai.events.queue_config import MAX_MESSAGE_BYTES, QueueConfig
 
 MAX_BATCH_ENTRIES = 10
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")

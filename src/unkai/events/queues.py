@@ -34,10 +34,10 @@ from unkai.backends.base import (
     ReceiveRequest,
     Write,
 )
+from unkai.config.queue_config import ALL_ATTRIBUTES, QueueConfig, new_queue, queue_name_of
 from unkai.errors import Conflict, InvalidRequest, NotFound
 from unkai.events import message_attributes
 from unkai.events.message_attributes import Attributes
-from unkai.events.queue_config import ALL_ATTRIBUTES, QueueConfig, new_queue, queue_name_of
 from unkai.events.queue_requests import (
     MAX_VISIBILITY_S,
     MAX_WAIT_S,
@@ -194,16 +194,33 @@ class QueueService:
         self._queues[config.name] = config
         return config
 
+    def describe_change(self, name: str, attributes: Mapping[str, str]) -> str | None:
+        """What `ensure` would do, or None when the queue already is as asked."""
+        existing = self._queues.get(name)
+        if existing is None:
+            return f"create queue {name}"
+        changed = self._changed(existing, attributes)
+        return f"update queue {name} ({', '.join(sorted(changed))})" if changed else None
+
     async def ensure(self, name: str, attributes: Mapping[str, str]) -> QueueConfig:
         """Create the queue, or set the attributes of the one that exists (deploys)."""
-        if name in self._queues:
-            current = self._queues[name].attributes("", "")
-            if any(current.get(k) != str(v) for k, v in attributes.items() if k != "FifoQueue"):
-                return await self.set_attributes(
-                    name, {k: v for k, v in attributes.items() if k != "FifoQueue"}
-                )
-            return self._queues[name]
-        return await self.create(name, attributes)
+        existing = self._queues.get(name)
+        if existing is None:
+            return await self.create(name, attributes)
+        changed = self._changed(existing, attributes)
+        if not changed:
+            return existing
+        return await self.set_attributes(name, {k: attributes[k] for k in changed})
+
+    def _changed(self, existing: QueueConfig, attributes: Mapping[str, str]) -> list[str]:
+        """The attributes whose value differs from the queue's (FifoQueue cannot change)."""
+        proposed = new_queue(existing.name, attributes, 0)
+        dead_letter = proposed.redrive.dead_letter_queue if proposed.redrive else None
+        wanted = proposed.attributes("", dead_letter)
+        current = existing.attributes(
+            "", existing.redrive.dead_letter_queue if existing.redrive else None
+        )
+        return [k for k in attributes if k != "FifoQueue" and wanted.get(k) != current.get(k)]
 
     async def delete(self, name: str) -> None:
         config = self.get(name)

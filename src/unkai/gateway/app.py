@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from unkai.access.keys import KeyRecord, KeyService
 from unkai.config.http_api import UsagePlanConfig
 from unkai.deploy.registry import Registry
-from unkai.deploy.versions import SCHEDULE_METHOD, WEBSOCKET_METHOD
+from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
 from unkai.gateway.access_log import AccessRecorder, access_log_name
@@ -46,6 +46,9 @@ log = logging.getLogger("unkai.gateway")
 
 CONTROL_PREFIX = "/_unkai/"
 LAMBDA_PREFIX = "/2015-03-31/functions/"
+#: SQS's JSON protocol names the operation in X-Amz-Target (the AWS endpoints' own issue adds
+#: the other services).
+SQS_TARGET_PREFIX = b"AmazonSQS."
 
 
 CONNECTIONS_SEGMENT = "/@connections/"
@@ -86,6 +89,7 @@ class GatewayApp:
         *,
         control: ASGIApp,
         lambda_api: LambdaHandler,
+        sqs_api: LambdaHandler | None = None,
         default_stage: str,
         account_id: str,
         region: str,
@@ -103,6 +107,7 @@ class GatewayApp:
         )
         self._control = control
         self._lambda_api = lambda_api
+        self._sqs_api = sqs_api
         self._default_stage = default_stage
         self._account_id = account_id
         self._tables: dict[str, RouteTable] = {}
@@ -132,7 +137,7 @@ class GatewayApp:
                 if r.method == WEBSOCKET_METHOD
             },
         )
-        routes = [r for r in every if r.method not in (WEBSOCKET_METHOD, SCHEDULE_METHOD)]
+        routes = [r for r in every if r.method not in EVENT_METHODS]
         self._tables[stage] = RouteTable.compile(
             (
                 r.method,
@@ -207,6 +212,13 @@ class GatewayApp:
         elif path.startswith(LAMBDA_PREFIX):
             if self._admin_allowed(request, connection):
                 self._lambda_api.handle(request, connection)
+        elif (
+            self._sqs_api is not None
+            and request.method == "POST"
+            and (request.header(b"x-amz-target") or b"").startswith(SQS_TARGET_PREFIX)
+        ):
+            if self._admin_allowed(request, connection):
+                self._sqs_api.handle(request, connection)
         else:
             self._route(request, connection, path)
 

@@ -160,6 +160,8 @@ class Invoker:
         self._targets: dict[Target, _Resolved] = {}
         self._concurrency: dict[tuple[str, str], _Concurrency] = {}
         self._background: set[asyncio.Task[Any]] = set()
+        #: Set by `serve` once the platform listens (see InstanceSpec.aws_endpoint).
+        self.aws_endpoint = ""
         registry.subscribe(self._on_stage_changed)
 
     def start(
@@ -264,6 +266,7 @@ class Invoker:
             region=self._region,
             runtime=version.runtime,
             stage=version.stage,
+            aws_endpoint=self.aws_endpoint,
         )
 
     def _on_stage_changed(self, stage: str) -> None:

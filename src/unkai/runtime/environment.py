@@ -50,6 +50,8 @@ RESERVED_VARIABLES = frozenset(
     }
 )
 
+#: The AWS services whose APIs the platform serves to functions.
+PLATFORM_SERVICES = ("SQS", "LAMBDA")
 #: Lambda's key pattern for environment variable names.
 _NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 
@@ -118,6 +120,15 @@ def function_environment(spec: InstanceSpec, path: str = DEFAULT_PATH) -> dict[s
         "LAMBDA_TASK_ROOT": str(spec.task_root),
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
     }
+    if spec.aws_endpoint:
+        # The SDK's per-service endpoint variables (boto3 >= 1.28): a function's SQS and
+        # Lambda clients reach this platform, and other services stay on AWS. Lambda gives
+        # every function credentials; these stand-ins let the SDK sign its requests.
+        env.update(
+            {f"AWS_ENDPOINT_URL_{service}": spec.aws_endpoint for service in PLATFORM_SERVICES}
+        )
+        env.setdefault("AWS_ACCESS_KEY_ID", "unkai")
+        env.setdefault("AWS_SECRET_ACCESS_KEY", "unkai")
     return env
 
 

@@ -32,3 +32,6 @@ class InstanceSpec:
     runtime: str = "python3.11"
     #: The stage the version belongs to (for listings and log groups).
     stage: str = ""
+    #: The platform's URL for the AWS APIs it serves (SQS, Lambda), given to the function's
+    #: SDK as AWS_ENDPOINT_URL_<SERVICE>; empty before the platform is listening.
+    aws_endpoint: str = ""

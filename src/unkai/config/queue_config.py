@@ -258,3 +258,27 @@ def _redrive(value: str) -> RedrivePolicy:
             code="InvalidAttributeValue",
         )
     return RedrivePolicy(queue_name_of(target), count)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueMappingConfig:
+    """A queue -> function mapping as deployed (stored with the routes, method `SQS`)."""
+
+    batch_size: int = 10
+    maximum_batching_window_s: int = 0
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int | None = None
+    enabled: bool = True
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "maximum_batching_window_s": self.maximum_batching_window_s,
+            "report_batch_item_failures": self.report_batch_item_failures,
+            "maximum_concurrency": self.maximum_concurrency,
+            "enabled": self.enabled,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> QueueMappingConfig:
+        return cls(**doc)

@@ -1,0 +1,294 @@
+"""Queue -> function mappings through the real platform: queues declared in the manifest,
+messages sent with boto3 to the platform's SQS endpoint, batches delivered to real function
+instances as Lambda's SQS event, deletes on success, redelivery and the dead-letter queue on
+failure, partial batch responses, FIFO order per group, and the concurrency cap."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.integration.platform_process import PlatformProcess, wait_until, write_app
+
+APP = """
+import json, os, time
+
+def _note(**fields):
+    with open(os.environ["OUT"], "a") as out:
+        out.write(json.dumps(fields) + "\\n")
+
+def worker(event, context):
+    records = event["Records"]
+    started = time.time()
+    time.sleep(float(os.environ.get("PAUSE", "0")))
+    failed = []
+    for r in records:
+        _note(body=r["body"], id=r["messageId"], count=r["attributes"]["ApproximateReceiveCount"],
+              size=len(records), pid=os.getpid(), start=started, end=time.time(), record=r)
+        if r["body"].startswith("poison"):
+            failed.append(r["messageId"])
+    if failed and os.environ.get("PARTIAL") == "1":
+        return {"batchItemFailures": [{"itemIdentifier": i} for i in failed]}
+    if failed:
+        raise ValueError("poison in the batch")
+    return {}
+"""
+
+MANIFEST = """
+service: {service}
+provider:
+  environment: {{OUT: {out}, PAUSE: "{pause}", PARTIAL: "{partial}"}}
+resources:
+  queues:
+    {queue}-dlq: {{{fifo_attr}}}
+    {queue}:
+      visibilityTimeout: 1
+      {fifo_line}
+      deadLetterQueue: {{queue: {queue}-dlq, maxReceiveCount: 2}}
+functions:
+  worker:
+    handler: app.worker
+    timeout: 10
+    events:
+      - sqs:
+          queue: {queue}
+          batchSize: {batch}
+          {extra}
+"""
+
+
+def notes(out: Path) -> list[dict[str, Any]]:
+    if not out.exists():
+        return []
+    return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def sqs_client(platform: PlatformProcess) -> Any:
+    return boto3.client(
+        "sqs",
+        endpoint_url=platform.url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+
+
+def deploy(
+    platform: PlatformProcess,
+    tmp_path: Path,
+    stage: str,
+    queue: str,
+    *,
+    batch: int = 10,
+    pause: float = 0.0,
+    partial: bool = False,
+    fifo: bool = False,
+    extra: str = "",
+) -> Path:
+    out = tmp_path / "out.jsonl"
+    manifest = MANIFEST.format(
+        service=f"svc-{queue}".replace(".", "-"),
+        out=out,
+        pause=pause,
+        partial="1" if partial else "0",
+        queue=queue.removesuffix(".fifo") if fifo else queue,
+        fifo_attr="fifo: true" if fifo else "",
+        fifo_line="fifo: true\n      contentBasedDeduplication: true" if fifo else "",
+        batch=batch,
+        extra=extra,
+    )
+    if fifo:
+        base = queue.removesuffix(".fifo")
+        manifest = manifest.replace(f"{base}-dlq", f"{base}-dlq.fifo").replace(
+            f"    {base}:", f"    {base}.fifo:"
+        )
+        manifest = manifest.replace(f"queue: {base}\n", f"queue: {base}.fifo\n")
+    app = write_app(tmp_path / "app", manifest, {"app.py": APP})
+    platform.cli("deploy", str(app), "--stage", stage, check=True)
+    return out
+
+
+def counts(sqs: Any, url: str) -> tuple[int, int]:
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(
+        attrs["ApproximateNumberOfMessagesNotVisible"]
+    )
+
+
+def test_batches_arrive_as_lambda_sqs_events_and_are_deleted(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(platform, tmp_path, stage, "map-basic")
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-basic")["QueueUrl"]
+    for start in range(0, 25, 5):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {
+                    "Id": str(i),
+                    "MessageBody": f"m{i}",
+                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "t"}},
+                }
+                for i in range(start, start + 5)
+            ],
+        )
+    assert wait_until(lambda: len(notes(out)) >= 25)
+    seen = notes(out)
+    assert sorted(n["body"] for n in seen) == sorted(f"m{i}" for i in range(25))
+    assert all(1 <= n["size"] <= 10 for n in seen)
+    record = seen[0]["record"]
+    assert record["eventSource"] == "aws:sqs"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:000000000000:map-basic"
+    assert record["awsRegion"] == "us-east-1"
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(
+        record["attributes"]
+    )
+    assert record["messageAttributes"] == {
+        "kind": {
+            "stringValue": "t",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        }
+    }
+    assert len(record["md5OfBody"]) == 32 and record["md5OfMessageAttributes"]
+    assert record["receiptHandle"]
+    # Every message was deleted after its batch succeeded: nothing visible, nothing in flight
+    assert wait_until(lambda: counts(sqs, url) == (0, 0), 10)
+    time.sleep(1.5)  # past the visibility timeout: nothing comes back
+    assert len(notes(out)) == 25
+
+
+def test_failed_batches_return_and_end_in_the_dead_letter_queue(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(platform, tmp_path, stage, "map-fail", batch=1)
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-fail")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="map-fail-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="poison-1")
+    sqs.send_message(QueueUrl=url, MessageBody="fine")
+    # The poison message is tried twice (maxReceiveCount 2), then moved to the DLQ
+    assert wait_until(lambda: counts(sqs, dlq)[0] == 1, 20)
+    tries = [n for n in notes(out) if n["body"] == "poison-1"]
+    assert [n["count"] for n in tries] == ["1", "2"]
+    assert [n["body"] for n in notes(out)].count("fine") == 1
+    got = sqs.receive_message(QueueUrl=dlq, AttributeNames=["All"])["Messages"]
+    assert got[0]["Body"] == "poison-1"
+
+
+def test_partial_batch_response_keeps_only_the_failed_items(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(
+        platform,
+        tmp_path,
+        stage,
+        "map-partial",
+        partial=True,
+        extra="functionResponseType: ReportBatchItemFailures",
+    )
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-partial")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="map-partial-dlq")["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "a", "MessageBody": "ok-a"},
+            {"Id": "b", "MessageBody": "poison-b"},
+            {"Id": "c", "MessageBody": "ok-c"},
+        ],
+    )
+    assert wait_until(lambda: counts(sqs, dlq)[0] == 1, 20)
+    bodies = [n["body"] for n in notes(out)]
+    # The successes of the failed batch were deleted, not redelivered
+    assert bodies.count("ok-a") == 1 and bodies.count("ok-c") == 1
+    assert bodies.count("poison-b") == 2
+
+
+def test_fifo_mapping_keeps_each_group_in_order(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(
+        platform,
+        tmp_path,
+        stage,
+        "map-order.fifo",
+        batch=3,
+        fifo=True,
+        extra="maximumConcurrency: 4",
+    )
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-order.fifo")["QueueUrl"]
+    for i in range(12):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": g, "MessageBody": f"{g}-{i:02d}", "MessageGroupId": g}
+                for g in ("g1", "g2", "g3")
+            ],
+        )
+    assert wait_until(lambda: len(notes(out)) >= 36)
+    for group in ("g1", "g2", "g3"):
+        bodies = [n["body"] for n in notes(out) if n["body"].startswith(group)]
+        assert bodies == [f"{group}-{i:02d}" for i in range(12)]
+
+
+def test_workers_scale_with_depth_up_to_maximum_concurrency(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(
+        platform, tmp_path, stage, "map-scale", batch=1, pause=0.3, extra="maximumConcurrency: 3"
+    )
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-scale")["QueueUrl"]
+    for start in range(0, 20, 10):
+        sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": f"s{i}"} for i in range(start, start + 10)],
+        )
+    assert wait_until(lambda: len(notes(out)) >= 20, 40)
+    spans = [(n["start"], n["end"]) for n in notes(out)]
+    most = max(sum(1 for s, e in spans if s <= t < e) for t, _ in spans)
+    # More than one consumer ran at once, and never more than maximumConcurrency
+    assert 2 <= most <= 3
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ("batchSize: 0", "batchSize"),
+        ("batchSize: 20", "maximumBatchingWindow"),
+        ("maximumConcurrency: 1", "maximumConcurrency"),
+    ],
+)
+def test_bad_mappings_are_refused_at_deploy(
+    platform: PlatformProcess, tmp_path: Path, extra: str, problem: str
+) -> None:
+    manifest = (
+        "service: badmap\nfunctions:\n  w:\n    handler: app.worker\n    events:\n"
+        f"      - sqs:\n          queue: nowhere\n          {extra}\n"
+    )
+    app = write_app(tmp_path / "bad", manifest, {"app.py": APP})
+    done = platform.cli("deploy", str(app), "--dry-run")
+    assert done.returncode != 0
+    assert problem in done.stdout + done.stderr
+
+
+def test_a_mapping_to_a_missing_queue_names_it(platform: PlatformProcess, tmp_path: Path) -> None:
+    manifest = (
+        "service: badmap2\nfunctions:\n  w:\n    handler: app.worker\n    events:\n"
+        "      - sqs: nowhere-queue\n"
+    )
+    app = write_app(tmp_path / "bad", manifest, {"app.py": APP})
+    done = platform.cli("deploy", str(app), "--dry-run")
+    assert done.returncode != 0
+    text = done.stdout + done.stderr
+    assert "nowhere-queue" in text and "does not exist" in text and "events[0].sqs" in text
