@@ -22,6 +22,7 @@ from unkai.events.queue_mappings import QueueMappings
 from unkai.events.queues import QueueService
 from unkai.events.resources import AppResources
 from unkai.events.schedules import Scheduler
+from unkai.events.topics import TopicService
 from unkai.gateway.app import GatewayApp
 from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.invoker import Invoker
@@ -42,6 +43,7 @@ class Platform:
     async_events: AsyncEvents
     queues: QueueService
     mappings: QueueMappings
+    topics: TopicService
     scheduler: Scheduler
     control: ControlService
     app: GatewayApp
@@ -56,11 +58,13 @@ class Platform:
         await self.queues.start()
         await self.mappings.start()
         await self.async_events.start()
+        await self.topics.start()
         await self.scheduler.start()
 
     async def close(self) -> None:
         """Stop every instance, flush logs, close the backend; nothing is left running."""
         await self.scheduler.close()
+        await self.topics.close()
         await self.mappings.close()
         await self.async_events.close()
         await self.queues.close()
@@ -85,7 +89,8 @@ def build_platform(settings: Settings) -> Platform:
     )
     registry = Registry(backend)
     queues = QueueService(backend, account_id=settings.account_id, region=settings.region)
-    deployer = Deployer(backend, registry, data_dir, resources=AppResources(queues))
+    resources = AppResources(queues)
+    deployer = Deployer(backend, registry, data_dir, resources=resources)
     invoker = Invoker(
         registry,
         supervisor,
@@ -99,6 +104,16 @@ def build_platform(settings: Settings) -> Platform:
     mappings = QueueMappings(
         registry, queues, invoker, default_max_concurrency=settings.max_instances
     )
+    topics = TopicService(
+        backend,
+        registry,
+        queues,
+        async_events,
+        account_id=settings.account_id,
+        region=settings.region,
+        retry_base_s=settings.delivery_retry_base_s,
+    )
+    resources.topics = topics
     scheduler = Scheduler(
         backend,
         registry,
@@ -145,6 +160,7 @@ def build_platform(settings: Settings) -> Platform:
         async_events,
         queues,
         mappings,
+        topics,
         scheduler,
         control,
         app,

@@ -184,3 +184,16 @@ async def test_queue_messages_survive_reopen(target: BackendTarget) -> None:
         assert back[0].receipt != got[0].receipt
     finally:
         await again.close()
+
+
+async def test_a_receive_that_sets_messages_aside_returns_each_message_once(
+    backend: Backend,
+) -> None:
+    # Given X received once (maxReceiveCount 1: it moves at its next receive) and Y fresh
+    await backend.send_messages("q", msgs("x", "y"), 0, DEDUP_MS)
+    dlq = ("q-dlq", 1)
+    first = await backend.receive_messages(recv("q", 0, n=1, vis=0, dead_letter=dlq))
+    assert [m.body for m in first] == [b"x"]
+    # When two are asked for, X moves to the DLQ and only Y is returned, once
+    got = await backend.receive_messages(recv("q", 1, n=2, dead_letter=dlq))
+    assert [(m.body, m.receive_count) for m in got] == [(b"y", 1)]

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from unkai.errors import InvalidRequest, UnkaiError
-from unkai.events import message_attributes
 from unkai.events.queue_requests import EntryError, SendEntry, check_batch
-from unkai.events.queues import Message, QueueService, Sent
+from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
+from unkai.events.queues import QueueService
 from unkai.gateway.errors import status_for
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.invoke.request_ids import new_request_id
@@ -119,14 +119,13 @@ class SqsApi:
 
     async def send_message(self, p: dict[str, Any], host: str) -> dict[str, Any]:
         sent = await self._queues.send(_queue(p), _send_entry(p, "0"))
-        return _sent_shape(sent)
+        return sent_shape(sent)
 
     async def send_message_batch(self, p: dict[str, Any], host: str) -> dict[str, Any]:
         entries = [_send_entry(e, str(e.get("Id", ""))) for e in _entries(p)]
         outcomes = await self._queues.send_batch(_queue(p), entries)
-        return _batch_shape(
-            outcomes, lambda s: {"Id": s.id, **_sent_shape(s)} if isinstance(s, Sent) else None
-        )
+        shaped = [o if isinstance(o, EntryError) else sent_shape(o) for o in outcomes]
+        return batch_result([e.id for e in entries], shaped)
 
     async def receive_message(self, p: dict[str, Any], host: str) -> dict[str, Any]:
         name = _queue(p)
@@ -139,7 +138,7 @@ class SqsApi:
         fifo = self._queues.get(name).fifo
         system = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
         wanted = p.get("MessageAttributeNames") or []
-        return {"Messages": [_message_shape(m, fifo, system, wanted) for m in messages]}
+        return {"Messages": [message_shape(m, fifo, system, wanted) for m in messages]}
 
     async def delete_message(self, p: dict[str, Any], host: str) -> dict[str, Any]:
         await self._queues.delete_message(_queue(p), _required(p, "ReceiptHandle"))
@@ -151,7 +150,7 @@ class SqsApi:
         outcomes = await self._queues.delete_messages(
             _queue(p), [(str(e["Id"]), str(e.get("ReceiptHandle", ""))) for e in entries]
         )
-        return _id_batch(entries, outcomes)
+        return batch_result([str(e["Id"]) for e in entries], [o or {} for o in outcomes])
 
     async def change_message_visibility(self, p: dict[str, Any], host: str) -> dict[str, Any]:
         await self._queues.change_message_visibility(
@@ -171,7 +170,7 @@ class SqsApi:
                 for e in entries
             ],
         )
-        return _id_batch(entries, outcomes)
+        return batch_result([str(e["Id"]) for e in entries], [o or {} for o in outcomes])
 
     async def purge_queue(self, p: dict[str, Any], host: str) -> dict[str, Any]:
         await self._queues.purge(_queue(p))
@@ -275,70 +274,3 @@ def _send_entry(p: dict[str, Any], entry_id: str) -> SendEntry:
         p.get("MessageDeduplicationId"),
         entry_id,
     )
-
-
-def _sent_shape(sent: Sent) -> dict[str, Any]:
-    shape: dict[str, Any] = {"MessageId": sent.message_id, "MD5OfMessageBody": sent.md5_of_body}
-    if sent.md5_of_attributes is not None:
-        shape["MD5OfMessageAttributes"] = sent.md5_of_attributes
-    if sent.sequence_number is not None:
-        shape["SequenceNumber"] = sent.sequence_number
-    return shape
-
-
-def _failed_shape(error: EntryError) -> dict[str, Any]:
-    return {
-        "Id": error.id,
-        "SenderFault": error.sender_fault,
-        "Code": error.code,
-        "Message": error.message,
-    }
-
-
-def _batch_shape(
-    outcomes: list[Sent | EntryError], success: Callable[[Any], dict[str, Any] | None]
-) -> dict[str, Any]:
-    ok = [s for o in outcomes if (s := success(o)) is not None]
-    failed = [_failed_shape(o) for o in outcomes if isinstance(o, EntryError)]
-    return {"Successful": ok, "Failed": failed}
-
-
-def _id_batch(entries: list[dict[str, Any]], outcomes: list[EntryError | None]) -> dict[str, Any]:
-    return {
-        "Successful": [
-            {"Id": str(e["Id"])} for e, o in zip(entries, outcomes, strict=True) if o is None
-        ],
-        "Failed": [_failed_shape(o) for o in outcomes if o is not None],
-    }
-
-
-def _message_shape(m: Message, fifo: bool, system: list[str], wanted: list[str]) -> dict[str, Any]:
-    shape: dict[str, Any] = {
-        "MessageId": m.message_id,
-        "ReceiptHandle": m.receipt_handle,
-        "MD5OfBody": m.md5_of_body,
-        "Body": m.body,
-    }
-    if system:
-        attributes = m.system_attributes(fifo)
-        if "All" not in system:
-            attributes = {k: v for k, v in attributes.items() if k in system}
-        shape["Attributes"] = attributes
-    chosen = _chosen_attributes(m, wanted)
-    if chosen:
-        shape["MessageAttributes"] = message_attributes.api_shape(chosen)
-        shape["MD5OfMessageAttributes"] = message_attributes.md5_of_attributes(chosen)
-    return shape
-
-
-def _chosen_attributes(m: Message, wanted: list[str]) -> message_attributes.Attributes:
-    """MessageAttributeNames: names, `All` or `.*`, or prefixes such as `bar.*`."""
-    if not wanted or not m.attributes:
-        return {}
-    if "All" in wanted or ".*" in wanted:
-        return m.attributes
-    exact = {w for w in wanted if not w.endswith(".*")}
-    prefixes = tuple(w[:-1] for w in wanted if w.endswith(".*"))
-    return {
-        k: v for k, v in m.attributes.items() if k in exact or (prefixes and k.startswith(prefixes))
-    }

@@ -22,7 +22,6 @@ url_option = click.option("--url", default=None, help="Platform URL [env: UNKAI_
 stage_option = click.option("--stage", "-s", default=None, help="Stage (default: the platform's).")
 
 
-
 @click.command()
 @click.argument("app_dir", default=".", type=click.Path(file_okay=False, path_type=Path))
 @stage_option

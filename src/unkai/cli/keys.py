@@ -13,7 +13,6 @@ from unkai.cli.output import format_timestamp
 console = Console(highlight=False)
 
 
-
 @click.group()
 def keys() -> None:
     """API keys (sent as `x-api-key`) and the usage plan each one is on."""

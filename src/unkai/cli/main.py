@@ -11,6 +11,7 @@ from unkai.cli.client import CliError
 from unkai.cli.functions import deploy, info, invoke, ls, remove
 from unkai.cli.keys import keys
 from unkai.cli.logs import logs
+from unkai.cli.queues import queues
 from unkai.cli.schedules import schedules
 from unkai.cli.up import settings_cmd, up
 from unkai.errors import UnkaiError
@@ -22,7 +23,7 @@ def cli() -> None:
     """unkai: AWS Lambda's model on your own machines."""
 
 
-for command in (up, deploy, invoke, logs, ls, info, remove, keys, schedules, settings_cmd):
+for command in (up, deploy, invoke, logs, ls, info, remove, keys, schedules, queues, settings_cmd):
     cli.add_command(command)
 
 

@@ -13,7 +13,6 @@ from unkai.cli.output import format_timestamp
 console = Console(highlight=False)
 
 
-
 @click.group()
 def schedules() -> None:
     """Schedules from `- schedule:` events (rate(...) or cron(...))."""

@@ -129,6 +129,16 @@ class Settings(BaseModel):
             "less).",
         ),
     ] = 60.0
+    delivery_retry_base_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=3600,
+            description="Topics: the first retry of a failed delivery waits up to this long "
+            "(exponential backoff with full jitter); after 4 attempts it goes to the "
+            "subscription's dead-letter queue.",
+        ),
+    ] = 20.0
     schedule_clock_speed: Annotated[
         float,
         Field(

@@ -450,7 +450,37 @@ class SqsEventSpec(Spec):
 
     @property
     def queue_name(self) -> str:
-        return self.queue.rsplit(":", 1)[-1] if self.queue.startswith("arn:") else self.queue
+        return _name_of(self.queue)
+
+
+def _name_of(target: str) -> str:
+    """A queue or topic named by its name or ARN."""
+    return target.rsplit(":", 1)[-1] if target.startswith("arn:") else target
+
+
+class SnsEventSpec(Spec):
+    """`events: - sns: orders` or `{topic (or arn), filterPolicy, filterPolicyScope,
+    deadLetterQueue}`: subscribe the function to a topic (SNS invokes it asynchronously)."""
+
+    topic: Annotated[str, Field(min_length=1)]
+    filter_policy: dict[str, Any] | None = Field(default=None, alias="filterPolicy")
+    filter_policy_scope: Literal["MessageAttributes", "MessageBody"] = Field(
+        default="MessageAttributes", alias="filterPolicyScope"
+    )
+    dead_letter_queue: str | None = Field(default=None, alias="deadLetterQueue")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            return {"topic": data}
+        if isinstance(data, dict) and "arn" in data and "topic" not in data:
+            return {**{k: v for k, v in data.items() if k != "arn"}, "topic": data["arn"]}
+        return data
+
+    @property
+    def topic_name(self) -> str:
+        return _name_of(self.topic)
 
 
 class EventSourceSpec(Spec):
@@ -460,14 +490,16 @@ class EventSourceSpec(Spec):
     websocket: WebsocketEventSpec | None = None
     schedule: ScheduleEventSpec | None = None
     sqs: SqsEventSpec | None = None
+    sns: SnsEventSpec | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> EventSourceSpec:
-        sources = (self.http, self.websocket, self.schedule, self.sqs)
+        sources = (self.http, self.websocket, self.schedule, self.sqs, self.sns)
         if sum(x is not None for x in sources) != 1:
             raise ValueError(
                 "an event needs exactly one source, e.g. 'http: {method: GET, path: /hello}', "
-                "'websocket: $connect', 'schedule: rate(5 minutes)' or 'sqs: jobs'"
+                "'websocket: $connect', 'schedule: rate(5 minutes)', 'sqs: jobs' or "
+                "'sns: orders'"
             )
         return self
 
@@ -521,10 +553,56 @@ class QueueResourceSpec(Spec):
         }
 
 
+class TopicSubscriptionSpec(Spec):
+    """One subscription of a declared topic: to a queue, or an HTTP(S) endpoint."""
+
+    queue: str | None = None
+    http: str | None = None
+    https: str | None = None
+    raw_message_delivery: bool = Field(default=False, alias="rawMessageDelivery")
+    filter_policy: dict[str, Any] | None = Field(default=None, alias="filterPolicy")
+    filter_policy_scope: Literal["MessageAttributes", "MessageBody"] = Field(
+        default="MessageAttributes", alias="filterPolicyScope"
+    )
+    dead_letter_queue: str | None = Field(default=None, alias="deadLetterQueue")
+
+    @model_validator(mode="after")
+    def _one_endpoint(self) -> TopicSubscriptionSpec:
+        if sum(x is not None for x in (self.queue, self.http, self.https)) != 1:
+            raise ValueError("a subscription needs exactly one of queue, http or https")
+        return self
+
+    def protocol_endpoint(self) -> tuple[str, str]:
+        if self.queue is not None:
+            return "sqs", _name_of(self.queue)
+        if self.http is not None:
+            return "http", self.http
+        return "https", self.https or ""
+
+    def attributes(self) -> dict[str, str]:
+        """SNS subscription attributes (what Subscribe would be given)."""
+        shown = {
+            "RawMessageDelivery": "true" if self.raw_message_delivery else "false",
+            "FilterPolicyScope": self.filter_policy_scope,
+        }
+        if self.filter_policy is not None:
+            shown["FilterPolicy"] = json.dumps(self.filter_policy, sort_keys=True)
+        if self.dead_letter_queue is not None:
+            shown["RedrivePolicy"] = json.dumps({"deadLetterTargetArn": self.dead_letter_queue})
+        return shown
+
+
+class TopicResourceSpec(Spec):
+    """`resources: topics: NAME: {subscriptions: [...]}`: an SNS topic the app needs."""
+
+    subscriptions: list[TopicSubscriptionSpec] = Field(default_factory=list)
+
+
 class ResourcesSpec(Spec):
-    """What the app's functions use besides themselves: queues (topics join later)."""
+    """What the app's functions use besides themselves: queues and topics."""
 
     queues: dict[str, QueueResourceSpec] = Field(default_factory=dict)
+    topics: dict[str, TopicResourceSpec] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _valid_queues(self) -> ResourcesSpec:
@@ -607,6 +685,7 @@ class ResolvedFunction(Spec):
     websocket_events: tuple[WebsocketEventSpec, ...] = ()
     schedule_events: tuple[ScheduleEventSpec, ...] = ()
     sqs_events: tuple[SqsEventSpec, ...] = ()
+    sns_events: tuple[SnsEventSpec, ...] = ()
 
 
 class AppSpec(Spec):
@@ -641,6 +720,7 @@ class AppSpec(Spec):
                 websocket_events=tuple(e.websocket for e in f.events if e.websocket is not None),
                 schedule_events=tuple(e.schedule for e in f.events if e.schedule is not None),
                 sqs_events=tuple(e.sqs for e in f.events if e.sqs is not None),
+                sns_events=tuple(e.sns for e in f.events if e.sns is not None),
             )
             for name, f in self.functions.items()
         ]

@@ -1,13 +1,33 @@
 """HTTP mapping of the control plane under `/_unkai/`: parse, call ControlService, answer JSON.
 
 Errors are mapped once, here, from `unkai.gateway.errors.status_for`; the body is
-`{"error": code, "message": ..., "hint": ...}` so the CLI can print what to do next.
+`{"error": code, "code": code, "message": ..., "hint": ...}` so the CLI can print what to do
+next. `code` is the service's own name where it has one (SQS's `QueueDoesNotExist`); `error`
+carries the same value for the clients written before `code` existed.
+
+Queues live under `/_unkai/api/queues` (SQS's names for fields; a body with `Entries` is the
+batch form of the same call):
+
+    GET    /queues                          every queue with its counts
+    POST   /queues                          {"name", "attributes"?}           -> 201
+    GET    /queues/{name}                   attributes (?attribute=Name, repeatable)
+    PATCH  /queues/{name}                   {"attributes"}
+    DELETE /queues/{name}
+    POST   /queues/{name}/messages          {"MessageBody", ...} | {"Entries": [...]}
+    POST   /queues/{name}/messages/receive  {"MaxNumberOfMessages"?, "WaitTimeSeconds"?,
+                                             "VisibilityTimeout"?}
+    POST   /queues/{name}/messages/delete   {"ReceiptHandle"} | {"Entries": [...]}
+    POST   /queues/{name}/messages/visibility  {"ReceiptHandle", "VisibilityTimeout"} | Entries
+    POST   /queues/{name}/purge
+    POST   /queues/{name}/redrive           {"destination"?, "max_messages"?}
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -15,12 +35,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from unkai.control.service import ControlService
-from unkai.errors import ConfigError, UnkaiError
+from unkai.errors import ConfigError, InvalidRequest, UnkaiError
+from unkai.events.queue_requests import SendEntry
 from unkai.gateway.errors import status_for
 
 
 def _error_response(exc: UnkaiError) -> JSONResponse:
-    body = {"error": exc.code, "message": exc.message, "hint": exc.hint}
+    body = {"error": exc.code, "code": exc.code, "message": exc.message, "hint": exc.hint}
     return JSONResponse(body, status_code=status_for(exc))
 
 
@@ -42,6 +63,100 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ConfigError("request body must be a JSON object")
     return body
+
+
+_SEND_FIELDS = frozenset(
+    {
+        "Id",
+        "MessageBody",
+        "DelaySeconds",
+        "MessageAttributes",
+        "MessageGroupId",
+        "MessageDeduplicationId",
+    }
+)
+_RECEIVE_FIELDS = frozenset({"MaxNumberOfMessages", "WaitTimeSeconds", "VisibilityTimeout"})
+
+
+def _check_fields(body: dict[str, Any], known: Collection[str], where: str) -> None:
+    """Refuse unknown fields: a misspelt `DelaySecond` must not pass silently."""
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise InvalidRequest(
+            f"{where}: unknown field {unknown[0]!r}",
+            code="InvalidParameterValue",
+            hint=f"known fields: {', '.join(sorted(known))}",
+        )
+
+
+def _object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{where} must be a JSON object", code="InvalidParameterValue")
+    return value
+
+
+def _entries(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The `Entries` of a batch body, each checked to be an object (the core checks the rest)."""
+    entries = body["Entries"]
+    if not isinstance(entries, list):
+        raise InvalidRequest("Entries must be a JSON array", code="InvalidParameterValue")
+    return [_object(e, f"Entries[{i}]") for i, e in enumerate(entries)]
+
+
+def _send_entry(raw: dict[str, Any], where: str) -> SendEntry:
+    """One SendMessage(Batch) entry. The body, delay and ids are checked by the core, which
+    names the entry; only the shape JSON can get wrong is checked here."""
+    _check_fields(raw, _SEND_FIELDS, where)
+    attributes = raw.get("MessageAttributes")
+    if attributes is not None:
+        _object(attributes, f"{where}: MessageAttributes")
+    return SendEntry(
+        # A missing or non-string body is the core's MissingParameter, naming the entry.
+        body=raw.get("MessageBody"),  # type: ignore[arg-type]
+        attributes=attributes,
+        delay_s=raw.get("DelaySeconds"),
+        group_id=raw.get("MessageGroupId"),
+        dedup_id=raw.get("MessageDeduplicationId"),
+        id=raw.get("Id", "0"),
+    )
+
+
+def _queue_attributes(body: dict[str, Any], required: bool) -> dict[str, str]:
+    """SQS attribute values are strings; numbers and booleans are taken as their text, and
+    an object (a RedrivePolicy) as its JSON."""
+    raw = body.get("attributes")
+    if raw is None and not required:
+        return {}
+    attributes = _object(raw, "attributes")
+    return {name: _attribute_text(value, name) for name, value in attributes.items()}
+
+
+def _attribute_text(value: object, name: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int):
+        return str(value)
+    if isinstance(value, dict):
+        return orjson.dumps(value).decode()
+    raise InvalidRequest(
+        f"attribute {name}: {value!r} is not a string, integer, boolean or object",
+        code="InvalidAttributeValue",
+    )
+
+
+def _fields(raw: dict[str, Any], fields: tuple[str, ...], where: str) -> tuple[Any, ...]:
+    """The values of `fields`, all required and no others; the core checks the values."""
+    _check_fields(raw, fields, where)
+    missing = [f for f in fields if f not in raw]
+    if missing:
+        raise InvalidRequest(f"{where}: {missing[0]} is required", code="MissingParameter")
+    return tuple(raw[f] for f in fields)
+
+
+def _batch(body: dict[str, Any], fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """Each entry's (Id, *fields) of a batch body."""
+    _check_fields(body, ("Entries",), "batch")
+    return [_fields(e, ("Id", *fields), f"Entries[{i}]") for i, e in enumerate(_entries(body))]
 
 
 class ControlHttp:
@@ -138,6 +253,90 @@ class ControlHttp:
         stage = request.query_params.get("stage")
         return JSONResponse(await self.control.set_schedule_enabled(name, stage, enabled))
 
+    # -- queues ---------------------------------------------------------------------------
+
+    async def queues(self, request: Request) -> Response:
+        return JSONResponse({"queues": await self.control.queues()})
+
+    async def create_queue(self, request: Request) -> Response:
+        body = await _json_body(request)
+        _check_fields(body, ("name", "attributes"), "create queue")
+        name = body.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequest("name (the queue's name) is required", code="MissingParameter")
+        result = await self.control.create_queue(name, _queue_attributes(body, required=False))
+        return JSONResponse(result, status_code=201)
+
+    async def queue_attributes(self, request: Request) -> Response:
+        wanted = request.query_params.getlist("attribute") or ["All"]
+        name = request.path_params["name"]
+        return JSONResponse(await self.control.queue_attributes(name, wanted))
+
+    async def set_queue_attributes(self, request: Request) -> Response:
+        body = await _json_body(request)
+        _check_fields(body, ("attributes",), "set queue attributes")
+        attributes = _queue_attributes(body, required=True)
+        name = request.path_params["name"]
+        return JSONResponse(await self.control.set_queue_attributes(name, attributes))
+
+    async def delete_queue(self, request: Request) -> Response:
+        return JSONResponse(await self.control.delete_queue(request.path_params["name"]))
+
+    async def send(self, request: Request) -> Response:
+        body = await _json_body(request)
+        name = request.path_params["name"]
+        if "Entries" not in body:
+            entry = _send_entry(body, "message")
+            return JSONResponse(await self.control.send_message(name, entry))
+        _check_fields(body, ("Entries",), "batch")
+        entries = [_send_entry(e, f"Entries[{i}]") for i, e in enumerate(_entries(body))]
+        return JSONResponse(await self.control.send_message_batch(name, entries))
+
+    async def receive(self, request: Request) -> Response:
+        body = await _json_body(request)
+        _check_fields(body, _RECEIVE_FIELDS, "receive")
+        result = await self.control.receive_messages(
+            request.path_params["name"],
+            max_messages=body.get("MaxNumberOfMessages", 1),
+            wait_s=body.get("WaitTimeSeconds"),
+            visibility_s=body.get("VisibilityTimeout"),
+        )
+        return JSONResponse(result)
+
+    async def delete_messages(self, request: Request) -> Response:
+        body = await _json_body(request)
+        name = request.path_params["name"]
+        if "Entries" not in body:
+            (receipt,) = _fields(body, ("ReceiptHandle",), "delete message")
+            return JSONResponse(await self.control.delete_message(name, receipt))
+        pairs = [(i, r) for i, r in _batch(body, ("ReceiptHandle",))]
+        return JSONResponse(await self.control.delete_message_batch(name, pairs))
+
+    async def change_visibility(self, request: Request) -> Response:
+        body = await _json_body(request)
+        name = request.path_params["name"]
+        fields = ("ReceiptHandle", "VisibilityTimeout")
+        if "Entries" not in body:
+            receipt, timeout_s = _fields(body, fields, "change visibility")
+            result = await self.control.change_message_visibility(name, receipt, timeout_s)
+            return JSONResponse(result)
+        changes = [(i, r, t) for i, r, t in _batch(body, fields)]
+        return JSONResponse(await self.control.change_message_visibility_batch(name, changes))
+
+    async def purge_queue(self, request: Request) -> Response:
+        return JSONResponse(await self.control.purge_queue(request.path_params["name"]))
+
+    async def redrive(self, request: Request) -> Response:
+        body = await _json_body(request) if await request.body() else {}
+        _check_fields(body, ("destination", "max_messages"), "redrive")
+        destination, limit = body.get("destination"), body.get("max_messages")
+        if destination is not None and not isinstance(destination, str):
+            raise InvalidRequest("destination must be a queue name", code="InvalidParameterValue")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool)):
+            raise InvalidRequest("max_messages must be an integer", code="InvalidParameterValue")
+        name = request.path_params["name"]
+        return JSONResponse(await self.control.redrive(name, destination, limit))
+
 
 async def _on_unkai_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, UnkaiError):  # registered for UnkaiError only
@@ -149,6 +348,24 @@ async def _on_http_error(request: Request, exc: Exception) -> Response:
     status = exc.status_code if isinstance(exc, HTTPException) else 500
     detail = exc.detail if isinstance(exc, HTTPException) else "internal error"
     return JSONResponse({"error": "HttpError", "message": detail}, status_code=status)
+
+
+def _queue_routes(h: ControlHttp) -> list[Route]:
+    base = "/_unkai/api/queues"
+    one = base + "/{name}"
+    return [
+        Route(base, h.queues, methods=["GET"]),
+        Route(base, h.create_queue, methods=["POST"]),
+        Route(one, h.queue_attributes, methods=["GET"]),
+        Route(one, h.set_queue_attributes, methods=["PATCH"]),
+        Route(one, h.delete_queue, methods=["DELETE"]),
+        Route(one + "/messages", h.send, methods=["POST"]),
+        Route(one + "/messages/receive", h.receive, methods=["POST"]),
+        Route(one + "/messages/delete", h.delete_messages, methods=["POST"]),
+        Route(one + "/messages/visibility", h.change_visibility, methods=["POST"]),
+        Route(one + "/purge", h.purge_queue, methods=["POST"]),
+        Route(one + "/redrive", h.redrive, methods=["POST"]),
+    ]
 
 
 def build_control_app(control: ControlService) -> Starlette:
@@ -168,6 +385,7 @@ def build_control_app(control: ControlService) -> Starlette:
         Route("/_unkai/api/schedules", h.schedules, methods=["GET"]),
         Route("/_unkai/api/schedules/{name}/enable", h.enable_schedule, methods=["POST"]),
         Route("/_unkai/api/schedules/{name}/disable", h.disable_schedule, methods=["POST"]),
+        *_queue_routes(h),
     ]
     return Starlette(
         routes=routes,

@@ -1,12 +1,15 @@
 """The control plane: every operation the CLI and the dashboard perform, as plain calls.
 
-Each method calls a core service (Deployer, Registry, Supervisor, LogService) and returns
-JSON-ready data; `control/http.py` only maps HTTP onto these methods.
+Each method calls a core service (Deployer, Registry, Supervisor, LogService, QueueService)
+and returns JSON-ready data; `control/http.py` only maps HTTP onto these methods. The queue
+methods answer in SQS's shapes and names (MessageId, ReceiptHandle, Successful/Failed), so a
+reader who knows SQS knows them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,10 @@ from unkai.access.keys import KeyService
 from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
-from unkai.deploy.versions import SCHEDULE_METHOD, WEBSOCKET_METHOD, FunctionVersion
+from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD, FunctionVersion
+from unkai.errors import NotFound
+from unkai.events.queue_requests import EntryError, SendEntry
+from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
 from unkai.events.queues import QueueService
 from unkai.events.schedules import Scheduler
 from unkai.observe.logs import LogService
@@ -79,7 +85,7 @@ class ControlService:
         doc["endpoints"] = [
             f"{r['method']} {self.stage_url(stage)}{r['path']}"
             for r in routes
-            if r["method"] not in (WEBSOCKET_METHOD, SCHEDULE_METHOD)
+            if r["method"] not in EVENT_METHODS
         ]
         if any(r["method"] == WEBSOCKET_METHOD for r in routes):
             ws_url = self.stage_url(stage).replace("http", "ws", 1)
@@ -163,3 +169,98 @@ class ControlService:
         self, name: str, stage: str | None, enabled: bool
     ) -> dict[str, Any]:
         return await self._scheduler.set_enabled(stage or self.default_stage, name, enabled)
+
+    # -- queues ---------------------------------------------------------------------------
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """Every queue with its depth, in-flight count and oldest message's age."""
+        listed = []
+        for name in self._queues.names():
+            try:
+                listed.append(await self._queues.stats(name))
+            except NotFound:  # deleted while we listed: it is simply gone
+                continue
+        return listed
+
+    async def create_queue(self, name: str, attributes: Mapping[str, str]) -> dict[str, Any]:
+        """Create queue `name` (the same call again is a no-op); its attributes."""
+        config = await self._queues.create(name, attributes)
+        return await self.queue_attributes(config.name)
+
+    async def queue_attributes(self, name: str, wanted: Sequence[str] = ("All",)) -> dict[str, Any]:
+        attributes = await self._queues.attributes(name, wanted)
+        config = self._queues.get(name)
+        return {"name": config.name, "arn": self._queues.arn(config.name), "attributes": attributes}
+
+    async def set_queue_attributes(
+        self, name: str, attributes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        config = await self._queues.set_attributes(name, attributes)
+        return await self.queue_attributes(config.name)
+
+    async def delete_queue(self, name: str) -> dict[str, Any]:
+        """Delete the queue and its messages; raises Conflict while it is another's DLQ."""
+        config = self._queues.get(name)
+        await self._queues.delete(config.name)
+        return {"deleted": config.name}
+
+    async def send_message(self, name: str, entry: SendEntry) -> dict[str, Any]:
+        return sent_shape(await self._queues.send(name, entry))
+
+    async def send_message_batch(self, name: str, entries: Sequence[SendEntry]) -> dict[str, Any]:
+        outcomes = await self._queues.send_batch(name, entries)
+        shaped = [o if isinstance(o, EntryError) else sent_shape(o) for o in outcomes]
+        return batch_result([e.id for e in entries], shaped)
+
+    async def receive_messages(
+        self,
+        name: str,
+        *,
+        max_messages: int = 1,
+        wait_s: int | None = None,
+        visibility_s: int | None = None,
+    ) -> dict[str, Any]:
+        """ReceiveMessage: waits up to `wait_s` (long polling) for the first message."""
+        received = await self._queues.receive(
+            name, max_messages=max_messages, wait_s=wait_s, visibility_s=visibility_s
+        )
+        fifo = self._queues.get(name).fifo
+        return {"Messages": [message_shape(m, fifo) for m in received]}
+
+    async def delete_message(self, name: str, receipt: str) -> dict[str, Any]:
+        """Idempotent: a stale receipt deletes nothing and is no error (as in SQS)."""
+        await self._queues.delete_message(name, receipt)
+        return {}
+
+    async def delete_message_batch(
+        self, name: str, receipts: Sequence[tuple[str, str]]
+    ) -> dict[str, Any]:
+        """(entry id, receipt handle) pairs."""
+        outcomes = await self._queues.delete_messages(name, receipts)
+        return batch_result([i for i, _ in receipts], [o or {} for o in outcomes])
+
+    async def change_message_visibility(
+        self, name: str, receipt: str, timeout_s: int
+    ) -> dict[str, Any]:
+        await self._queues.change_message_visibility(name, receipt, timeout_s)
+        return {}
+
+    async def change_message_visibility_batch(
+        self, name: str, changes: Sequence[tuple[str, str, int]]
+    ) -> dict[str, Any]:
+        """(entry id, receipt handle, timeout s) triples."""
+        outcomes = await self._queues.change_visibility(name, changes)
+        return batch_result([i for i, _, _ in changes], [o or {} for o in outcomes])
+
+    async def purge_queue(self, name: str) -> dict[str, Any]:
+        """Delete every message; once a minute per queue (else PurgeQueueInProgress)."""
+        config = self._queues.get(name)
+        return {"name": config.name, "purged": await self._queues.purge(config.name)}
+
+    async def redrive(
+        self, dead_letter_queue: str, destination: str | None, max_messages: int | None
+    ) -> dict[str, Any]:
+        """Move messages from a dead-letter queue back (by default to the queue it serves)."""
+        if max_messages is None:
+            return await self._queues.redrive(dead_letter_queue, destination)
+        return await self._queues.redrive(dead_letter_queue, destination, max_messages)

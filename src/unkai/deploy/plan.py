@@ -29,6 +29,7 @@ from unkai.config.checks import requirements_file
 from unkai.config.http_api import RouteAuthorizer, ScheduleConfig, canonical_json
 from unkai.config.queue_config import QueueMappingConfig
 from unkai.config.spec import AppSpec, ResolvedFunction, RouteAuthorizerSpec
+from unkai.config.topic_config import SubscriptionConfig
 from unkai.deploy import versions as layout
 from unkai.deploy.bundle import CodeBundle
 from unkai.deploy.ownership import check_ownership
@@ -48,6 +49,7 @@ from unkai.deploy.steps import (
 )
 from unkai.deploy.versions import (
     SCHEDULE_METHOD,
+    SNS_METHOD,
     SQS_METHOD,
     WEBSOCKET_METHOD,
     FunctionRecord,
@@ -361,6 +363,14 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     selection_expression=selection,
                 )
             )
+    routes.extend(_event_routes(facts))
+    return tuple(sorted(routes))
+
+
+def _event_routes(facts: DeployFacts) -> list[Route]:
+    """Schedules, queue mappings and topic subscriptions: stored as routes of their stage."""
+    stage, service = facts.snapshot.stage, facts.app.service
+    routes: list[Route] = []
     for fn in facts.functions:
         for index, sched in enumerate(fn.schedule_events):
             routes.append(
@@ -396,7 +406,29 @@ def _routes(facts: DeployFacts) -> tuple[Route, ...]:
                     ),
                 )
             )
-    return tuple(sorted(routes))
+    for fn in facts.functions:
+        for sns in fn.sns_events:
+            routes.append(
+                Route(
+                    stage,
+                    service,
+                    SNS_METHOD,
+                    sns.topic_name,
+                    fn.name,
+                    subscription=SubscriptionConfig(
+                        canonical_json(sns.filter_policy)
+                        if sns.filter_policy is not None
+                        else None,
+                        sns.filter_policy_scope,
+                        _name_of(sns.dead_letter_queue) if sns.dead_letter_queue else None,
+                    ),
+                )
+            )
+    return routes
+
+
+def _name_of(target: str) -> str:
+    return target.rsplit(":", 1)[-1] if target.startswith("arn:") else target
 
 
 def _route_authorizer(

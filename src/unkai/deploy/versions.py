@@ -40,6 +40,7 @@ from unkai.config.http_api import (
     UsagePlanConfig,
 )
 from unkai.config.queue_config import QueueMappingConfig
+from unkai.config.topic_config import SubscriptionConfig
 
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
 LATEST = "$LATEST"
@@ -164,8 +165,10 @@ WEBSOCKET_METHOD = "WEBSOCKET"
 SCHEDULE_METHOD = "SCHEDULE"
 #: The method of a queue -> function mapping; its path is the queue's name.
 SQS_METHOD = "SQS"
+#: The method of a function's topic subscription; its path is the topic's name.
+SNS_METHOD = "SNS"
 #: Methods of routes that are not HTTP routes (the gateway leaves them out).
-EVENT_METHODS = frozenset({WEBSOCKET_METHOD, SCHEDULE_METHOD, SQS_METHOD})
+EVENT_METHODS = frozenset({WEBSOCKET_METHOD, SCHEDULE_METHOD, SQS_METHOD, SNS_METHOD})
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -197,6 +200,7 @@ class Route:
     selection_expression: str | None = field(default=None, compare=False)
     schedule: ScheduleConfig | None = field(default=None, compare=False)
     mapping: QueueMappingConfig | None = field(default=None, compare=False)
+    subscription: SubscriptionConfig | None = field(default=None, compare=False)
 
     def __eq__(self, other: object) -> bool:
         # The options are left out of ordering (configs do not order) but not out of equality:
@@ -229,6 +233,7 @@ class Route:
             self.selection_expression,
             self.schedule,
             self.mapping,
+            self.subscription,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -251,6 +256,7 @@ class Route:
             "selectionExpression": self.selection_expression,
             "schedule": self.schedule.to_doc() if self.schedule is not None else None,
             "mapping": self.mapping.to_doc() if self.mapping is not None else None,
+            "subscription": (self.subscription.to_doc() if self.subscription is not None else None),
         }
         doc: dict[str, Any] = {"method": self.method, "path": self.path, "function": self.function}
         doc.update((key, value) for key, value in options.items() if value is not None)
@@ -282,6 +288,7 @@ class Route:
             doc.get("selectionExpression"),
             ScheduleConfig.from_doc(doc["schedule"]) if "schedule" in doc else None,
             QueueMappingConfig.from_doc(doc["mapping"]) if "mapping" in doc else None,
+            SubscriptionConfig.from_doc(doc["subscription"]) if "subscription" in doc else None,
         )
 
 

@@ -47,6 +47,12 @@ def parse(raw: Mapping[str, Any] | None, where: str) -> Attributes:
     `where` names the message in errors. Binary values may be bytes or base64 text."""
     if not raw:
         return {}
+    if not isinstance(raw, Mapping):
+        raise InvalidRequest(
+            f"{where}: MessageAttributes must be an object of name -> {{DataType, StringValue "
+            "| BinaryValue}}",
+            code="InvalidParameterValue",
+        )
     if len(raw) > MAX_ATTRIBUTES:
         raise InvalidRequest(
             f"{where}: {len(raw)} message attributes; at most {MAX_ATTRIBUTES} are allowed",

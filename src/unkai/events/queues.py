@@ -169,11 +169,7 @@ class QueueService:
         config = new_queue(name, attributes, now)
         existing = self._queues.get(name)
         if existing is not None:
-            wanted = config.attributes("", "")
-            shown = existing.attributes("", "")
-            differing = sorted(
-                k for k in attributes if k in wanted and wanted.get(k) != shown.get(k)
-            )
+            differing = sorted(self._changed(existing, attributes))
             if differing:
                 raise Conflict(
                     f"queue {name!r} already exists with different values for "

@@ -9,17 +9,23 @@ remove leaves them and their messages; `unkai queues delete` deletes one.
 
 from __future__ import annotations
 
+import json
+
 from unkai.config.spec import AppSpec
-from unkai.errors import ConfigError
+from unkai.errors import ConfigError, UnkaiError
+from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
 from unkai.events.queues import QueueService
+from unkai.events.topics import TopicService
 
 #: Lambda: a FIFO queue's mapping takes at most 10 messages per batch.
 MAX_FIFO_BATCH = 10
 
 
 class AppResources:
-    def __init__(self, queues: QueueService) -> None:
+    def __init__(self, queues: QueueService, topics: TopicService | None = None) -> None:
         self._queues = queues
+        #: Set once built (topics need the queues, and deploys need both).
+        self.topics = topics
 
     async def provision(self, app: AppSpec, *, dry_run: bool) -> list[str]:
         """Create or update the declared queues (dead-letter queues first); returns what was
@@ -59,4 +65,80 @@ class AppResources:
                         f"{sqs.batch_size}",
                         field=where.removesuffix(".queue") + ".batchSize",
                     )
+        if self.topics is not None:
+            done += await self._provision_topics(app, self.topics, dry_run=dry_run)
         return done
+
+    async def _provision_topics(
+        self, app: AppSpec, topics: TopicService, *, dry_run: bool
+    ) -> list[str]:
+        self._check_topic_references(app, topics)
+        done: list[str] = []
+        declared = app.resources.topics
+        for name, topic in declared.items():
+            if name not in topics.names():
+                done.append(f"create topic {name}")
+                if not dry_run:
+                    await topics.create(name)
+            for sub in topic.subscriptions:
+                protocol, endpoint = sub.protocol_endpoint()
+                change = topics.describe_subscription(name, protocol, endpoint, sub.attributes())
+                if change is None:
+                    continue
+                done.append(change)
+                if not dry_run:
+                    try:
+                        await topics.ensure_subscription(name, protocol, endpoint, sub.attributes())
+                    except UnkaiError as exc:
+                        raise ConfigError(
+                            exc.message, field=f"resources.topics.{name}.subscriptions"
+                        ) from None
+        return done
+
+    def _check_topic_references(self, app: AppSpec, topics: TopicService) -> None:
+        """Every topic, filter policy and queue the manifest names is valid and exists."""
+        declared = app.resources.topics
+        for fn in app.resolved_functions():
+            for index, sns in enumerate(fn.sns_events):
+                where = f"functions.{fn.name}.events[{index}].sns"
+                if sns.topic_name not in declared and sns.topic_name not in topics.names():
+                    raise ConfigError(
+                        f"topic {sns.topic_name!r} does not exist",
+                        field=f"{where}.topic",
+                        hint="declare it under resources.topics, or: unkai topics create "
+                        + sns.topic_name,
+                    )
+                if sns.filter_policy is not None:
+                    _check_policy(sns.filter_policy, sns.filter_policy_scope, where)
+                if sns.dead_letter_queue is not None:
+                    self._check_queue(app, sns.dead_letter_queue, f"{where}.deadLetterQueue")
+        self._check_declared_subscriptions(app)
+
+    def _check_declared_subscriptions(self, app: AppSpec) -> None:
+        for name, topic in app.resources.topics.items():
+            for index, sub in enumerate(topic.subscriptions):
+                where = f"resources.topics.{name}.subscriptions[{index}]"
+                if sub.filter_policy is not None:
+                    _check_policy(sub.filter_policy, sub.filter_policy_scope, where)
+                for field, queue in (
+                    ("queue", sub.queue),
+                    ("deadLetterQueue", sub.dead_letter_queue),
+                ):
+                    if queue is not None:
+                        self._check_queue(app, queue, f"{where}.{field}")
+
+    def _check_queue(self, app: AppSpec, queue: str, where: str) -> None:
+        name = queue.rsplit(":", 1)[-1]
+        if name not in app.resources.queues and name not in self._queues.names():
+            raise ConfigError(
+                f"queue {name!r} does not exist",
+                field=where,
+                hint=f"declare it under resources.queues, or: unkai queues create {name}",
+            )
+
+
+def _check_policy(policy: dict[str, object], scope: str, where: str) -> None:
+    try:
+        FilterPolicy.parse(json.dumps(policy), scope)  # type: ignore[arg-type]
+    except FilterPolicyError as exc:
+        raise ConfigError(str(exc), field=f"{where}.filterPolicy") from None

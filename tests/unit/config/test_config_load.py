@@ -101,7 +101,8 @@ def test_snake_case_name_is_unknown_and_suggests_camel_case(tmp_path: Path) -> N
 def test_unknown_field_without_close_name_lists_the_fields(tmp_path: Path) -> None:
     manifest = "service: demo\nplugins: [x]\n"
     assert load_error(write_app(tmp_path, manifest)) == (
-        "unkai.yml:2: plugins: unknown field (expected one of: service, provider, functions)"
+        "unkai.yml:2: plugins: unknown field (expected one of: service, provider, functions, "
+        "resources)"
     )
 
 

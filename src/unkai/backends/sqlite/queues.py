@@ -129,13 +129,21 @@ def receive(conn: sqlite3.Connection, request: ReceiveRequest) -> list[QueuedMes
 
 def _standard_candidates(conn: sqlite3.Connection, request: ReceiveRequest) -> list[Row]:
     chosen: list[Row] = []
+    seen: set[int] = set()
     for _ in range(_MAX_ROUNDS):
-        wanted = request.max_messages - len(chosen)
-        rows = conn.execute(_VISIBLE, (request.queue, request.now_ms, wanted)).fetchall()
+        # Rows chosen in an earlier round are not updated yet, so the query returns them
+        # again: ask for that many more and skip them.
+        limit = request.max_messages
+        rows = conn.execute(_VISIBLE, (request.queue, request.now_ms, limit)).fetchall()
         for row in rows:
+            if row[0] in seen:
+                continue
+            seen.add(row[0])
             if not _set_aside(conn, request, row[0], row[4], row[5]):
                 chosen.append(row)
-        if len(rows) < wanted or len(chosen) >= request.max_messages:
+                if len(chosen) >= request.max_messages:
+                    break
+        if len(rows) < limit or len(chosen) >= request.max_messages:
             break
     return chosen
 

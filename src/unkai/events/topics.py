@@ -1,0 +1,835 @@
+"""`TopicService`: SNS's semantics (https://docs.aws.amazon.com/sns/latest/dg/welcome.html):
+topics, subscriptions with filter policies, publish (single and batch), durable fan-out.
+
+- Topics (`topic` documents) and their subscriptions (`subscription` documents) are named per
+  platform. Subscriptions deliver to a queue (`sqs`), a function (`lambda`: an asynchronous
+  invocation, as SNS invokes Lambda) or an HTTP(S) endpoint. A function's `- sns:` event is a
+  subscription too, stored with its stage's routes (method `SNS`) so deploys own it.
+- A publish picks the subscriptions whose filter policy matches, stores one `sns_message`
+  document listing them, and returns; then each delivery is made, and the document is rewritten
+  without it, so a delivery cut short by `kill -9` is made again after a restart (at least
+  once, as SNS).
+- A failed delivery is retried with exponential backoff and full jitter (base
+  `retry_base_s`) up to `MAX_DELIVERY_ATTEMPTS`; then it goes to the subscription's
+  dead-letter queue (its RedrivePolicy) with the error in its attributes, or is dropped and
+  logged. HTTP 2xx is a delivery; 429, 5xx and connection errors are retried; other statuses
+  fail at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import heapq
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import orjson
+
+from unkai.backends.base import MetadataStore, Write
+from unkai.deploy.registry import Registry
+from unkai.deploy.versions import SNS_METHOD
+from unkai.errors import Conflict, InvalidRequest, NotFound, UnkaiError
+from unkai.events import message_attributes
+from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
+from unkai.events.message_attributes import Attributes
+from unkai.events.queue_requests import SendEntry, check_batch
+from unkai.events.queues import QueueService
+from unkai.invoke.async_events import AsyncEvents
+from unkai.invoke.invoker import Target
+
+log = logging.getLogger("unkai.events")
+
+TOPIC_KIND = "topic"
+SUBSCRIPTION_KIND = "subscription"
+MESSAGE_KIND = "sns_message"
+#: SNS: a message with its attributes is at most 256 KiB.
+MAX_MESSAGE_BYTES = 256 * 1024
+MAX_SUBJECT_CHARS = 100
+MAX_BATCH_ENTRIES = 10
+#: Delivery attempts before a delivery goes to the dead-letter queue (SNS's HTTP default is
+#: 1 + 3 retries).
+MAX_DELIVERY_ATTEMPTS = 4
+HTTP_TIMEOUT_S = 15.0
+PROTOCOLS = ("sqs", "lambda", "http", "https")
+_TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    id: str
+    topic: str
+    protocol: str
+    #: Queue name, "<stage>/<function>", or URL.
+    endpoint: str
+    raw: bool = False
+    filter_policy: str | None = None
+    filter_scope: str = "MessageAttributes"
+    dead_letter_queue: str | None = None
+    #: "route" for a function's `- sns:` event (owned by its deploy), else "api".
+    origin: str = "api"
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "topic": self.topic,
+            "protocol": self.protocol,
+            "endpoint": self.endpoint,
+            "raw": self.raw,
+            "filter_policy": self.filter_policy,
+            "filter_scope": self.filter_scope,
+            "dead_letter_queue": self.dead_letter_queue,
+            "origin": self.origin,
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Subscription:
+        return cls(**doc)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishEntry:
+    message: str
+    subject: str | None = None
+    attributes: Mapping[str, Any] | None = None
+    #: "json": `message` is a JSON object of per-protocol messages with a "default".
+    structure: str | None = None
+    id: str = "0"
+
+
+@dataclass(slots=True)
+class _Delivery:
+    subscription: str
+    attempts: int = 0
+    due_ms: int = 0
+    error: str = ""
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A published message and the deliveries it still owes (one `sns_message` document)."""
+
+    message_id: str
+    topic: str
+    message: str
+    #: Per-protocol messages of a MessageStructure=json publish.
+    structured: dict[str, str] | None
+    subject: str | None
+    attributes: Attributes
+    timestamp: str
+    deliveries: dict[str, _Delivery] = field(default_factory=dict)
+
+    def to_doc(self) -> dict[str, Any]:
+        return {
+            "message_id": self.message_id,
+            "topic": self.topic,
+            "message": self.message,
+            "structured": self.structured,
+            "subject": self.subject,
+            "attributes": self.attributes,
+            "timestamp": self.timestamp,
+            "deliveries": [
+                [d.subscription, d.attempts, d.due_ms, d.error] for d in self.deliveries.values()
+            ],
+        }
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> _Pending:
+        pending = cls(
+            doc["message_id"],
+            doc["topic"],
+            doc["message"],
+            doc.get("structured"),
+            doc.get("subject"),
+            {k: (v[0], v[1]) for k, v in doc.get("attributes", {}).items()},
+            doc["timestamp"],
+        )
+        for sub, attempts, due_ms, error in doc["deliveries"]:
+            pending.deliveries[sub] = _Delivery(sub, attempts, due_ms, error)
+        return pending
+
+
+class TopicService:
+    def __init__(
+        self,
+        store: MetadataStore,
+        registry: Registry,
+        queues: QueueService,
+        async_events: AsyncEvents,
+        *,
+        account_id: str,
+        region: str,
+        retry_base_s: float = 20.0,
+        clock_ms: Callable[[], int] | None = None,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._queues = queues
+        self._async = async_events
+        self.account_id = account_id
+        self.region = region
+        self._retry_base_s = retry_base_s
+        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        self._topics: dict[str, dict[str, Any]] = {}
+        self._subscriptions: dict[str, Subscription] = {}
+        self._route_subscriptions: dict[str, list[Subscription]] = {}
+        self._policies: dict[str, FilterPolicy] = {}
+        self._pending: dict[str, _Pending] = {}
+        self._due: list[tuple[int, str]] = []
+        self._running: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http: httpx.AsyncClient | None = None
+        registry.subscribe(self._on_stage_changed)
+
+    async def start(self) -> None:
+        for doc in await self._store.list(TOPIC_KIND):
+            self._topics[doc.key] = doc.value
+        for doc in await self._store.list(SUBSCRIPTION_KIND):
+            self._add_subscription(Subscription.from_doc(doc.value))
+        for stage in await self._registry.stages():
+            await self._load_routes(stage)
+        for doc in await self._store.list(MESSAGE_KIND):
+            pending = _Pending.from_doc(doc.value)
+            self._pending[pending.message_id] = pending
+            self._schedule(pending)
+        self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._http is not None:
+            await self._http.aclose()
+
+    # -- topics and subscriptions ---------------------------------------------------------
+
+    def arn(self, topic: str) -> str:
+        return f"arn:aws:sns:{self.region}:{self.account_id}:{topic}"
+
+    def subscription_arn(self, sub: Subscription) -> str:
+        return f"{self.arn(sub.topic)}:{sub.id}"
+
+    def get(self, name: str) -> dict[str, Any]:
+        topic = self._topics.get(_name_of(name))
+        if topic is None:
+            raise NotFound(
+                f"Topic does not exist: {name!r}", code="NotFound", hint="unkai topics ls"
+            )
+        return topic
+
+    def names(self) -> list[str]:
+        return sorted(self._topics)
+
+    async def create(self, name: str, attributes: Mapping[str, str] | None = None) -> str:
+        """CreateTopic: idempotent for the same name; returns the ARN."""
+        if name.endswith(".fifo"):
+            raise InvalidRequest(
+                f"Invalid parameter: Topic Name {name!r}: FIFO topics are not supported by "
+                "unkai yet",
+                code="InvalidParameter",
+            )
+        if not _TOPIC_NAME.match(name):
+            raise InvalidRequest(
+                f"Invalid parameter: Topic Name {name!r}: use 1 to 256 letters, digits, '-' or '_'",
+                code="InvalidParameter",
+            )
+        if name not in self._topics:
+            doc = {
+                "name": name,
+                "attributes": dict(attributes or {}),
+                "created_ms": self._clock_ms(),
+            }
+            await self._store.commit([Write(TOPIC_KIND, name, doc)])
+            self._topics[name] = doc
+        return self.arn(name)
+
+    async def delete(self, name: str) -> None:
+        topic = self.get(name)["name"]
+        subs = [s for s in self._subscriptions.values() if s.topic == topic]
+        await self._store.commit(
+            [Write(TOPIC_KIND, topic, None)]
+            + [Write(SUBSCRIPTION_KIND, f"{topic}/{s.id}", None) for s in subs]
+        )
+        self._topics.pop(topic, None)
+        for s in subs:
+            self._remove_subscription(s.id)
+
+    async def subscribe(
+        self,
+        topic: str,
+        protocol: str,
+        endpoint: str,
+        attributes: Mapping[str, str] | None = None,
+    ) -> Subscription:
+        """Subscribe; the same (topic, protocol, endpoint) again returns the existing one
+        (with a Conflict if its attributes differ, as SNS)."""
+        name = self.get(topic)["name"]
+        sub = self._subscription(name, protocol, endpoint, attributes or {}, "api")
+        for existing in self._subscriptions.values():
+            if (existing.topic, existing.protocol, existing.endpoint) == (
+                name,
+                sub.protocol,
+                sub.endpoint,
+            ) and existing.origin == "api":
+                if replace(existing, id=sub.id) != sub:
+                    raise Conflict(
+                        "Invalid parameter: Attributes: Subscription already exists with "
+                        "different attributes",
+                        code="InvalidParameter",
+                    )
+                return existing
+        await self._store.commit([Write(SUBSCRIPTION_KIND, f"{name}/{sub.id}", sub.to_doc())])
+        self._add_subscription(sub)
+        return sub
+
+    def describe_subscription(
+        self, topic: str, protocol: str, endpoint: str, attributes: Mapping[str, str]
+    ) -> str | None:
+        """What `ensure_subscription` would do, or None when nothing."""
+        existing = self._find(topic, protocol, endpoint)
+        if existing is None:
+            return f"subscribe {protocol}:{endpoint} to topic {topic}"
+        if _with_attributes(existing, attributes) != existing:
+            return f"update subscription {protocol}:{endpoint} of topic {topic}"
+        return None
+
+    async def ensure_subscription(
+        self, topic: str, protocol: str, endpoint: str, attributes: Mapping[str, str]
+    ) -> Subscription:
+        """Subscribe, or bring the existing subscription's attributes to `attributes`."""
+        existing = self._find(topic, protocol, endpoint)
+        if existing is None:
+            return await self.subscribe(topic, protocol, endpoint, attributes)
+        changed = _with_attributes(existing, attributes)
+        if changed != existing:
+            self._check_subscription(changed)
+            await self._store.commit(
+                [Write(SUBSCRIPTION_KIND, f"{changed.topic}/{changed.id}", changed.to_doc())]
+            )
+            self._remove_subscription(existing.id)
+            self._add_subscription(changed)
+        return changed
+
+    def _find(self, topic: str, protocol: str, endpoint: str) -> Subscription | None:
+        endpoint = endpoint.rsplit(":", 1)[-1] if protocol == "sqs" else endpoint
+        for sub in self._subscriptions.values():
+            if (sub.topic, sub.protocol, sub.endpoint, sub.origin) == (
+                topic,
+                protocol,
+                endpoint,
+                "api",
+            ):
+                return sub
+        return None
+
+    async def unsubscribe(self, subscription: str) -> None:
+        sub_id = subscription.rsplit(":", 1)[-1]
+        sub = self._subscriptions.get(sub_id)
+        if sub is None or sub.origin != "api":
+            raise NotFound(
+                f"Subscription does not exist: {subscription!r}",
+                code="NotFound",
+                hint="a function's `- sns:` event is removed by deploying without it",
+            )
+        await self._store.commit([Write(SUBSCRIPTION_KIND, f"{sub.topic}/{sub.id}", None)])
+        self._remove_subscription(sub_id)
+
+    async def set_subscription_attribute(self, subscription: str, name: str, value: str) -> None:
+        sub = self._subscriptions.get(subscription.rsplit(":", 1)[-1])
+        if sub is None or sub.origin != "api":
+            raise NotFound(f"Subscription does not exist: {subscription!r}", code="NotFound")
+        changed = _with_attributes(sub, {name: value})
+        self._check_subscription(changed)
+        await self._store.commit(
+            [Write(SUBSCRIPTION_KIND, f"{sub.topic}/{sub.id}", changed.to_doc())]
+        )
+        self._remove_subscription(sub.id)
+        self._add_subscription(changed)
+
+    def subscriptions(self, topic: str | None = None) -> list[Subscription]:
+        every = [*self._subscriptions.values()]
+        if topic is not None:
+            name = self.get(topic)["name"]
+            every = [s for s in every if s.topic == name]
+        return sorted(every, key=lambda s: (s.topic, s.protocol, s.endpoint))
+
+    def stats(self) -> list[dict[str, Any]]:
+        owed: dict[str, int] = {}
+        for pending in self._pending.values():
+            owed[pending.topic] = owed.get(pending.topic, 0) + len(pending.deliveries)
+        return [
+            {
+                "name": name,
+                "subscriptions": sum(1 for s in self._subscriptions.values() if s.topic == name),
+                "pending_deliveries": owed.get(name, 0),
+            }
+            for name in sorted(self._topics)
+        ]
+
+    # -- publish --------------------------------------------------------------------------
+
+    async def publish(self, topic: str, entry: PublishEntry) -> str:
+        """Publish; returns the MessageId once the message and its deliveries are stored."""
+        return (await self._publish(topic, [entry]))[0]
+
+    async def publish_batch(
+        self, topic: str, entries: Sequence[PublishEntry]
+    ) -> list[str | InvalidRequest]:
+        """PublishBatch: up to 10 entries; a bad entry fails alone."""
+        check_batch([e.id for e in entries], "PublishBatch")
+        total = sum(len(e.message.encode()) for e in entries if isinstance(e.message, str))
+        if total > MAX_MESSAGE_BYTES:
+            raise InvalidRequest(
+                f"The length of all the messages put together is more than the limit "
+                f"({total} > {MAX_MESSAGE_BYTES} bytes)",
+                code="BatchRequestTooLong",
+            )
+        outcomes: list[str | InvalidRequest] = []
+        good: list[tuple[int, PublishEntry]] = []
+        for index, entry in enumerate(entries):
+            try:
+                self._check_entry(entry)
+            except InvalidRequest as exc:
+                outcomes.append(exc)
+                continue
+            outcomes.append("")
+            good.append((index, entry))
+        ids = await self._publish(topic, [e for _, e in good]) if good else []
+        for (index, _), message_id in zip(good, ids, strict=True):
+            outcomes[index] = message_id
+        return outcomes
+
+    async def _publish(self, topic: str, entries: Sequence[PublishEntry]) -> list[str]:
+        name = self.get(topic)["name"]
+        now = self._clock_ms()
+        stamp = _timestamp(now)
+        messages: list[_Pending] = []
+        for entry in entries:
+            self._check_entry(entry)
+            attributes = message_attributes.parse(entry.attributes, f"topic {name!r}")
+            structured = _structured(entry) if entry.structure == "json" else None
+            message = structured["default"] if structured else entry.message
+            pending = _Pending(
+                str(uuid.uuid4()), name, message, structured, entry.subject, attributes, stamp
+            )
+            for sub in self._matching(name, attributes, message):
+                pending.deliveries[sub.id] = _Delivery(sub.id, 0, now)
+            messages.append(pending)
+        owing = [m for m in messages if m.deliveries]
+        if owing:
+            await self._store.commit(
+                [Write(MESSAGE_KIND, m.message_id, m.to_doc(), expected_revision=0) for m in owing]
+            )
+            for m in owing:
+                self._pending[m.message_id] = m
+                self._schedule(m)
+        return [m.message_id for m in messages]
+
+    def _check_entry(self, entry: PublishEntry) -> None:
+        where = f"entry {entry.id!r}"
+        if not isinstance(entry.message, str) or not entry.message:
+            raise InvalidRequest(
+                f"Invalid parameter: Message: {where}: must be a non-empty string",
+                code="InvalidParameter",
+            )
+        attributes = message_attributes.parse(entry.attributes, where)
+        size = len(entry.message.encode()) + message_attributes.size(attributes)
+        if size > MAX_MESSAGE_BYTES:
+            raise InvalidRequest(
+                f"Invalid parameter: Message too long: {where} is {size} bytes with its "
+                f"attributes; the limit is {MAX_MESSAGE_BYTES}",
+                code="InvalidParameter",
+            )
+        if entry.subject is not None and (
+            not entry.subject or len(entry.subject) > MAX_SUBJECT_CHARS
+        ):
+            raise InvalidRequest(
+                f"Invalid parameter: Subject: {where}: 1 to {MAX_SUBJECT_CHARS} characters",
+                code="InvalidParameter",
+            )
+        if entry.structure not in (None, "json"):
+            raise InvalidRequest(
+                f"Invalid parameter: MessageStructure: {where}: only 'json' is allowed",
+                code="InvalidParameter",
+            )
+        if entry.structure == "json":
+            _structured(entry)
+
+    def _matching(self, topic: str, attributes: Attributes, message: str) -> list[Subscription]:
+        matched = []
+        plain = {k: (t, v) for k, (t, v) in attributes.items()}
+        for sub in [*self._subscriptions.values()]:
+            if sub.topic != topic:
+                continue
+            policy = self._policies.get(sub.id)
+            if policy is None or policy.matches(plain, message):
+                matched.append(sub)
+        return matched
+
+    # -- delivery -------------------------------------------------------------------------
+
+    def _schedule(self, pending: _Pending) -> None:
+        for delivery in pending.deliveries.values():
+            heapq.heappush(
+                self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
+            )
+        self._wake.set()
+
+    async def _dispatch_forever(self) -> None:
+        running = self._running
+        while True:
+            now = self._clock_ms()
+            while self._due and self._due[0][0] <= now:
+                _, key = heapq.heappop(self._due)
+                if key in running:
+                    continue
+                message_id, _, sub_id = key.partition("/")
+                pending = self._pending.get(message_id)
+                delivery = pending.deliveries.get(sub_id) if pending else None
+                if pending is None or delivery is None or delivery.due_ms > now:
+                    continue
+                running.add(key)
+                task = asyncio.get_running_loop().create_task(
+                    self._deliver_guarded(pending, delivery)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            self._wake.clear()
+            timeout = (self._due[0][0] - now) / 1000 if self._due else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _deliver_guarded(self, pending: _Pending, delivery: _Delivery) -> None:
+        try:
+            await self._deliver_once(pending, delivery)
+        finally:
+            self._running.discard(f"{pending.message_id}/{delivery.subscription}")
+
+    async def _deliver_once(self, pending: _Pending, delivery: _Delivery) -> None:
+        sub = self._subscriptions.get(delivery.subscription)
+        try:
+            if sub is None:
+                await self._settle(pending, delivery)  # unsubscribed meanwhile
+                return
+            error = await self._deliver(pending, sub)
+            if error is None:
+                await self._settle(pending, delivery)
+                return
+            delivery.attempts += 1
+            delivery.error = error
+            if delivery.attempts >= MAX_DELIVERY_ATTEMPTS or error.startswith("permanent:"):
+                await self._dead_letter(pending, sub, error)
+                await self._settle(pending, delivery)
+                return
+            ceiling = self._retry_base_s * 2 ** (delivery.attempts - 1)
+            delivery.due_ms = self._clock_ms() + int(random.uniform(0, ceiling) * 1000)
+            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
+            heapq.heappush(self._due, (delivery.due_ms, f"{pending.message_id}/{sub.id}"))
+            self._wake.set()
+        except Exception:  # boundary: the delivery is tried again in a while
+            log.exception("topic %s: delivery of %s failed", pending.topic, pending.message_id)
+            delivery.due_ms = self._clock_ms() + int(self._retry_base_s * 1000)
+            heapq.heappush(
+                self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
+            )
+            self._wake.set()
+
+    async def _settle(self, pending: _Pending, delivery: _Delivery) -> None:
+        pending.deliveries.pop(delivery.subscription, None)
+        if pending.deliveries:
+            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
+        else:
+            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, None)])
+            self._pending.pop(pending.message_id, None)
+
+    async def _deliver(self, pending: _Pending, sub: Subscription) -> str | None:
+        """Make one delivery; None when done, else the error ("permanent: ..." is not retried)."""
+        message = _message_for(pending, sub.protocol)
+        try:
+            if sub.protocol == "sqs":
+                if sub.raw:
+                    entry = SendEntry(message, message_attributes.api_shape(pending.attributes))
+                else:
+                    entry = SendEntry(orjson.dumps(self._envelope(pending, sub, message)).decode())
+                await self._queues.send(sub.endpoint, entry)
+            elif sub.protocol == "lambda":
+                stage, _, function = sub.endpoint.partition("/")
+                await self._async.accept(
+                    Target(stage, function), self._lambda_event(pending, sub, message)
+                )
+            else:
+                return await self._post(pending, sub, message)
+        except NotFound as exc:
+            return exc.message
+        except UnkaiError as exc:
+            return f"permanent: {exc.message}"
+        return None
+
+    async def _post(self, pending: _Pending, sub: Subscription, message: str) -> str | None:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
+        body = message if sub.raw else orjson.dumps(self._envelope(pending, sub, message)).decode()
+        headers = {
+            "content-type": "text/plain; charset=UTF-8",
+            "x-amz-sns-message-type": "Notification",
+            "x-amz-sns-message-id": pending.message_id,
+            "x-amz-sns-topic-arn": self.arn(pending.topic),
+            "x-amz-sns-subscription-arn": self.subscription_arn(sub),
+        }
+        if sub.raw:
+            headers["x-amz-sns-rawdelivery"] = "true"
+        try:
+            response = await self._http.post(sub.endpoint, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if 200 <= response.status_code < 300:
+            return None
+        if response.status_code == 429 or response.status_code >= 500:
+            return f"HTTP {response.status_code}"
+        return f"permanent: HTTP {response.status_code}"
+
+    async def _dead_letter(self, pending: _Pending, sub: Subscription, error: str) -> None:
+        if sub.dead_letter_queue is None:
+            log.warning(
+                "topic %s: message %s to %s %s dropped after %s: no dead-letter queue",
+                pending.topic,
+                pending.message_id,
+                sub.protocol,
+                sub.endpoint,
+                error,
+            )
+            return
+        body = orjson.dumps(self._envelope(pending, sub, _message_for(pending, sub.protocol)))
+        attrs = {
+            "RequestID": {"DataType": "String", "StringValue": pending.message_id},
+            "ErrorCode": {"DataType": "String", "StringValue": "DeliveryFailed"},
+            "ErrorMessage": {
+                "DataType": "String",
+                "StringValue": error.removeprefix("permanent: ")[:1000],
+            },
+        }
+        await self._queues.send(sub.dead_letter_queue, SendEntry(body.decode(), attrs))
+
+    def _envelope(self, pending: _Pending, sub: Subscription, message: str) -> dict[str, Any]:
+        """The JSON notification SNS delivers to queues and HTTP endpoints."""
+        doc: dict[str, Any] = {
+            "Type": "Notification",
+            "MessageId": pending.message_id,
+            "TopicArn": self.arn(pending.topic),
+        }
+        if pending.subject is not None:
+            doc["Subject"] = pending.subject
+        doc.update(
+            {
+                "Message": message,
+                "Timestamp": pending.timestamp,
+                "SignatureVersion": "1",
+                "Signature": "",
+                "SigningCertURL": "",
+                "UnsubscribeURL": "",
+            }
+        )
+        if pending.attributes:
+            doc["MessageAttributes"] = message_attributes.sns_shape(pending.attributes)
+        return doc
+
+    def _lambda_event(self, pending: _Pending, sub: Subscription, message: str) -> bytes:
+        """SNS's Lambda event (https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html)."""
+        return orjson.dumps(
+            {
+                "Records": [
+                    {
+                        "EventVersion": "1.0",
+                        "EventSubscriptionArn": self.subscription_arn(sub),
+                        "EventSource": "aws:sns",
+                        "Sns": {
+                            "SignatureVersion": "1",
+                            "Timestamp": pending.timestamp,
+                            "Signature": "",
+                            "SigningCertUrl": "",
+                            "MessageId": pending.message_id,
+                            "Message": message,
+                            "MessageAttributes": message_attributes.sns_shape(pending.attributes),
+                            "Type": "Notification",
+                            "UnsubscribeUrl": "",
+                            "TopicArn": self.arn(pending.topic),
+                            "Subject": pending.subject,
+                        },
+                    }
+                ]
+            }
+        )
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _subscription(
+        self,
+        topic: str,
+        protocol: str,
+        endpoint: str,
+        attributes: Mapping[str, str],
+        origin: str,
+    ) -> Subscription:
+        protocol = protocol.lower()
+        if protocol not in PROTOCOLS:
+            raise InvalidRequest(
+                f"Invalid parameter: Protocol {protocol!r}: supported are {', '.join(PROTOCOLS)}",
+                code="InvalidParameter",
+            )
+        if protocol == "sqs":
+            endpoint = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("arn:") else endpoint
+            self._queues.get(endpoint)
+        elif protocol in ("http", "https") and not endpoint.startswith(f"{protocol}://"):
+            raise InvalidRequest(
+                f"Invalid parameter: Endpoint {endpoint!r} must be a {protocol}:// URL",
+                code="InvalidParameter",
+            )
+        sub = _with_attributes(
+            Subscription(uuid.uuid4().hex, topic, protocol, endpoint, origin=origin), attributes
+        )
+        self._check_subscription(sub)
+        return sub
+
+    def _check_subscription(self, sub: Subscription) -> None:
+        if sub.filter_policy is not None:
+            try:
+                FilterPolicy.parse(sub.filter_policy, sub.filter_scope)  # type: ignore[arg-type]
+            except FilterPolicyError as exc:
+                raise InvalidRequest(
+                    f"Invalid parameter: FilterPolicy: {exc}", code="InvalidParameter"
+                ) from None
+        if sub.dead_letter_queue is not None:
+            self._queues.get(sub.dead_letter_queue)
+        if sub.raw and sub.protocol == "lambda":
+            raise InvalidRequest(
+                "Invalid parameter: RawMessageDelivery: not valid for the lambda protocol",
+                code="InvalidParameter",
+            )
+
+    def _add_subscription(self, sub: Subscription) -> None:
+        self._subscriptions[sub.id] = sub
+        if sub.filter_policy is not None:
+            self._policies[sub.id] = FilterPolicy.parse(
+                sub.filter_policy,
+                sub.filter_scope,  # type: ignore[arg-type]
+            )
+
+    def _remove_subscription(self, sub_id: str) -> None:
+        self._subscriptions.pop(sub_id, None)
+        self._policies.pop(sub_id, None)
+
+    def _on_stage_changed(self, stage: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._load_routes(stage))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _load_routes(self, stage: str) -> None:
+        """A function's `- sns:` events become subscriptions of protocol `lambda`, with a
+        stable id (the same after a restart or redeploy)."""
+        for old in self._route_subscriptions.pop(stage, []):
+            self._remove_subscription(old.id)
+        fresh = []
+        for route in await self._registry.routes(stage):
+            if route.method != SNS_METHOD or route.subscription is None:
+                continue
+            config = route.subscription
+            sub = Subscription(
+                f"{stage}-{route.function}-{route.path}",
+                route.path,
+                "lambda",
+                f"{stage}/{route.function}",
+                filter_policy=config.filter_policy,
+                filter_scope=config.filter_scope,
+                dead_letter_queue=config.dead_letter_queue,
+                origin="route",
+            )
+            fresh.append(sub)
+            self._add_subscription(sub)
+        self._route_subscriptions[stage] = fresh
+
+
+def _with_attributes(sub: Subscription, attributes: Mapping[str, str]) -> Subscription:
+    for name, value in attributes.items():
+        if name == "RawMessageDelivery":
+            if str(value).lower() not in ("true", "false"):
+                raise InvalidRequest(
+                    "Invalid parameter: RawMessageDelivery: true or false", code="InvalidParameter"
+                )
+            sub = replace(sub, raw=str(value).lower() == "true")
+        elif name == "FilterPolicy":
+            sub = replace(sub, filter_policy=value or None)
+        elif name == "FilterPolicyScope":
+            if value not in ("MessageAttributes", "MessageBody"):
+                raise InvalidRequest(
+                    "Invalid parameter: FilterPolicyScope: MessageAttributes or MessageBody",
+                    code="InvalidParameter",
+                )
+            sub = replace(sub, filter_scope=value)
+        elif name == "RedrivePolicy":
+            try:
+                target = orjson.loads(value)["deadLetterTargetArn"] if value else None
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                raise InvalidRequest(
+                    'Invalid parameter: RedrivePolicy: {"deadLetterTargetArn": "<queue arn>"}',
+                    code="InvalidParameter",
+                ) from None
+            sub = replace(sub, dead_letter_queue=str(target).rsplit(":", 1)[-1] if target else None)
+        else:
+            raise InvalidRequest(
+                f"Invalid parameter: AttributeName {name!r}: settable are RawMessageDelivery, "
+                "FilterPolicy, FilterPolicyScope, RedrivePolicy",
+                code="InvalidParameter",
+            )
+    return sub
+
+
+def _structured(entry: PublishEntry) -> dict[str, str]:
+    try:
+        doc = orjson.loads(entry.message)
+    except orjson.JSONDecodeError:
+        doc = None
+    if (
+        not isinstance(doc, dict)
+        or not isinstance(doc.get("default"), str)
+        or not all(isinstance(v, str) for v in doc.values())
+    ):
+        raise InvalidRequest(
+            "Invalid parameter: Message Structure - JSON message body must be an object of "
+            'strings with a "default" key',
+            code="InvalidParameter",
+        )
+    return doc
+
+
+def _message_for(pending: _Pending, protocol: str) -> str:
+    if pending.structured is None:
+        return pending.message
+    return pending.structured.get(protocol, pending.structured["default"])
+
+
+def _timestamp(ms: int) -> str:
+    return (
+        dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def _name_of(name: str) -> str:
+    return name.rsplit(":", 1)[-1] if name.startswith("arn:") else name
