@@ -18,6 +18,7 @@ from unkai.control.http import build_control_app
 from unkai.control.service import ControlService
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
+from unkai.events.destinations import Outbox
 from unkai.events.queue_mappings import QueueMappings
 from unkai.events.queues import QueueService
 from unkai.events.resources import AppResources
@@ -114,6 +115,7 @@ def build_platform(settings: Settings) -> Platform:
         retry_base_s=settings.delivery_retry_base_s,
     )
     resources.topics = topics
+    async_events.outbox = Outbox(queues, topics)
     scheduler = Scheduler(
         backend,
         registry,

@@ -4,15 +4,32 @@ not per version, like reserved concurrency, so changing them publishes no versio
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
+
+TargetKind = Literal["function", "queue", "topic"]
+
+
+def parse_target(target: str, *, bare: TargetKind = "function") -> tuple[TargetKind, str]:
+    """(kind, name) of a destination or dead-letter target: a bare name (a function, or a
+    queue in a dead-letter setting), or an ARN of a function, queue or topic."""
+    if target.startswith("arn:aws:sqs:"):
+        return "queue", target.rsplit(":", 1)[-1]
+    if target.startswith("arn:aws:sns:"):
+        return "topic", target.rsplit(":", 1)[-1]
+    if target.startswith("arn:aws:lambda:"):
+        return "function", target.split(":function:", 1)[1].split(":", 1)[0]
+    return bare, target
 
 
 @dataclass(frozen=True, slots=True)
 class AsyncConfig:
     maximum_retry_attempts: int = 2
     maximum_event_age_s: int = 21600
+    #: A function name, or an ARN of a function, queue or topic.
     on_success: str | None = None
     on_failure: str | None = None
+    #: A queue name, or an ARN of a queue or topic: events that ran out of attempts.
+    dead_letter: str | None = None
 
     def to_doc(self) -> dict[str, Any]:
         return asdict(self)

@@ -57,7 +57,7 @@ def check_app(app: AppSpec, app_dir: Path, source: ManifestSource) -> None:
             ("onSuccess", function.destinations.on_success),
             ("onFailure", function.destinations.on_failure),
         ):
-            if target == name:
+            if target is not None and (target == name or target.endswith(f":function:{name}")):
                 _fail(
                     source,
                     ("functions", name, "destinations", field),

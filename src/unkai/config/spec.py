@@ -621,12 +621,35 @@ class ResourcesSpec(Spec):
         return self
 
 
-class DestinationsSpec(Spec):
-    """Where the outcome of an asynchronous invocation goes: a function of the same stage
-    (queues, topics and the event bus come with their issue)."""
+#: A destination or dead-letter target: a function of the stage by name, or an ARN of a
+#: function, queue or topic.
+_TARGET = re.compile(
+    r"^([A-Za-z0-9_-]{1,64}|arn:aws:lambda:[^:]*:[^:]*:function:[A-Za-z0-9_-]{1,64}"
+    r"|arn:aws:(sqs|sns):[^:]*:[^:]*:[A-Za-z0-9_.-]{1,256})$"
+)
+Destination = Annotated[
+    str,
+    _matching(
+        _TARGET,
+        "a function name, or the ARN of a function, queue (arn:aws:sqs:...) or topic "
+        "(arn:aws:sns:...)",
+    ),
+]
+DeadLetterTarget = Annotated[
+    str,
+    _matching(
+        re.compile(r"^(arn:aws:(sqs|sns):[^:]*:[^:]*:)?[A-Za-z0-9_.-]{1,256}$"),
+        "a queue name, or the ARN of a queue (arn:aws:sqs:...) or topic (arn:aws:sns:...)",
+    ),
+]
 
-    on_success: Name | None = Field(default=None, alias="onSuccess")
-    on_failure: Name | None = Field(default=None, alias="onFailure")
+
+class DestinationsSpec(Spec):
+    """Where the outcome of an asynchronous invocation goes: a function of the same stage (by
+    name or ARN), a queue or a topic (by ARN)."""
+
+    on_success: Destination | None = Field(default=None, alias="onSuccess")
+    on_failure: Destination | None = Field(default=None, alias="onFailure")
 
 
 class FunctionSpec(Spec):
@@ -650,6 +673,8 @@ class FunctionSpec(Spec):
         default=21600, alias="maximumEventAge"
     )
     destinations: DestinationsSpec = Field(default_factory=DestinationsSpec)
+    #: Lambda's DeadLetterConfig: asynchronous events that ran out of attempts.
+    dead_letter_queue: DeadLetterTarget | None = Field(default=None, alias="deadLetterQueue")
 
 
 class ProviderSpec(Spec):
@@ -713,6 +738,7 @@ class AppSpec(Spec):
                     f.maximum_event_age,
                     f.destinations.on_success,
                     f.destinations.on_failure,
+                    f.dead_letter_queue,
                 ),
                 requirements=f.requirements,
                 description=f.description,

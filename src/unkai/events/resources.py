@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from unkai.config.async_config import parse_target
 from unkai.config.spec import AppSpec
 from unkai.errors import ConfigError, UnkaiError
 from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
@@ -67,7 +68,35 @@ class AppResources:
                     )
         if self.topics is not None:
             done += await self._provision_topics(app, self.topics, dry_run=dry_run)
+            self._check_async_targets(app, self.topics)
         return done
+
+    def _check_async_targets(self, app: AppSpec, topics: TopicService) -> None:
+        """Destinations and dead-letter targets that are queues or topics must exist."""
+        for name, fn in app.functions.items():
+            targets = (
+                ("destinations.onSuccess", fn.destinations.on_success, "function"),
+                ("destinations.onFailure", fn.destinations.on_failure, "function"),
+                ("deadLetterQueue", fn.dead_letter_queue, "queue"),
+            )
+            for field, target, bare in targets:
+                if target is None:
+                    continue
+                kind, target_name = parse_target(target, bare=bare)  # type: ignore[arg-type]
+                where = f"functions.{name}.{field}"
+                if kind == "queue":
+                    self._check_queue(app, target_name, where)
+                elif (
+                    kind == "topic"
+                    and target_name not in app.resources.topics
+                    and target_name not in topics.names()
+                ):
+                    raise ConfigError(
+                        f"topic {target_name!r} does not exist",
+                        field=where,
+                        hint=f"declare it under resources.topics, or: unkai topics create "
+                        f"{target_name}",
+                    )
 
     async def _provision_topics(
         self, app: AppSpec, topics: TopicService, *, dry_run: bool

@@ -24,14 +24,14 @@ import heapq
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from unkai.backends.base import MetadataStore, Write
-from unkai.config.async_config import AsyncConfig
+from unkai.config.async_config import AsyncConfig, TargetKind, parse_target
 from unkai.errors import InvocationFailed, LimitExceeded, NotFound, Throttled, UnkaiError
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationMode, InvocationResult
@@ -51,6 +51,14 @@ MAX_THROTTLE_DELAY_S = 300.0
 MAX_HOPS = 16
 #: Wait before trying again to store the outcome of an event when the store failed.
 STORE_RETRY_S = 5.0
+
+
+class Outbox(Protocol):
+    """Sends destination records and dead-lettered events to queues and topics."""
+
+    async def send(
+        self, kind: TargetKind, name: str, body: str, attributes: Mapping[str, Any] | None = None
+    ) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +122,8 @@ class AsyncEvents:
         #: Events run at once, at most: the rest wait in the heap, not in the pools.
         self._max_in_flight = max_in_flight
         self._closing = False
+        #: Queue and topic targets; set by the platform once those services exist.
+        self.outbox: Outbox | None = None
 
     async def start(self) -> None:
         for doc in await self._store.list(KIND):
@@ -288,6 +298,8 @@ class AsyncEvents:
         condition: str,
     ) -> None:
         delete = Write(KIND, event.key, None)
+        if condition in ("RetriesExhausted", "EventAgeExceeded") and config.dead_letter:
+            await self._dead_letter(event, config.dead_letter, outcome, condition)
         destination = config.on_success if condition == "Success" else config.on_failure
         if destination is None or condition == "Gone" or event.hops >= MAX_HOPS:
             if destination is not None and event.hops >= MAX_HOPS:
@@ -295,11 +307,17 @@ class AsyncEvents:
             await self._store.commit([delete])
         else:
             record = self._destination_record(event, outcome, condition)
+            kind, name = parse_target(destination)
             try:
-                # The destination is invoked asynchronously, stored with the source's delete.
-                await self.accept(
-                    Target(event.stage, destination), record, hops=event.hops + 1, also=[delete]
-                )
+                if kind == "function":
+                    # Invoked asynchronously, stored with the source's delete.
+                    await self.accept(
+                        Target(event.stage, name), record, hops=event.hops + 1, also=[delete]
+                    )
+                else:
+                    # Sent first, then the source deleted: at least once.
+                    await self._require_outbox().send(kind, name, record.decode())
+                    await self._store.commit([delete])
             except UnkaiError as exc:
                 log.warning(
                     "async event %s: destination %s refused: %s",
@@ -309,6 +327,41 @@ class AsyncEvents:
                 )
                 await self._store.commit([delete])
         self._pending.pop(event.key, None)
+
+    async def _dead_letter(
+        self,
+        event: PendingEvent,
+        target: str,
+        outcome: InvocationResult | None,
+        condition: str,
+    ) -> None:
+        """Lambda's DeadLetterConfig: the event itself, with the error in its attributes."""
+        error = outcome.error if outcome is not None else None
+        attributes = {
+            "RequestID": {"DataType": "String", "StringValue": event.request_id},
+            "ErrorCode": {"DataType": "String", "StringValue": "200"},
+            "ErrorMessage": {
+                "DataType": "String",
+                "StringValue": (
+                    error.error_message[:1000] or error.error_type if error else condition
+                ),
+            },
+        }
+        kind, name = parse_target(target, bare="queue")
+        try:
+            await self._require_outbox().send(kind, name, event.payload.decode(), attributes)
+        except UnkaiError as exc:
+            log.warning(
+                "async event %s: dead-letter target %s refused: %s",
+                event.request_id,
+                target,
+                exc.message,
+            )
+
+    def _require_outbox(self) -> Outbox:
+        if self.outbox is None:
+            raise InvocationFailed("Unkai.NoOutbox", "queues and topics are not available")
+        return self.outbox
 
     def _destination_record(
         self, event: PendingEvent, outcome: InvocationResult | None, condition: str
