@@ -1,20 +1,31 @@
-"""Access-tracking endpoint: authenticate, validate, normalize, then store or forward.
+"""Access tracking as a pipeline: the endpoint answers fast and hands the work to a queue.
 
-Request:  POST /events  with header `x-api-key: <key>` and a JSON body such as
+track (POST /events): authenticate, validate, normalize, then enqueue the records (SQS
+          SendMessageBatch through boto3; the platform gives the function its endpoint).
+          Request: header `x-api-key: <key>` and a JSON body such as
           {"type": "page_view", "url": "https://Example.com/a?b=1", "user_id": "u-1",
            "timestamp": "2026-11-22T10:00:00+01:00", "properties": {"ref": "news"}}
           or {"events": [...]} for up to 100 events at once.
-Response: 202 {"accepted": n, "ids": [...]}; 400 with the first problem per event; 401 without
-          a key; 403 with an unknown key.
+          Response: 202 {"accepted": n, "ids": [...]}; 400 with the first problem per event;
+          401 without a key; 403 with an unknown key.
+store     (queue tracker-events, batches of 10): append each record to the day's JSON Lines
+          file in SINK_DIR, or POST them to FORWARD_URL. A record that is not a valid
+          normalized event is reported in `batchItemFailures`; after 3 receives the queue
+          moves it to the dead-letter queue tracker-dead-letters.
+compact   (nightly): rewrite each finished day's file without duplicates (delivery is at
+          least once), sorted by time, as compacted-<day>.jsonl.
 """
 
 import datetime
+import glob
 import hashlib
 import json
 import os
 import urllib.parse
 import urllib.request
 import uuid
+
+import boto3
 
 EVENT_TYPES = {"page_view", "click", "signup", "purchase", "custom"}
 MAX_EVENTS = 100
@@ -24,6 +35,18 @@ MAX_PROPERTIES = 50
 API_KEYS = dict(
     pair.split("=", 1) for pair in os.environ.get("API_KEYS", "").split(",") if "=" in pair
 )
+QUEUE = os.environ.get("QUEUE", "tracker-events")
+RECORD_KEYS = {"id", "client", "type", "url", "user", "timestamp", "properties"}
+_sqs = None
+
+
+def _queue_url():
+    """The SQS client and the queue's URL, made once per instance."""
+    global _sqs
+    if _sqs is None:
+        client = boto3.client("sqs")
+        _sqs = (client, client.get_queue_url(QueueName=QUEUE)["QueueUrl"])
+    return _sqs
 
 
 def _response(status, body):
@@ -54,8 +77,8 @@ def _normalize_time(raw, now):
     except ValueError:
         raise Invalid(f"timestamp must be ISO 8601, got {raw!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    moment = moment.astimezone(datetime.timezone.utc)
+        moment = moment.replace(tzinfo=datetime.UTC)
+    moment = moment.astimezone(datetime.UTC)
     if moment > now + datetime.timedelta(minutes=5):
         raise Invalid("timestamp is in the future")
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -85,6 +108,7 @@ def normalize(raw, client, now):
 
 
 def _store(records):
+    """Append records to the sink (grouped by day), or forward them."""
     forward = os.environ.get("FORWARD_URL")
     lines = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in records)
     if forward:
@@ -95,9 +119,12 @@ def _store(records):
         return
     sink = os.environ.get("SINK_DIR", "/tmp/unkai-tracker")
     os.makedirs(sink, exist_ok=True)
-    day = records[0]["timestamp"][:10]
-    with open(os.path.join(sink, f"events-{day}.jsonl"), "a", encoding="utf-8") as out:
-        out.write(lines)
+    by_day = {}
+    for r in records:
+        by_day.setdefault(r["timestamp"][:10], []).append(json.dumps(r, separators=(",", ":")))
+    for day, day_lines in by_day.items():
+        with open(os.path.join(sink, f"events-{day}.jsonl"), "a", encoding="utf-8") as out:
+            out.write("".join(line + "\n" for line in day_lines))
 
 
 def track(event, context):
@@ -115,7 +142,7 @@ def track(event, context):
     raw_events = body.get("events") if isinstance(body, dict) and "events" in body else [body]
     if not isinstance(raw_events, list) or not 0 < len(raw_events) <= MAX_EVENTS:
         return _response(400, {"message": f"events must be a list of 1 to {MAX_EVENTS} items"})
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     records, errors = [], []
     for index, raw in enumerate(raw_events):
         try:
@@ -124,6 +151,60 @@ def track(event, context):
             errors.append({"index": index, "message": str(problem)})
     if errors:
         return _response(400, {"message": "invalid events", "errors": errors})
-    _store(records)
+    sqs, url = _queue_url()
+    for start in range(0, len(records), 10):
+        chunk = records[start : start + 10]
+        answer = sqs.send_message_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "MessageBody": json.dumps(r)} for i, r in enumerate(chunk)],
+        )
+        if answer.get("Failed"):
+            raise RuntimeError(f"queue refused {answer['Failed']}")
     print(f"accepted {len(records)} event(s) from {client}")
     return _response(202, {"accepted": len(records), "ids": [r["id"] for r in records]})
+
+
+def store(event, context):
+    """Queue consumer: store the valid records, report the others as failed items."""
+    good, failed = [], []
+    for message in event["Records"]:
+        try:
+            record = json.loads(message["body"])
+            if not isinstance(record, dict) or set(record) != RECORD_KEYS:
+                raise ValueError("not a normalized event")
+            datetime.datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00"))
+            good.append(record)
+        except (ValueError, TypeError, AttributeError, KeyError) as problem:
+            print(f"poison message {message['messageId']}: {problem}")
+            failed.append({"itemIdentifier": message["messageId"]})
+    if good:
+        _store(good)
+    return {"batchItemFailures": failed}
+
+
+def compact(event, context):
+    """Nightly: one sorted, de-duplicated file per finished day."""
+    sink = os.environ.get("SINK_DIR", "/tmp/unkai-tracker")
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    if event.get("all_days"):
+        today = "9999-12-31"
+    done = []
+    for path in sorted(glob.glob(os.path.join(sink, "events-*.jsonl"))):
+        day = os.path.basename(path)[len("events-") : -len(".jsonl")]
+        if day >= today:
+            continue  # still being written
+        unique = {}
+        with open(path, encoding="utf-8") as source:
+            for line in source:
+                if line.strip():
+                    record = json.loads(line)
+                    unique[record["id"]] = record
+        target = os.path.join(sink, f"compacted-{day}.jsonl")
+        with open(target + ".tmp", "w", encoding="utf-8") as out:
+            for record in sorted(unique.values(), key=lambda r: (r["timestamp"], r["id"])):
+                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+        os.replace(target + ".tmp", target)
+        os.remove(path)
+        done.append({"day": day, "records": len(unique)})
+    print(f"compacted {done}")
+    return {"compacted": done}

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
-from tests.integration.platform_process import PlatformProcess
+import boto3
+
+from tests.integration.platform_process import PlatformProcess, wait_until
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
@@ -39,7 +42,7 @@ def test_hello_example_answers_on_its_route(
     assert response.json()["message"] == "hello, ada"
 
 
-def test_tracker_authenticates_validates_normalizes_and_stores(
+def test_tracker_pipeline_validates_enqueues_stores_dead_letters_and_compacts(
     platform: PlatformProcess, tmp_path: Path, stage: str
 ) -> None:
     sink = tmp_path / "sink"
@@ -48,7 +51,10 @@ def test_tracker_authenticates_validates_normalizes_and_stores(
         "tracker",
         tmp_path,
         stage,
-        replace={"SINK_DIR: /tmp/unkai-tracker": f"SINK_DIR: {sink}"},
+        replace={
+            "SINK_DIR: /tmp/unkai-tracker": f"SINK_DIR: {sink}",
+            "visibilityTimeout: 60": "visibilityTimeout: 1",
+        },
     )
     good = {
         "type": "Page_View",
@@ -72,14 +78,46 @@ def test_tracker_authenticates_validates_normalizes_and_stores(
     assert invalid.json()["errors"][0]["index"] == 1
     assert "type must be one of" in invalid.json()["errors"][0]["message"]
     assert accepted.status_code == 202 and accepted.json()["accepted"] == 1
-    stored = [
-        json.loads(line) for f in sink.glob("events-*.jsonl") for line in f.read_text().splitlines()
-    ]
-    assert len(stored) == 1  # the rejected batch stored nothing
-    record = stored[0]
+
+    def stored() -> list[dict[str, Any]]:
+        return [
+            json.loads(line)
+            for f in sink.glob("events-*.jsonl")
+            for line in f.read_text().splitlines()
+        ]
+
+    # The worker consumed the queue and stored the record; the rejected batch stored nothing
+    assert wait_until(lambda: len(stored()) >= 1, 20)
+    assert len(stored()) == 1
+    record = stored()[0]
     assert record["id"] == accepted.json()["ids"][0]
     assert record["client"] == "demo-site"
     assert record["type"] == "page_view"
     assert record["url"] == "https://example.com/a?b=1"
     assert record["timestamp"] == "2026-11-22T09:00:00.000Z"
     assert record["user"] != "u-1" and len(record["user"]) == 16
+
+    # A poison message is reported as a failed item and ends in the dead-letter queue
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=platform.url,
+        region_name="us-east-1",
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    events_url = sqs.get_queue_url(QueueName="tracker-events")["QueueUrl"]
+    dead_url = sqs.get_queue_url(QueueName="tracker-dead-letters")["QueueUrl"]
+    sqs.send_message(QueueUrl=events_url, MessageBody='{"not": "an event"}')
+
+    def dead_letters() -> int:
+        attrs = sqs.get_queue_attributes(QueueUrl=dead_url, AttributeNames=["All"])["Attributes"]
+        return int(attrs["ApproximateNumberOfMessages"])
+
+    assert wait_until(lambda: dead_letters() == 1, 30)
+    # The nightly compaction de-duplicates a day (delivery is at least once) and sorts it
+    day_file = next(sink.glob("events-*.jsonl"))
+    day_file.write_text(day_file.read_text() * 2)
+    platform.cli("invoke", "-f", "compact", "--stage", stage, "--data", "{}", check=True)
+    compacted = next(sink.glob("compacted-*.jsonl")).read_text().splitlines()
+    assert [json.loads(line)["id"] for line in compacted] == [record["id"]]
+    assert not day_file.exists()
