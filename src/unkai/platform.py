@@ -132,6 +132,7 @@ def build_platform(settings: Settings) -> Platform:
         keys,
         scheduler,
         queues,
+        topics,
         default_stage=settings.default_stage,
         base_url=f"http://{settings.host}:{settings.port}",
     )

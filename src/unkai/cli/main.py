@@ -13,6 +13,7 @@ from unkai.cli.keys import keys
 from unkai.cli.logs import logs
 from unkai.cli.queues import queues
 from unkai.cli.schedules import schedules
+from unkai.cli.topics import topics
 from unkai.cli.up import settings_cmd, up
 from unkai.errors import UnkaiError
 
@@ -23,7 +24,20 @@ def cli() -> None:
     """unkai: AWS Lambda's model on your own machines."""
 
 
-for command in (up, deploy, invoke, logs, ls, info, remove, keys, schedules, queues, settings_cmd):
+for command in (
+    up,
+    deploy,
+    invoke,
+    logs,
+    ls,
+    info,
+    remove,
+    keys,
+    schedules,
+    queues,
+    topics,
+    settings_cmd,
+):
     cli.add_command(command)
 
 

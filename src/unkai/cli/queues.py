@@ -231,7 +231,7 @@ def _print_message(message: dict[str, Any]) -> None:
     if "MessageGroupId" in system:
         head += f", group {system['MessageGroupId']}, sequence {system['SequenceNumber']}"
     click.echo(head)
-    for name, value in sorted(message["MessageAttributes"].items()):
+    for name, value in sorted(message.get("MessageAttributes", {}).items()):
         shown = value.get("StringValue", value.get("BinaryValue"))
         click.echo(f"  {name} ({value['DataType']}): {shown}")
     click.echo(message["Body"])

@@ -369,6 +369,8 @@ def _queue_routes(h: ControlHttp) -> list[Route]:
 
 
 def build_control_app(control: ControlService) -> Starlette:
+    from unkai.control.topic_http import topic_routes  # it imports this module's helpers
+
     h = ControlHttp(control)
     routes = [
         Route("/_unkai/health", h.health),
@@ -386,6 +388,7 @@ def build_control_app(control: ControlService) -> Starlette:
         Route("/_unkai/api/schedules/{name}/enable", h.enable_schedule, methods=["POST"]),
         Route("/_unkai/api/schedules/{name}/disable", h.disable_schedule, methods=["POST"]),
         *_queue_routes(h),
+        *topic_routes(control),
     ]
     return Starlette(
         routes=routes,

@@ -1,9 +1,10 @@
 """The control plane: every operation the CLI and the dashboard perform, as plain calls.
 
-Each method calls a core service (Deployer, Registry, Supervisor, LogService, QueueService)
-and returns JSON-ready data; `control/http.py` only maps HTTP onto these methods. The queue
-methods answer in SQS's shapes and names (MessageId, ReceiptHandle, Successful/Failed), so a
-reader who knows SQS knows them.
+Each method calls a core service (Deployer, Registry, Supervisor, LogService, QueueService,
+TopicService) and returns JSON-ready data; `control/http.py` and `control/topic_http.py` only
+map HTTP onto these methods. The queue and topic methods answer in SQS's and SNS's shapes and
+names (MessageId, ReceiptHandle, Successful/Failed), so a reader who knows those services knows
+them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from unkai.access.keys import KeyService
 from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
 from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD, FunctionVersion
-from unkai.errors import NotFound
+from unkai.errors import InvalidRequest, NotFound
 from unkai.events.queue_requests import EntryError, SendEntry
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
 from unkai.events.queues import QueueService
 from unkai.events.schedules import Scheduler
+from unkai.events.topics import PublishEntry, Subscription, TopicService
 from unkai.observe.logs import LogService
 from unkai.runtime.supervisor import Supervisor
 
@@ -58,6 +62,7 @@ class ControlService:
         keys: KeyService,
         scheduler: Scheduler,
         queues: QueueService,
+        topics: TopicService,
         *,
         default_stage: str,
         base_url: str,
@@ -69,6 +74,7 @@ class ControlService:
         self._keys = keys
         self._scheduler = scheduler
         self._queues = queues
+        self._topics = topics
         self.default_stage = default_stage
         self.base_url = base_url
         #: False until start-up (including the deploy `unkai up DIR` asked for) is done.
@@ -264,3 +270,95 @@ class ControlService:
         if max_messages is None:
             return await self._queues.redrive(dead_letter_queue, destination)
         return await self._queues.redrive(dead_letter_queue, destination, max_messages)
+
+    # -- topics ---------------------------------------------------------------------------
+
+    def topics(self) -> list[dict[str, Any]]:
+        """Every topic with its ARN, subscription count and deliveries still owed."""
+        return [{**s, "arn": self._topics.arn(s["name"])} for s in self._topics.stats()]
+
+    async def create_topic(self, name: str) -> dict[str, Any]:
+        """CreateTopic: the same call again is a no-op."""
+        return {"name": name, "arn": await self._topics.create(name)}
+
+    async def delete_topic(self, name: str) -> dict[str, Any]:
+        """Delete the topic and its subscriptions (a function's `- sns:` event stays with its
+        deploy and delivers again if the topic is created anew)."""
+        topic = self._topics.get(name)["name"]
+        await self._topics.delete(topic)
+        return {"deleted": topic}
+
+    def subscriptions(self, topic: str | None) -> list[dict[str, Any]]:
+        """The subscriptions of `topic`, or of every topic when None."""
+        return [self._subscription_shape(s) for s in self._topics.subscriptions(topic)]
+
+    async def subscribe(
+        self, topic: str, protocol: str, endpoint: str, attributes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """Subscribe (idempotent for the same endpoint and attributes). A `lambda` endpoint
+        is "<stage>/<function>"; a bare function name means the default stage."""
+        if protocol.lower() == "lambda" and "/" not in endpoint:
+            endpoint = f"{self.default_stage}/{endpoint}"
+        sub = await self._topics.subscribe(topic, protocol, endpoint, attributes)
+        return self._subscription_shape(sub)
+
+    async def unsubscribe(self, subscription: str) -> dict[str, Any]:
+        """`subscription` is its ARN (or the id that ends it)."""
+        await self._topics.unsubscribe(subscription)
+        return {"unsubscribed": subscription}
+
+    async def set_subscription_attributes(
+        self, subscription: str, attributes: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """SetSubscriptionAttributes once per attribute, in order: the first refused stops,
+        and those before it stay set (as the same SNS calls one by one would)."""
+        for name, value in attributes.items():
+            await self._topics.set_subscription_attribute(subscription, name, value)
+        return self._subscription_shape(self._subscription(subscription))
+
+    async def publish(self, topic: str, entry: PublishEntry) -> dict[str, Any]:
+        return {"MessageId": await self._topics.publish(topic, entry)}
+
+    async def publish_batch(self, topic: str, entries: Sequence[PublishEntry]) -> dict[str, Any]:
+        """PublishBatch's answer: entries published, and the ones refused on their own."""
+        outcomes = await self._topics.publish_batch(topic, entries)
+        return {
+            "Successful": [
+                {"Id": e.id, "MessageId": o}
+                for e, o in zip(entries, outcomes, strict=True)
+                if not isinstance(o, InvalidRequest)
+            ],
+            "Failed": [
+                {"Id": e.id, "Code": o.code, "Message": o.message, "SenderFault": True}
+                for e, o in zip(entries, outcomes, strict=True)
+                if isinstance(o, InvalidRequest)
+            ],
+        }
+
+    def _subscription(self, subscription: str) -> Subscription:
+        sub_id = subscription.rsplit(":", 1)[-1]
+        for sub in self._topics.subscriptions():
+            if sub.id == sub_id:
+                return sub
+        raise NotFound(f"Subscription does not exist: {subscription!r}", code="NotFound")
+
+    def _subscription_shape(self, sub: Subscription) -> dict[str, Any]:
+        """Our fields, plus the attributes under SNS's names (GetSubscriptionAttributes)."""
+        attributes = {
+            "RawMessageDelivery": "true" if sub.raw else "false",
+            "FilterPolicyScope": sub.filter_scope,
+        }
+        if sub.filter_policy is not None:
+            attributes["FilterPolicy"] = sub.filter_policy
+        if sub.dead_letter_queue is not None:
+            target = self._queues.arn(sub.dead_letter_queue)
+            attributes["RedrivePolicy"] = orjson.dumps({"deadLetterTargetArn": target}).decode()
+        return {
+            "arn": self._topics.subscription_arn(sub),
+            "topic": sub.topic,
+            "topic_arn": self._topics.arn(sub.topic),
+            "protocol": sub.protocol,
+            "endpoint": sub.endpoint,
+            "origin": sub.origin,
+            "attributes": attributes,
+        }

@@ -345,7 +345,9 @@ class TopicService:
             raise NotFound(
                 f"Subscription does not exist: {subscription!r}",
                 code="NotFound",
-                hint="a function's `- sns:` event is removed by deploying without it",
+                hint="a function's `- sns:` event is removed by deploying without it"
+                if sub is not None
+                else "list them: unkai topics subscriptions",
             )
         await self._store.commit([Write(SUBSCRIPTION_KIND, f"{sub.topic}/{sub.id}", None)])
         self._remove_subscription(sub_id)
@@ -392,6 +394,7 @@ class TopicService:
         self, topic: str, entries: Sequence[PublishEntry]
     ) -> list[str | InvalidRequest]:
         """PublishBatch: up to 10 entries; a bad entry fails alone."""
+        self.get(topic)  # an unknown topic fails the request, even when every entry is bad
         check_batch([e.id for e in entries], "PublishBatch")
         total = sum(len(e.message.encode()) for e in entries if isinstance(e.message, str))
         if total > MAX_MESSAGE_BYTES:
@@ -695,6 +698,11 @@ class TopicService:
         if protocol == "sqs":
             endpoint = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("arn:") else endpoint
             self._queues.get(endpoint)
+        elif protocol == "lambda" and not re.fullmatch(r"[^/]+/[^/]+", endpoint):
+            raise InvalidRequest(
+                f"Invalid parameter: Endpoint {endpoint!r} must be <stage>/<function>",
+                code="InvalidParameter",
+            )
         elif protocol in ("http", "https") and not endpoint.startswith(f"{protocol}://"):
             raise InvalidRequest(
                 f"Invalid parameter: Endpoint {endpoint!r} must be a {protocol}:// URL",
@@ -711,9 +719,8 @@ class TopicService:
             try:
                 FilterPolicy.parse(sub.filter_policy, sub.filter_scope)  # type: ignore[arg-type]
             except FilterPolicyError as exc:
-                raise InvalidRequest(
-                    f"Invalid parameter: FilterPolicy: {exc}", code="InvalidParameter"
-                ) from None
+                # The error already starts with "FilterPolicy: " (or "FilterPolicyScope: ").
+                raise InvalidRequest(f"Invalid parameter: {exc}", code="InvalidParameter") from None
         if sub.dead_letter_queue is not None:
             self._queues.get(sub.dead_letter_queue)
         if sub.raw and sub.protocol == "lambda":
