@@ -133,6 +133,8 @@ def build_platform(settings: Settings) -> Platform:
         scheduler,
         queues,
         topics,
+        mappings,
+        async_events,
         default_stage=settings.default_stage,
         base_url=f"http://{settings.host}:{settings.port}",
     )

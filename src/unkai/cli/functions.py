@@ -207,6 +207,14 @@ def info(name: str, stage: str | None, url: str | None) -> None:
         console.print(f"[bold]{key}[/]: {f.get(key)}")
     for route in f.get("routes", []):
         console.print(f"[bold]route[/]: {route['method']} {route['url']}")
+    for event in f.get("events", []):
+        console.print(f"[bold]event[/]: {event['method']} {event['path']}")
+    for q in f.get("queues", []):
+        console.print(
+            f"[bold]queue[/]: {q['name']}: {q['visible']} visible, {q['in_flight']} in flight, "
+            f"{q['delayed']} delayed, oldest {q['oldest_age_s']:.1f} s; "
+            f"{q['workers']} workers, {q['processed']} processed"
+        )
     states = [i["state"] for i in f.get("instances", [])]
     console.print(
         f"[bold]instances[/]: {len(states)} "

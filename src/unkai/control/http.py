@@ -38,6 +38,7 @@ from unkai.control.service import ControlService
 from unkai.errors import ConfigError, InvalidRequest, UnkaiError
 from unkai.events.queue_requests import SendEntry
 from unkai.gateway.errors import status_for
+from unkai.observe.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 
 
 def _error_response(exc: UnkaiError) -> JSONResponse:
@@ -170,6 +171,9 @@ class ControlHttp:
         if not self.control.ready:
             return JSONResponse({"status": "starting"}, status_code=503)
         return JSONResponse({"status": "ok"})
+
+    async def metrics(self, request: Request) -> Response:
+        return Response(await self.control.metrics(), media_type=METRICS_CONTENT_TYPE)
 
     async def deploy(self, request: Request) -> Response:
         body = await _json_body(request)
@@ -374,6 +378,7 @@ def build_control_app(control: ControlService) -> Starlette:
     h = ControlHttp(control)
     routes = [
         Route("/_unkai/health", h.health),
+        Route("/_unkai/metrics", h.metrics),
         Route("/_unkai/api/deploy", h.deploy, methods=["POST"]),
         Route("/_unkai/api/remove", h.remove, methods=["POST"]),
         Route("/_unkai/api/functions", h.functions),

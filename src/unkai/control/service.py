@@ -20,14 +20,17 @@ from unkai.access.keys import KeyService
 from unkai.backends.base import LogRecord
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
-from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD, FunctionVersion
+from unkai.deploy.versions import EVENT_METHODS, SQS_METHOD, WEBSOCKET_METHOD, FunctionVersion
 from unkai.errors import InvalidRequest, NotFound
+from unkai.events.queue_mappings import QueueMappings
 from unkai.events.queue_requests import EntryError, SendEntry
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
 from unkai.events.queues import QueueService
 from unkai.events.schedules import Scheduler
 from unkai.events.topics import PublishEntry, Subscription, TopicService
+from unkai.invoke.async_events import AsyncEvents
 from unkai.observe.logs import LogService
+from unkai.observe.metrics import render as render_metrics
 from unkai.runtime.supervisor import Supervisor
 
 
@@ -63,6 +66,8 @@ class ControlService:
         scheduler: Scheduler,
         queues: QueueService,
         topics: TopicService,
+        mappings: QueueMappings,
+        async_events: AsyncEvents,
         *,
         default_stage: str,
         base_url: str,
@@ -75,6 +80,8 @@ class ControlService:
         self._scheduler = scheduler
         self._queues = queues
         self._topics = topics
+        self._mappings = mappings
+        self._async_events = async_events
         self.default_stage = default_stage
         self.base_url = base_url
         #: False until start-up (including the deploy `unkai up DIR` asked for) is done.
@@ -108,15 +115,46 @@ class ControlService:
     async def function_info(self, name: str, stage: str | None) -> dict[str, Any]:
         stage = stage or self.default_stage
         version = await self._registry.get_version(stage, name)
+        mine = [r for r in await self._registry.routes(stage) if r.function == name]
         routes = [
             {"method": r.method, "path": r.path, "url": self.stage_url(stage) + r.path}
-            for r in await self._registry.routes(stage)
-            if r.function == name
+            for r in mine
+            if r.method not in EVENT_METHODS
         ]
+        events = [{"method": r.method, "path": r.path} for r in mine if r.method in EVENT_METHODS]
+        workers = {
+            m["queue"]: m
+            for m in self._mappings.list()
+            if (m["stage"], m["function"]) == (stage, name)
+        }
+        queues = []
+        for r in mine:
+            if r.method == SQS_METHOD and r.path in self._queues.names():
+                mapping = workers.get(r.path, {})
+                queues.append(
+                    {
+                        **await self._queues.stats(r.path),
+                        "workers": mapping.get("workers", 0),
+                        "processed": mapping.get("processed", 0),
+                    }
+                )
         instances = [
             i for i in self._supervisor.instances() if i["function"] == name and i["stage"] == stage
         ]
-        return {**version_summary(version), "routes": routes, "instances": instances}
+        return {
+            **version_summary(version),
+            "routes": routes,
+            "events": events,
+            "queues": queues,
+            "instances": instances,
+        }
+
+    async def metrics(self) -> bytes:
+        """Prometheus exposition of the event sources' depth and progress."""
+        queues = [await self._queues.stats(name) for name in self._queues.names()]
+        return render_metrics(
+            queues, self._topics.stats(), self._mappings.list(), self._async_events.pending()
+        )
 
     async def drain(self, name: str, stage: str | None) -> dict[str, Any]:
         stage = stage or self.default_stage

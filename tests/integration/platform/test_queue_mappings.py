@@ -164,6 +164,19 @@ def test_batches_arrive_as_lambda_sqs_events_and_are_deleted(
     assert wait_until(lambda: counts(sqs, url) == (0, 0), 10)
     time.sleep(1.5)  # past the visibility timeout: nothing comes back
     assert len(notes(out)) == 25
+    # The queue and its mapping show in `unkai info` and in the metrics
+    info = platform.cli("info", "worker", "--stage", stage, check=True).stdout
+    assert "queue: map-basic: 0 visible, 0 in flight, 0 delayed" in info
+    assert "25 processed" in info
+    with platform.client() as http:
+        metrics = http.get("/_unkai/metrics")
+    assert metrics.status_code == 200
+    assert 'unkai_queue_messages_visible{queue="map-basic"} 0.0' in metrics.text
+    assert 'unkai_queue_oldest_message_age_seconds{queue="map-basic"}' in metrics.text
+    assert (
+        f'unkai_queue_mapping_processed_messages{{function="worker",queue="map-basic",'
+        f'stage="{stage}"}} 25.0' in metrics.text
+    )
 
 
 def test_failed_batches_return_and_end_in_the_dead_letter_queue(
