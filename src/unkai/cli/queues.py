@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from unkai.cli.attributes import attribute_pairs, message_attributes_of
 from unkai.cli.client import CliError, control_client
 from unkai.cli.functions import url_option
 
@@ -57,7 +58,7 @@ def ls(url: str | None) -> None:
 @url_option
 def create(name: str, attributes: tuple[str, ...], fifo: bool, url: str | None) -> None:
     """Create queue NAME (the same call again changes nothing)."""
-    wanted = _attribute_pairs(attributes)
+    wanted = attribute_pairs(attributes)
     if fifo:
         wanted["FifoQueue"] = "true"
     result = control_client(url).call("POST", API, json={"name": name, "attributes": wanted})
@@ -74,7 +75,7 @@ def set_(name: str, attributes: tuple[str, ...], url: str | None) -> None:
         raise CliError("nothing to set", hint="give --attribute NAME=VALUE")
     path = f"{API}/{name}"
     result = control_client(url).call(
-        "PATCH", path, json={"attributes": _attribute_pairs(attributes)}
+        "PATCH", path, json={"attributes": attribute_pairs(attributes)}
     )
     _print_attributes(result["attributes"])
 
@@ -126,7 +127,7 @@ def send(
     optional = {"MessageGroupId": group, "MessageDeduplicationId": dedup, "DelaySeconds": delay}
     message.update({k: v for k, v in optional.items() if v is not None})
     if message_attributes:
-        message["MessageAttributes"] = _message_attributes(message_attributes)
+        message["MessageAttributes"] = message_attributes_of(message_attributes)
     result = control_client(url).call("POST", f"{API}/{name}/messages", json=message)
     sequence = result.get("SequenceNumber")
     click.echo(result["MessageId"] + (f" (sequence {sequence})" if sequence else ""))
@@ -190,31 +191,6 @@ def redrive(dead_letter_queue: str, destination: str | None, url: str | None) ->
     console.print(
         f"moved {result['moved']} messages from {result['source']} to {result['destination']}"
     )
-
-
-def _attribute_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
-    parsed: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise CliError(f"--attribute {pair!r} is not NAME=VALUE", hint="e.g. DelaySeconds=5")
-        parsed[name] = value
-    return parsed
-
-
-def _message_attributes(pairs: tuple[str, ...]) -> dict[str, dict[str, str]]:
-    parsed: dict[str, dict[str, str]] = {}
-    for pair in pairs:
-        name, sep, typed = pair.partition("=")
-        data_type, colon, value = typed.partition(":")
-        if not sep or not name or not colon:
-            raise CliError(
-                f"--attribute {pair!r} is not NAME=TYPE:VALUE",
-                hint="e.g. color=String:red, count=Number:3, blob=Binary:aGk=",
-            )
-        key = "BinaryValue" if data_type.startswith("Binary") else "StringValue"
-        parsed[name] = {"DataType": data_type, key: value}
-    return parsed
 
 
 def _print_attributes(shown: dict[str, str]) -> None:

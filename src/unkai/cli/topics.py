@@ -15,9 +15,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from unkai.cli.attributes import attribute_pairs, message_attributes_of
 from unkai.cli.client import control_client
 from unkai.cli.functions import url_option
-from unkai.cli.queues import _attribute_pairs, _message_attributes
 
 console = Console(highlight=False)
 API = "/_unkai/api/topics"
@@ -96,7 +96,7 @@ def subscribe(
     result = control_client(url).call(
         "POST",
         f"{API}/{topic}/subscriptions",
-        json={**request, "attributes": _attribute_pairs(attributes)},
+        json={**request, "attributes": attribute_pairs(attributes)},
     )
     click.echo(result["arn"])
 
@@ -136,7 +136,7 @@ def publish(
     if subject is not None:
         request["Subject"] = subject
     if message_attributes:
-        request["MessageAttributes"] = _message_attributes(message_attributes)
+        request["MessageAttributes"] = message_attributes_of(message_attributes)
     result = control_client(url).call("POST", f"{API}/{topic}/messages", json=request)
     click.echo(result["MessageId"])
 

@@ -24,17 +24,17 @@ batch form of the same call):
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from unkai.control.request_body import attribute_text, check_fields, json_body, json_object
 from unkai.control.service import ControlService
+from unkai.control.topic_http import topic_routes
 from unkai.errors import ConfigError, InvalidRequest, UnkaiError
 from unkai.events.queue_requests import SendEntry
 from unkai.gateway.errors import status_for
@@ -56,16 +56,6 @@ def _int_param(request: Request, name: str, default: int | None = None) -> int |
         raise ConfigError(f"must be an integer, got {raw!r}", field=name) from None
 
 
-async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        raise ConfigError("request body must be a JSON object") from None
-    if not isinstance(body, dict):
-        raise ConfigError("request body must be a JSON object")
-    return body
-
-
 _SEND_FIELDS = frozenset(
     {
         "Id",
@@ -79,38 +69,21 @@ _SEND_FIELDS = frozenset(
 _RECEIVE_FIELDS = frozenset({"MaxNumberOfMessages", "WaitTimeSeconds", "VisibilityTimeout"})
 
 
-def _check_fields(body: dict[str, Any], known: Collection[str], where: str) -> None:
-    """Refuse unknown fields: a misspelt `DelaySecond` must not pass silently."""
-    unknown = sorted(set(body) - set(known))
-    if unknown:
-        raise InvalidRequest(
-            f"{where}: unknown field {unknown[0]!r}",
-            code="InvalidParameterValue",
-            hint=f"known fields: {', '.join(sorted(known))}",
-        )
-
-
-def _object(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{where} must be a JSON object", code="InvalidParameterValue")
-    return value
-
-
 def _entries(body: dict[str, Any]) -> list[dict[str, Any]]:
     """The `Entries` of a batch body, each checked to be an object (the core checks the rest)."""
     entries = body["Entries"]
     if not isinstance(entries, list):
         raise InvalidRequest("Entries must be a JSON array", code="InvalidParameterValue")
-    return [_object(e, f"Entries[{i}]") for i, e in enumerate(entries)]
+    return [json_object(e, f"Entries[{i}]") for i, e in enumerate(entries)]
 
 
 def _send_entry(raw: dict[str, Any], where: str) -> SendEntry:
     """One SendMessage(Batch) entry. The body, delay and ids are checked by the core, which
     names the entry; only the shape JSON can get wrong is checked here."""
-    _check_fields(raw, _SEND_FIELDS, where)
+    check_fields(raw, _SEND_FIELDS, where)
     attributes = raw.get("MessageAttributes")
     if attributes is not None:
-        _object(attributes, f"{where}: MessageAttributes")
+        json_object(attributes, f"{where}: MessageAttributes")
     return SendEntry(
         # A missing or non-string body is the core's MissingParameter, naming the entry.
         body=raw.get("MessageBody"),  # type: ignore[arg-type]
@@ -128,26 +101,13 @@ def _queue_attributes(body: dict[str, Any], required: bool) -> dict[str, str]:
     raw = body.get("attributes")
     if raw is None and not required:
         return {}
-    attributes = _object(raw, "attributes")
-    return {name: _attribute_text(value, name) for name, value in attributes.items()}
-
-
-def _attribute_text(value: object, name: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int):
-        return str(value)
-    if isinstance(value, dict):
-        return orjson.dumps(value).decode()
-    raise InvalidRequest(
-        f"attribute {name}: {value!r} is not a string, integer, boolean or object",
-        code="InvalidAttributeValue",
-    )
+    attributes = json_object(raw, "attributes")
+    return {name: attribute_text(value, name) for name, value in attributes.items()}
 
 
 def _fields(raw: dict[str, Any], fields: tuple[str, ...], where: str) -> tuple[Any, ...]:
     """The values of `fields`, all required and no others; the core checks the values."""
-    _check_fields(raw, fields, where)
+    check_fields(raw, fields, where)
     missing = [f for f in fields if f not in raw]
     if missing:
         raise InvalidRequest(f"{where}: {missing[0]} is required", code="MissingParameter")
@@ -156,7 +116,7 @@ def _fields(raw: dict[str, Any], fields: tuple[str, ...], where: str) -> tuple[A
 
 def _batch(body: dict[str, Any], fields: tuple[str, ...]) -> list[tuple[Any, ...]]:
     """Each entry's (Id, *fields) of a batch body."""
-    _check_fields(body, ("Entries",), "batch")
+    check_fields(body, ("Entries",), "batch")
     return [_fields(e, ("Id", *fields), f"Entries[{i}]") for i, e in enumerate(_entries(body))]
 
 
@@ -176,7 +136,7 @@ class ControlHttp:
         return Response(await self.control.metrics(), media_type=METRICS_CONTENT_TYPE)
 
     async def deploy(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         if not isinstance(body.get("app_dir"), str):
             raise ConfigError("app_dir (a directory path) is required", field="app_dir")
         result = await self.control.deploy(
@@ -185,7 +145,7 @@ class ControlHttp:
         return JSONResponse(result)
 
     async def remove(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         if not isinstance(body.get("service"), str):
             raise ConfigError("service (a service name) is required", field="service")
         result = await self.control.remove(
@@ -224,7 +184,7 @@ class ControlHttp:
         return JSONResponse(result)
 
     async def create_key(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         for field in ("name", "plan"):
             if not isinstance(body.get(field), str) or not body[field]:
                 raise ConfigError(f"{field} is required", field=field)
@@ -263,8 +223,8 @@ class ControlHttp:
         return JSONResponse({"queues": await self.control.queues()})
 
     async def create_queue(self, request: Request) -> Response:
-        body = await _json_body(request)
-        _check_fields(body, ("name", "attributes"), "create queue")
+        body = await json_body(request)
+        check_fields(body, ("name", "attributes"), "create queue")
         name = body.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidRequest("name (the queue's name) is required", code="MissingParameter")
@@ -277,8 +237,8 @@ class ControlHttp:
         return JSONResponse(await self.control.queue_attributes(name, wanted))
 
     async def set_queue_attributes(self, request: Request) -> Response:
-        body = await _json_body(request)
-        _check_fields(body, ("attributes",), "set queue attributes")
+        body = await json_body(request)
+        check_fields(body, ("attributes",), "set queue attributes")
         attributes = _queue_attributes(body, required=True)
         name = request.path_params["name"]
         return JSONResponse(await self.control.set_queue_attributes(name, attributes))
@@ -287,18 +247,18 @@ class ControlHttp:
         return JSONResponse(await self.control.delete_queue(request.path_params["name"]))
 
     async def send(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         name = request.path_params["name"]
         if "Entries" not in body:
             entry = _send_entry(body, "message")
             return JSONResponse(await self.control.send_message(name, entry))
-        _check_fields(body, ("Entries",), "batch")
+        check_fields(body, ("Entries",), "batch")
         entries = [_send_entry(e, f"Entries[{i}]") for i, e in enumerate(_entries(body))]
         return JSONResponse(await self.control.send_message_batch(name, entries))
 
     async def receive(self, request: Request) -> Response:
-        body = await _json_body(request)
-        _check_fields(body, _RECEIVE_FIELDS, "receive")
+        body = await json_body(request)
+        check_fields(body, _RECEIVE_FIELDS, "receive")
         result = await self.control.receive_messages(
             request.path_params["name"],
             max_messages=body.get("MaxNumberOfMessages", 1),
@@ -308,7 +268,7 @@ class ControlHttp:
         return JSONResponse(result)
 
     async def delete_messages(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         name = request.path_params["name"]
         if "Entries" not in body:
             (receipt,) = _fields(body, ("ReceiptHandle",), "delete message")
@@ -317,7 +277,7 @@ class ControlHttp:
         return JSONResponse(await self.control.delete_message_batch(name, pairs))
 
     async def change_visibility(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         name = request.path_params["name"]
         fields = ("ReceiptHandle", "VisibilityTimeout")
         if "Entries" not in body:
@@ -331,8 +291,8 @@ class ControlHttp:
         return JSONResponse(await self.control.purge_queue(request.path_params["name"]))
 
     async def redrive(self, request: Request) -> Response:
-        body = await _json_body(request) if await request.body() else {}
-        _check_fields(body, ("destination", "max_messages"), "redrive")
+        body = await json_body(request) if await request.body() else {}
+        check_fields(body, ("destination", "max_messages"), "redrive")
         destination, limit = body.get("destination"), body.get("max_messages")
         if destination is not None and not isinstance(destination, str):
             raise InvalidRequest("destination must be a queue name", code="InvalidParameterValue")
@@ -373,8 +333,6 @@ def _queue_routes(h: ControlHttp) -> list[Route]:
 
 
 def build_control_app(control: ControlService) -> Starlette:
-    from unkai.control.topic_http import topic_routes  # it imports this module's helpers
-
     h = ControlHttp(control)
     routes = [
         Route("/_unkai/health", h.health),

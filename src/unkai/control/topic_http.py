@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from unkai.control.http import _attribute_text, _check_fields, _json_body, _object
+from unkai.control.request_body import attribute_text, check_fields, json_body, json_object
 from unkai.control.service import ControlService
 from unkai.errors import InvalidRequest
 from unkai.events.topics import PublishEntry
@@ -58,8 +58,8 @@ def _attributes(body: dict[str, Any], required: bool) -> dict[str, str]:
     raw = body.get("attributes")
     if raw is None and not required:
         return {}
-    attributes = _object(raw, "attributes")
-    return {name: _attribute_text(value, name) for name, value in attributes.items()}
+    attributes = json_object(raw, "attributes")
+    return {name: attribute_text(value, name) for name, value in attributes.items()}
 
 
 def _publish_entry(raw: dict[str, Any], where: str, entry_id: str = "0") -> PublishEntry:
@@ -67,7 +67,7 @@ def _publish_entry(raw: dict[str, Any], where: str, entry_id: str = "0") -> Publ
     core, which names the entry; only the shape JSON can get wrong is checked here."""
     attributes = raw.get("MessageAttributes")
     if attributes is not None:
-        _object(attributes, f"{where}: MessageAttributes")
+        json_object(attributes, f"{where}: MessageAttributes")
     return PublishEntry(
         # A missing or non-string message is the core's InvalidParameter, naming the entry.
         message=raw.get("Message"),  # type: ignore[arg-type]
@@ -79,15 +79,15 @@ def _publish_entry(raw: dict[str, Any], where: str, entry_id: str = "0") -> Publ
 
 
 def _batch_entries(body: dict[str, Any]) -> list[PublishEntry]:
-    _check_fields(body, (_BATCH,), "batch")
+    check_fields(body, (_BATCH,), "batch")
     entries = body[_BATCH]
     if not isinstance(entries, list):
         raise InvalidRequest(f"{_BATCH} must be a JSON array", code="InvalidParameter")
     parsed = []
     for index, raw in enumerate(entries):
         where = f"{_BATCH}[{index}]"
-        entry = _object(raw, where)
-        _check_fields(entry, ("Id", *_PUBLISH_FIELDS), where)
+        entry = json_object(raw, where)
+        check_fields(entry, ("Id", *_PUBLISH_FIELDS), where)
         # A missing or malformed Id is the core's InvalidBatchEntryId.
         parsed.append(_publish_entry(entry, where, entry.get("Id")))  # type: ignore[arg-type]
     return parsed
@@ -103,8 +103,8 @@ class TopicHttp:
         return JSONResponse({"topics": self.control.topics()})
 
     async def create_topic(self, request: Request) -> Response:
-        body = await _json_body(request)
-        _check_fields(body, ("name",), "create topic")
+        body = await json_body(request)
+        check_fields(body, ("name",), "create topic")
         name = _text(body, "name", "create topic")
         return JSONResponse(await self.control.create_topic(name), status_code=201)
 
@@ -119,8 +119,8 @@ class TopicHttp:
         return JSONResponse({"subscriptions": self.control.subscriptions(None)})
 
     async def subscribe(self, request: Request) -> Response:
-        body = await _json_body(request)
-        _check_fields(body, ("protocol", "endpoint", "attributes"), "subscribe")
+        body = await json_body(request)
+        check_fields(body, ("protocol", "endpoint", "attributes"), "subscribe")
         result = await self.control.subscribe(
             request.path_params["name"],
             _text(body, "protocol", "subscribe"),
@@ -130,8 +130,8 @@ class TopicHttp:
         return JSONResponse(result, status_code=201)
 
     async def set_subscription_attributes(self, request: Request) -> Response:
-        body = await _json_body(request)
-        _check_fields(body, ("attributes",), "set subscription attributes")
+        body = await json_body(request)
+        check_fields(body, ("attributes",), "set subscription attributes")
         attributes = _attributes(body, required=True)
         arn = request.path_params["arn"]
         return JSONResponse(await self.control.set_subscription_attributes(arn, attributes))
@@ -140,11 +140,11 @@ class TopicHttp:
         return JSONResponse(await self.control.unsubscribe(request.path_params["arn"]))
 
     async def publish(self, request: Request) -> Response:
-        body = await _json_body(request)
+        body = await json_body(request)
         name = request.path_params["name"]
         if _BATCH in body:
             return JSONResponse(await self.control.publish_batch(name, _batch_entries(body)))
-        _check_fields(body, _PUBLISH_FIELDS, "publish")
+        check_fields(body, _PUBLISH_FIELDS, "publish")
         return JSONResponse(await self.control.publish(name, _publish_entry(body, "publish")))
 
 
