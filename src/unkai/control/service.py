@@ -27,7 +27,9 @@ from unkai.events.queue_requests import EntryError, SendEntry
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
 from unkai.events.queues import QueueService
 from unkai.events.schedules import Scheduler
-from unkai.events.topics import PublishEntry, Subscription, TopicService
+from unkai.events.sns_messages import PublishEntry
+from unkai.events.subscriptions import Subscription
+from unkai.events.topics import TopicService
 from unkai.invoke.async_events import AsyncEvents
 from unkai.observe.logs import LogService
 from unkai.observe.metrics import render as render_metrics

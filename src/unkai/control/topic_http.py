@@ -33,7 +33,7 @@ from starlette.routing import Route
 from unkai.control.request_body import attribute_text, check_fields, json_body, json_object
 from unkai.control.service import ControlService
 from unkai.errors import InvalidRequest
-from unkai.events.topics import PublishEntry
+from unkai.events.sns_messages import PublishEntry
 
 _PUBLISH_FIELDS = ("Message", "Subject", "MessageAttributes", "MessageStructure")
 _BATCH = "PublishBatchRequestEntries"

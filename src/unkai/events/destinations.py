@@ -12,7 +12,8 @@ from typing import Any
 from unkai.config.async_config import TargetKind
 from unkai.events.queue_requests import SendEntry
 from unkai.events.queues import QueueService
-from unkai.events.topics import PublishEntry, TopicService
+from unkai.events.sns_messages import PublishEntry
+from unkai.events.topics import TopicService
 
 
 class Outbox:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import heapq
 import logging
 import random
@@ -28,7 +27,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -43,6 +42,17 @@ from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
 from unkai.events.message_attributes import Attributes
 from unkai.events.queue_requests import SendEntry, check_batch
 from unkai.events.queues import QueueService
+from unkai.events.sns_messages import (
+    Delivery,
+    PendingMessage,
+    PublishEntry,
+    envelope,
+    lambda_event,
+    message_for,
+    parse_structured,
+    timestamp,
+)
+from unkai.events.subscriptions import PROTOCOLS, Subscription, with_attributes
 from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.invoker import Target
 
@@ -59,102 +69,7 @@ MAX_BATCH_ENTRIES = 10
 #: 1 + 3 retries).
 MAX_DELIVERY_ATTEMPTS = 4
 HTTP_TIMEOUT_S = 15.0
-PROTOCOLS = ("sqs", "lambda", "http", "https")
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Subscription:
-    id: str
-    topic: str
-    protocol: str
-    #: Queue name, "<stage>/<function>", or URL.
-    endpoint: str
-    raw: bool = False
-    filter_policy: str | None = None
-    filter_scope: str = "MessageAttributes"
-    dead_letter_queue: str | None = None
-    #: "route" for a function's `- sns:` event (owned by its deploy), else "api".
-    origin: str = "api"
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "topic": self.topic,
-            "protocol": self.protocol,
-            "endpoint": self.endpoint,
-            "raw": self.raw,
-            "filter_policy": self.filter_policy,
-            "filter_scope": self.filter_scope,
-            "dead_letter_queue": self.dead_letter_queue,
-            "origin": self.origin,
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Subscription:
-        return cls(**doc)
-
-
-@dataclass(frozen=True, slots=True)
-class PublishEntry:
-    message: str
-    subject: str | None = None
-    attributes: Mapping[str, Any] | None = None
-    #: "json": `message` is a JSON object of per-protocol messages with a "default".
-    structure: str | None = None
-    id: str = "0"
-
-
-@dataclass(slots=True)
-class _Delivery:
-    subscription: str
-    attempts: int = 0
-    due_ms: int = 0
-    error: str = ""
-
-
-@dataclass(slots=True)
-class _Pending:
-    """A published message and the deliveries it still owes (one `sns_message` document)."""
-
-    message_id: str
-    topic: str
-    message: str
-    #: Per-protocol messages of a MessageStructure=json publish.
-    structured: dict[str, str] | None
-    subject: str | None
-    attributes: Attributes
-    timestamp: str
-    deliveries: dict[str, _Delivery] = field(default_factory=dict)
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "message_id": self.message_id,
-            "topic": self.topic,
-            "message": self.message,
-            "structured": self.structured,
-            "subject": self.subject,
-            "attributes": self.attributes,
-            "timestamp": self.timestamp,
-            "deliveries": [
-                [d.subscription, d.attempts, d.due_ms, d.error] for d in self.deliveries.values()
-            ],
-        }
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> _Pending:
-        pending = cls(
-            doc["message_id"],
-            doc["topic"],
-            doc["message"],
-            doc.get("structured"),
-            doc.get("subject"),
-            {k: (v[0], v[1]) for k, v in doc.get("attributes", {}).items()},
-            doc["timestamp"],
-        )
-        for sub, attempts, due_ms, error in doc["deliveries"]:
-            pending.deliveries[sub] = _Delivery(sub, attempts, due_ms, error)
-        return pending
 
 
 class TopicService:
@@ -182,7 +97,7 @@ class TopicService:
         self._subscriptions: dict[str, Subscription] = {}
         self._route_subscriptions: dict[str, list[Subscription]] = {}
         self._policies: dict[str, FilterPolicy] = {}
-        self._pending: dict[str, _Pending] = {}
+        self._pending: dict[str, PendingMessage] = {}
         self._due: list[tuple[int, str]] = []
         self._running: set[str] = set()
         self._wake = asyncio.Event()
@@ -199,7 +114,7 @@ class TopicService:
         for stage in await self._registry.stages():
             await self._load_routes(stage)
         for doc in await self._store.list(MESSAGE_KIND):
-            pending = _Pending.from_doc(doc.value)
+            pending = PendingMessage.from_doc(doc.value)
             self._pending[pending.message_id] = pending
             self._schedule(pending)
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
@@ -305,7 +220,7 @@ class TopicService:
         existing = self._find(topic, protocol, endpoint)
         if existing is None:
             return f"subscribe {protocol}:{endpoint} to topic {topic}"
-        if _with_attributes(existing, attributes) != existing:
+        if with_attributes(existing, attributes) != existing:
             return f"update subscription {protocol}:{endpoint} of topic {topic}"
         return None
 
@@ -316,7 +231,7 @@ class TopicService:
         existing = self._find(topic, protocol, endpoint)
         if existing is None:
             return await self.subscribe(topic, protocol, endpoint, attributes)
-        changed = _with_attributes(existing, attributes)
+        changed = with_attributes(existing, attributes)
         if changed != existing:
             self._check_subscription(changed)
             await self._store.commit(
@@ -356,7 +271,7 @@ class TopicService:
         sub = self._subscriptions.get(subscription.rsplit(":", 1)[-1])
         if sub is None or sub.origin != "api":
             raise NotFound(f"Subscription does not exist: {subscription!r}", code="NotFound")
-        changed = _with_attributes(sub, {name: value})
+        changed = with_attributes(sub, {name: value})
         self._check_subscription(changed)
         await self._store.commit(
             [Write(SUBSCRIPTION_KIND, f"{sub.topic}/{sub.id}", changed.to_doc())]
@@ -421,18 +336,18 @@ class TopicService:
     async def _publish(self, topic: str, entries: Sequence[PublishEntry]) -> list[str]:
         name = self.get(topic)["name"]
         now = self._clock_ms()
-        stamp = _timestamp(now)
-        messages: list[_Pending] = []
+        stamp = timestamp(now)
+        messages: list[PendingMessage] = []
         for entry in entries:
             self._check_entry(entry)
             attributes = message_attributes.parse(entry.attributes, f"topic {name!r}")
-            structured = _structured(entry) if entry.structure == "json" else None
+            structured = parse_structured(entry) if entry.structure == "json" else None
             message = structured["default"] if structured else entry.message
-            pending = _Pending(
+            pending = PendingMessage(
                 str(uuid.uuid4()), name, message, structured, entry.subject, attributes, stamp
             )
             for sub in self._matching(name, attributes, message):
-                pending.deliveries[sub.id] = _Delivery(sub.id, 0, now)
+                pending.deliveries[sub.id] = Delivery(sub.id, 0, now)
             messages.append(pending)
         owing = [m for m in messages if m.deliveries]
         if owing:
@@ -472,7 +387,7 @@ class TopicService:
                 code="InvalidParameter",
             )
         if entry.structure == "json":
-            _structured(entry)
+            parse_structured(entry)
 
     def _matching(self, topic: str, attributes: Attributes, message: str) -> list[Subscription]:
         matched = []
@@ -487,7 +402,7 @@ class TopicService:
 
     # -- delivery -------------------------------------------------------------------------
 
-    def _schedule(self, pending: _Pending) -> None:
+    def _schedule(self, pending: PendingMessage) -> None:
         for delivery in pending.deliveries.values():
             heapq.heappush(
                 self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
@@ -518,13 +433,13 @@ class TopicService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _deliver_guarded(self, pending: _Pending, delivery: _Delivery) -> None:
+    async def _deliver_guarded(self, pending: PendingMessage, delivery: Delivery) -> None:
         try:
             await self._deliver_once(pending, delivery)
         finally:
             self._running.discard(f"{pending.message_id}/{delivery.subscription}")
 
-    async def _deliver_once(self, pending: _Pending, delivery: _Delivery) -> None:
+    async def _deliver_once(self, pending: PendingMessage, delivery: Delivery) -> None:
         sub = self._subscriptions.get(delivery.subscription)
         try:
             if sub is None:
@@ -553,7 +468,7 @@ class TopicService:
             )
             self._wake.set()
 
-    async def _settle(self, pending: _Pending, delivery: _Delivery) -> None:
+    async def _settle(self, pending: PendingMessage, delivery: Delivery) -> None:
         pending.deliveries.pop(delivery.subscription, None)
         if pending.deliveries:
             await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
@@ -561,20 +476,25 @@ class TopicService:
             await self._store.commit([Write(MESSAGE_KIND, pending.message_id, None)])
             self._pending.pop(pending.message_id, None)
 
-    async def _deliver(self, pending: _Pending, sub: Subscription) -> str | None:
+    async def _deliver(self, pending: PendingMessage, sub: Subscription) -> str | None:
         """Make one delivery; None when done, else the error ("permanent: ..." is not retried)."""
-        message = _message_for(pending, sub.protocol)
+        message = message_for(pending, sub.protocol)
         try:
             if sub.protocol == "sqs":
                 if sub.raw:
                     entry = SendEntry(message, message_attributes.api_shape(pending.attributes))
                 else:
-                    entry = SendEntry(orjson.dumps(self._envelope(pending, sub, message)).decode())
+                    entry = SendEntry(
+                        orjson.dumps(envelope(pending, self.arn(pending.topic), message)).decode()
+                    )
                 await self._queues.send(sub.endpoint, entry)
             elif sub.protocol == "lambda":
                 stage, _, function = sub.endpoint.partition("/")
                 await self._async.accept(
-                    Target(stage, function), self._lambda_event(pending, sub, message)
+                    Target(stage, function),
+                    lambda_event(
+                        pending, self.arn(pending.topic), self.subscription_arn(sub), message
+                    ),
                 )
             else:
                 return await self._post(pending, sub, message)
@@ -584,10 +504,14 @@ class TopicService:
             return f"permanent: {exc.message}"
         return None
 
-    async def _post(self, pending: _Pending, sub: Subscription, message: str) -> str | None:
+    async def _post(self, pending: PendingMessage, sub: Subscription, message: str) -> str | None:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
-        body = message if sub.raw else orjson.dumps(self._envelope(pending, sub, message)).decode()
+        body = (
+            message
+            if sub.raw
+            else orjson.dumps(envelope(pending, self.arn(pending.topic), message)).decode()
+        )
         headers = {
             "content-type": "text/plain; charset=UTF-8",
             "x-amz-sns-message-type": "Notification",
@@ -607,7 +531,7 @@ class TopicService:
             return f"HTTP {response.status_code}"
         return f"permanent: HTTP {response.status_code}"
 
-    async def _dead_letter(self, pending: _Pending, sub: Subscription, error: str) -> None:
+    async def _dead_letter(self, pending: PendingMessage, sub: Subscription, error: str) -> None:
         if sub.dead_letter_queue is None:
             log.warning(
                 "topic %s: message %s to %s %s dropped after %s: no dead-letter queue",
@@ -618,7 +542,9 @@ class TopicService:
                 error,
             )
             return
-        body = orjson.dumps(self._envelope(pending, sub, _message_for(pending, sub.protocol)))
+        body = orjson.dumps(
+            envelope(pending, self.arn(pending.topic), message_for(pending, sub.protocol))
+        )
         attrs = {
             "RequestID": {"DataType": "String", "StringValue": pending.message_id},
             "ErrorCode": {"DataType": "String", "StringValue": "DeliveryFailed"},
@@ -628,56 +554,6 @@ class TopicService:
             },
         }
         await self._queues.send(sub.dead_letter_queue, SendEntry(body.decode(), attrs))
-
-    def _envelope(self, pending: _Pending, sub: Subscription, message: str) -> dict[str, Any]:
-        """The JSON notification SNS delivers to queues and HTTP endpoints."""
-        doc: dict[str, Any] = {
-            "Type": "Notification",
-            "MessageId": pending.message_id,
-            "TopicArn": self.arn(pending.topic),
-        }
-        if pending.subject is not None:
-            doc["Subject"] = pending.subject
-        doc.update(
-            {
-                "Message": message,
-                "Timestamp": pending.timestamp,
-                "SignatureVersion": "1",
-                "Signature": "",
-                "SigningCertURL": "",
-                "UnsubscribeURL": "",
-            }
-        )
-        if pending.attributes:
-            doc["MessageAttributes"] = message_attributes.sns_shape(pending.attributes)
-        return doc
-
-    def _lambda_event(self, pending: _Pending, sub: Subscription, message: str) -> bytes:
-        """SNS's Lambda event (https://docs.aws.amazon.com/lambda/latest/dg/with-sns.html)."""
-        return orjson.dumps(
-            {
-                "Records": [
-                    {
-                        "EventVersion": "1.0",
-                        "EventSubscriptionArn": self.subscription_arn(sub),
-                        "EventSource": "aws:sns",
-                        "Sns": {
-                            "SignatureVersion": "1",
-                            "Timestamp": pending.timestamp,
-                            "Signature": "",
-                            "SigningCertUrl": "",
-                            "MessageId": pending.message_id,
-                            "Message": message,
-                            "MessageAttributes": message_attributes.sns_shape(pending.attributes),
-                            "Type": "Notification",
-                            "UnsubscribeUrl": "",
-                            "TopicArn": self.arn(pending.topic),
-                            "Subject": pending.subject,
-                        },
-                    }
-                ]
-            }
-        )
 
     # -- internals ------------------------------------------------------------------------
 
@@ -708,7 +584,7 @@ class TopicService:
                 f"Invalid parameter: Endpoint {endpoint!r} must be a {protocol}:// URL",
                 code="InvalidParameter",
             )
-        sub = _with_attributes(
+        sub = with_attributes(
             Subscription(uuid.uuid4().hex, topic, protocol, endpoint, origin=origin), attributes
         )
         self._check_subscription(sub)
@@ -769,73 +645,6 @@ class TopicService:
             fresh.append(sub)
             self._add_subscription(sub)
         self._route_subscriptions[stage] = fresh
-
-
-def _with_attributes(sub: Subscription, attributes: Mapping[str, str]) -> Subscription:
-    for name, value in attributes.items():
-        if name == "RawMessageDelivery":
-            if str(value).lower() not in ("true", "false"):
-                raise InvalidRequest(
-                    "Invalid parameter: RawMessageDelivery: true or false", code="InvalidParameter"
-                )
-            sub = replace(sub, raw=str(value).lower() == "true")
-        elif name == "FilterPolicy":
-            sub = replace(sub, filter_policy=value or None)
-        elif name == "FilterPolicyScope":
-            if value not in ("MessageAttributes", "MessageBody"):
-                raise InvalidRequest(
-                    "Invalid parameter: FilterPolicyScope: MessageAttributes or MessageBody",
-                    code="InvalidParameter",
-                )
-            sub = replace(sub, filter_scope=value)
-        elif name == "RedrivePolicy":
-            try:
-                target = orjson.loads(value)["deadLetterTargetArn"] if value else None
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                raise InvalidRequest(
-                    'Invalid parameter: RedrivePolicy: {"deadLetterTargetArn": "<queue arn>"}',
-                    code="InvalidParameter",
-                ) from None
-            sub = replace(sub, dead_letter_queue=str(target).rsplit(":", 1)[-1] if target else None)
-        else:
-            raise InvalidRequest(
-                f"Invalid parameter: AttributeName {name!r}: settable are RawMessageDelivery, "
-                "FilterPolicy, FilterPolicyScope, RedrivePolicy",
-                code="InvalidParameter",
-            )
-    return sub
-
-
-def _structured(entry: PublishEntry) -> dict[str, str]:
-    try:
-        doc = orjson.loads(entry.message)
-    except orjson.JSONDecodeError:
-        doc = None
-    if (
-        not isinstance(doc, dict)
-        or not isinstance(doc.get("default"), str)
-        or not all(isinstance(v, str) for v in doc.values())
-    ):
-        raise InvalidRequest(
-            "Invalid parameter: Message Structure - JSON message body must be an object of "
-            'strings with a "default" key',
-            code="InvalidParameter",
-        )
-    return doc
-
-
-def _message_for(pending: _Pending, protocol: str) -> str:
-    if pending.structured is None:
-        return pending.message
-    return pending.structured.get(protocol, pending.structured["default"])
-
-
-def _timestamp(ms: int) -> str:
-    return (
-        dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def _name_of(name: str) -> str:
