@@ -262,6 +262,14 @@ class _Poller:
                 self.key,
             )
             return []
+        if failed and self._queues.get(self.key.queue).fifo:
+            # A FIFO group stops at its first failure: the group's later messages of the
+            # batch are not deleted either, so they run again after it, in order.
+            stopped = set()
+            for m in batch:
+                if m.message_id in failed or m.group_id in stopped:
+                    failed.add(m.message_id)
+                    stopped.add(m.group_id)
         return [m for m in batch if m.message_id not in failed]
 
     def _record(self, m: Message, fifo: bool) -> dict[str, Any]:

@@ -305,3 +305,36 @@ def test_a_mapping_to_a_missing_queue_names_it(platform: PlatformProcess, tmp_pa
     assert done.returncode != 0
     text = done.stdout + done.stderr
     assert "nowhere-queue" in text and "does not exist" in text and "events[0].sqs" in text
+
+
+def test_fifo_partial_failure_holds_back_the_rest_of_the_group(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(
+        platform,
+        tmp_path,
+        stage,
+        "map-fifo-partial.fifo",
+        fifo=True,
+        partial=True,
+        extra="functionResponseType: ReportBatchItemFailures",
+    )
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-fifo-partial.fifo")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="map-fifo-partial-dlq.fifo")["QueueUrl"]
+    sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": str(i), "MessageBody": body, "MessageGroupId": "g"}
+            for i, body in enumerate(["g-0", "poison-1", "g-2"])
+        ],
+    )
+    # The poison message and the message after it in its group end in the DLQ, in order;
+    # the one before it was processed once and deleted
+    assert wait_until(lambda: counts(sqs, dlq)[0] == 2, 30)
+    got = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in got] == ["poison-1", "g-2"]
+    bodies = [n["body"] for n in notes(out)]
+    assert bodies.count("g-0") == 1
+    # g-2 never ran ahead of the poison message
+    assert all(bodies[i - 1] == "poison-1" for i, b in enumerate(bodies) if b == "g-2")
