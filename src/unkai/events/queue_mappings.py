@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from unkai.deploy.versions import SQS_METHOD
 from unkai.errors import NotFound, Throttled, UnkaiError
 from unkai.events import message_attributes
 from unkai.events.queues import Message, QueueService
+from unkai.invoke.backoff import full_jitter
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 
@@ -193,8 +193,7 @@ class _Poller:
             outcome = await self._invoke(batch)
             if isinstance(outcome, Throttled):
                 throttles += 1
-                ceiling = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**throttles)
-                await asyncio.sleep(random.uniform(0, ceiling))
+                await asyncio.sleep(full_jitter(throttles, BACKOFF_BASE_S, BACKOFF_MAX_S))
                 continue
             throttles = 0
             done = self._succeeded(batch, outcome)

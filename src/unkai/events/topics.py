@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import heapq
 import logging
-import random
 import re
 import time
 import uuid
@@ -54,6 +53,7 @@ from unkai.events.sns_messages import (
 )
 from unkai.events.subscriptions import PROTOCOLS, Subscription, with_attributes
 from unkai.invoke.async_events import AsyncEvents
+from unkai.invoke.backoff import full_jitter
 from unkai.invoke.invoker import Target
 
 log = logging.getLogger("unkai.events")
@@ -455,8 +455,8 @@ class TopicService:
                 await self._dead_letter(pending, sub, error)
                 await self._settle(pending, delivery)
                 return
-            ceiling = self._retry_base_s * 2 ** (delivery.attempts - 1)
-            delivery.due_ms = self._clock_ms() + int(random.uniform(0, ceiling) * 1000)
+            wait_s = full_jitter(delivery.attempts, self._retry_base_s)
+            delivery.due_ms = self._clock_ms() + int(wait_s * 1000)
             await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
             heapq.heappush(self._due, (delivery.due_ms, f"{pending.message_id}/{sub.id}"))
             self._wake.set()

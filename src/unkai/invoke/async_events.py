@@ -22,7 +22,6 @@ import contextlib
 import datetime as dt
 import heapq
 import logging
-import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -33,6 +32,7 @@ import orjson
 from unkai.backends.base import MetadataStore, Write
 from unkai.config.async_config import AsyncConfig, TargetKind, parse_target
 from unkai.errors import InvocationFailed, LimitExceeded, NotFound, Throttled, UnkaiError
+from unkai.invoke.backoff import full_jitter
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationMode, InvocationResult
 from unkai.invoke.request_ids import new_request_id
@@ -275,11 +275,9 @@ class AsyncEvents:
             await self._reschedule(event, now, self._backoff(event.attempts, self._retry_base_s))
 
     def _backoff(self, attempts: int, base_s: float) -> float:
-        """Full jitter: uniform between 0 and base * 2^(attempts-1)."""
-        ceiling = base_s * 2 ** max(0, attempts - 1)
-        if base_s < self._retry_base_s:
-            ceiling = min(ceiling, MAX_THROTTLE_DELAY_S)
-        return random.uniform(0, ceiling)
+        """Full jitter; a throttle's (shorter base) is capped at MAX_THROTTLE_DELAY_S."""
+        cap = MAX_THROTTLE_DELAY_S if base_s < self._retry_base_s else None
+        return full_jitter(attempts, base_s, cap)
 
     async def _reschedule(self, event: PendingEvent, now_ms: int, delay_s: float) -> None:
         event = replace(event, due_ms=now_ms + int(delay_s * 1000))
