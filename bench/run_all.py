@@ -27,6 +27,7 @@ BENCHES = [
     "memory",
     "bootstrap_import",
     "gateway_protected",
+    "queue_throughput",
 ]
 #: Wall-clock limit per benchmark (full runs); quick runs get a third of it.
 LIMIT_S = 600
