@@ -40,12 +40,12 @@ async def test_send_receive_delete_with_receipts(backend: Backend) -> None:
     assert (counts.visible, counts.in_flight, counts.delayed) == (1, 2, 0)
     assert counts.oldest_sent_ms == 1000
     # And a delete by receipt removes exactly those
-    assert await backend.delete_messages("q", [m.receipt for m in got]) == [True, True]
-    assert await backend.delete_messages("q", [got[0].receipt]) == [False]
+    assert await backend.delete_messages("q", [m.receipt for m in got]) == 2
+    assert await backend.delete_messages("q", [got[0].receipt]) == 0
     rest = await backend.receive_messages(recv("q", 2000))
     assert [m.body for m in rest] == [b"c"]
     # And a receipt of one queue deletes nothing in another
-    assert await backend.delete_messages("other", [rest[0].receipt]) == [False]
+    assert await backend.delete_messages("other", [rest[0].receipt]) == 0
 
 
 async def test_visibility_expiry_redelivers_with_a_new_receipt(backend: Backend) -> None:
@@ -59,8 +59,8 @@ async def test_visibility_expiry_redelivers_with_a_new_receipt(backend: Backend)
     assert second[0].first_receive_ms == 10
     assert second[0].receipt != first[0].receipt
     # The stale receipt deletes nothing; the latest does
-    assert await backend.delete_messages("q", [first[0].receipt]) == [False]
-    assert await backend.delete_messages("q", [second[0].receipt]) == [True]
+    assert await backend.delete_messages("q", [first[0].receipt]) == 0
+    assert await backend.delete_messages("q", [second[0].receipt]) == 1
 
 
 async def test_change_visibility(backend: Backend) -> None:

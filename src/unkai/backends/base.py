@@ -182,8 +182,8 @@ class QueueStore(Protocol):
         """Up to `max_messages` visible messages, made invisible for `visibility_ms`."""
         ...
 
-    async def delete_messages(self, queue: str, receipts: Sequence[str]) -> list[bool]:
-        """Delete by receipt; per receipt, whether a message went (a stale receipt deletes
+    async def delete_messages(self, queue: str, receipts: Sequence[str]) -> int:
+        """Delete by receipt; returns how many messages went (a stale receipt deletes
         nothing, as in SQS, and is no error)."""
         ...
 

@@ -16,10 +16,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,7 +124,8 @@ class QueueService:
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._sweep_interval_s = sweep_interval_s
         self._queues: dict[str, QueueConfig] = {}
-        self._waiters: dict[str, set[asyncio.Future[None]]] = {}
+        #: Per queue, the waiting receives (in arrival order) and how many each wants.
+        self._waiters: dict[str, dict[asyncio.Future[None], int]] = {}
         self._purged_ms: dict[str, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -303,9 +305,10 @@ class QueueService:
         return [by_id.get(e.id) or failed[e.id] for e in entries]
 
     async def _send(self, config: QueueConfig, entries: Sequence[CheckedSend]) -> list[Sent]:
+        ids = _message_ids(len(entries))
         messages = [
             NewMessage(
-                str(uuid.uuid4()),
+                next(ids),
                 e.body.encode(),
                 orjson.dumps(e.attributes) if e.attributes else None,
                 e.delay_s * 1000,
@@ -317,7 +320,7 @@ class QueueService:
         stored = await self._store.send_messages(
             config.name, messages, self._clock_ms(), DEDUP_WINDOW_MS
         )
-        self._notify(config.name)
+        self._notify(config.name, sum(not s.duplicate for s in stored))
         return [
             Sent(
                 e.id,
@@ -378,7 +381,7 @@ class QueueService:
             remaining = deadline - time.monotonic()
             if got or remaining <= 0:
                 return [_message(m) for m in got]
-            await self._wait(config.name, min(remaining, POLL_S))
+            await self._wait(config.name, min(remaining, POLL_S), max_messages)
             config = self.get(name)
 
     async def delete_messages(
@@ -518,14 +521,24 @@ class QueueService:
                 code="InvalidParameterValue",
             )
 
-    def _notify(self, name: str) -> None:
-        for waiter in self._waiters.pop(name, ()):
+    def _notify(self, name: str, count: int | None = None) -> None:
+        """Wake waiting receives, oldest first, until they can take `count` messages (all of
+        them when None): a send of 10 wakes one batch-10 poller, not every poller."""
+        waiters = self._waiters.get(name)
+        if not waiters:
+            return
+        room = 0
+        for waiter, wanted in list(waiters.items()):
+            if count is not None and room >= count:
+                break
+            del waiters[waiter]
             if not waiter.done():
                 waiter.set_result(None)
+                room += wanted
 
-    async def _wait(self, name: str, timeout_s: float) -> None:
+    async def _wait(self, name: str, timeout_s: float, wanted: int) -> None:
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(name, set()).add(waiter)
+        self._waiters.setdefault(name, {})[waiter] = wanted
         try:
             await asyncio.wait_for(waiter, timeout_s)
         except TimeoutError:
@@ -533,7 +546,7 @@ class QueueService:
         finally:
             waiters = self._waiters.get(name)
             if waiters is not None:
-                waiters.discard(waiter)
+                waiters.pop(waiter, None)
 
     async def _sweep_forever(self) -> None:
         while True:
@@ -567,6 +580,13 @@ def _message(m: QueuedMessage) -> Message:
         m.group_id,
         m.dedup_id,
     )
+
+
+def _message_ids(count: int) -> Iterator[str]:
+    """`count` random (version 4) UUIDs from one system call."""
+    raw = os.urandom(16 * count)
+    for start in range(0, 16 * count, 16):
+        yield str(uuid.UUID(bytes=raw[start : start + 16], version=4))
 
 
 def _check_receipt(receipt: object) -> InvalidRequest | None:

@@ -123,7 +123,7 @@ class SqliteBackend:
     async def receive_messages(self, request: ReceiveRequest) -> builtins.list[QueuedMessage]:
         return await self._writer.submit(lambda conn: queues.receive(conn, request))
 
-    async def delete_messages(self, queue: str, receipts: Sequence[str]) -> builtins.list[bool]:
+    async def delete_messages(self, queue: str, receipts: Sequence[str]) -> int:
         return await self._writer.submit(lambda conn: queues.delete(conn, queue, receipts))
 
     async def change_visibility(

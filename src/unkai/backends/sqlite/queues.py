@@ -78,6 +78,8 @@ def send(
     now_ms: int,
     dedup_window_ms: int,
 ) -> list[SentMessage]:
+    if all(m.dedup_id is None for m in messages):
+        return _send_many(conn, queue, messages, now_ms)
     sent: list[SentMessage] = []
     for m in messages:
         if m.dedup_id is not None:
@@ -108,14 +110,43 @@ def send(
     return sent
 
 
+def _send_many(
+    conn: sqlite3.Connection, queue: str, messages: Sequence[NewMessage], now_ms: int
+) -> list[SentMessage]:
+    """One executemany; the ids are consecutive (AUTOINCREMENT, one writer, one transaction)
+    and end at the table's sequence."""
+    conn.executemany(
+        _INSERT,
+        [
+            (
+                queue,
+                m.message_id,
+                m.body,
+                m.attributes,
+                now_ms,
+                now_ms + m.delay_ms,
+                m.group_id,
+                None,
+            )
+            for m in messages
+        ],
+    )
+    last = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'queue_messages'").fetchone()[
+        0
+    ]
+    first = last - len(messages) + 1
+    return [SentMessage(m.message_id, first + i) for i, m in enumerate(messages)]
+
+
 def receive(conn: sqlite3.Connection, request: ReceiveRequest) -> list[QueuedMessage]:
     candidates = _fifo_candidates if request.fifo else _standard_candidates
     rows = candidates(conn, request)
     taken: list[QueuedMessage] = []
     visible_until = request.now_ms + request.visibility_ms
     updates = []
-    for row in rows:
-        token = f"{row[0]}:{os.urandom(9).hex()}"
+    tokens = os.urandom(9 * len(rows)).hex()
+    for index, row in enumerate(rows):
+        token = f"{row[0]}:{tokens[18 * index : 18 * index + 18]}"
         first = row[6] if row[6] is not None else request.now_ms
         updates.append((visible_until, request.now_ms, token, row[0]))
         taken.append(
@@ -196,10 +227,10 @@ def _set_aside(
     return False
 
 
-def delete(conn: sqlite3.Connection, queue: str, receipts: Sequence[str]) -> list[bool]:
-    return [
-        conn.execute(_DELETE_BY_RECEIPT, (_receipt_id(r), queue, r)).rowcount > 0 for r in receipts
-    ]
+def delete(conn: sqlite3.Connection, queue: str, receipts: Sequence[str]) -> int:
+    return conn.executemany(
+        _DELETE_BY_RECEIPT, [(_receipt_id(r), queue, r) for r in receipts]
+    ).rowcount
 
 
 def change_visibility(
