@@ -138,6 +138,7 @@ class _Poller:
         self._invoker = invoker
         self._max_workers = max_workers
         self._workers: set[asyncio.Task[None]] = set()
+        self._deleting: set[asyncio.Task[None]] = set()
         self._target = Target(key.stage, key.function)
         self._arn = queues.arn(key.queue)
         self._stopping = False
@@ -154,6 +155,8 @@ class _Poller:
         for worker in list(self._workers):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await worker
+        # Deletes of processed batches finish: their messages are not run again.
+        await asyncio.gather(*self._deleting, return_exceptions=True)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -200,12 +203,26 @@ class _Poller:
             if len(done) < len(batch):
                 self.failed_batches += 1
             if done:
-                await self._queues.delete_messages(
-                    self.key.queue, [(str(i), m.receipt_handle) for i, m in enumerate(done)]
-                )
-                self.processed += len(done)
+                # Not awaited: the next receive is queued behind it for the same group
+                # commit (a FIFO group it frees wakes waiting receives when it commits).
+                self._spawn_delete(done)
             if len(done) < len(batch) and len(self._workers) > 1:
                 return  # errors scale the poller down
+
+    def _spawn_delete(self, done: list[Message]) -> None:
+        task = asyncio.get_running_loop().create_task(self._delete(done))
+        self._deleting.add(task)
+        task.add_done_callback(self._deleting.discard)
+
+    async def _delete(self, done: list[Message]) -> None:
+        try:
+            await self._queues.delete_messages(
+                self.key.queue, [(str(i), m.receipt_handle) for i, m in enumerate(done)]
+            )
+        except Exception:  # boundary: the messages come back after their visibility timeout
+            log.exception("mapping %s: deleting %d processed messages failed", self.key, len(done))
+            return
+        self.processed += len(done)
 
     async def _receive(self) -> list[Message]:
         batch = await self._queues.take(self.key.queue, self.config.batch_size, wait_s=LONG_POLL_S)
