@@ -27,9 +27,8 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from unkai.backends.base import MetadataStore, Write
@@ -55,6 +54,9 @@ from unkai.events.subscriptions import PROTOCOLS, Subscription, with_attributes
 from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.backoff import full_jitter
 from unkai.invoke.invoker import Target
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("unkai.events")
 
@@ -505,6 +507,8 @@ class TopicService:
         return None
 
     async def _post(self, pending: PendingMessage, sub: Subscription, message: str) -> str | None:
+        import httpx  # only nodes with HTTP subscriptions load it
+
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
         body = (

@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
-
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -19,6 +17,9 @@ def render(
     async_pending: int,
 ) -> bytes:
     """The exposition text of one scrape; the inputs are the services' `stats()` rows."""
+    # Imported on the first scrape: a node nobody scrapes does not carry the library.
+    from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
     registry = CollectorRegistry(auto_describe=False)
     by_queue = {
         "visible": Gauge(
