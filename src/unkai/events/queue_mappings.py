@@ -144,6 +144,7 @@ class _Poller:
         self._stopping = False
         self.processed = 0
         self.failed_batches = 0
+        self.throttles = 0
 
     def start(self) -> None:
         self._add_worker()
@@ -168,6 +169,7 @@ class _Poller:
             "max_workers": self._max_workers,
             "processed": self.processed,
             "failed_batches": self.failed_batches,
+            "throttles": self.throttles,
             "enabled": self.config.enabled,
         }
 
@@ -196,6 +198,7 @@ class _Poller:
             outcome = await self._invoke(batch)
             if isinstance(outcome, Throttled):
                 throttles += 1
+                self.throttles += 1
                 await asyncio.sleep(full_jitter(throttles, BACKOFF_BASE_S, BACKOFF_MAX_S))
                 continue
             throttles = 0

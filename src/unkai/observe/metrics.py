@@ -70,10 +70,17 @@ def render(
         ["stage", "function", "queue"],
         registry=registry,
     )
+    throttled = Gauge(
+        "unkai_queue_mapping_throttles",
+        "Batches a mapping's function refused as throttled since the platform started.",
+        ["stage", "function", "queue"],
+        registry=registry,
+    )
     for row in mappings:
         labels = (row["stage"], row["function"], row["queue"])
         workers.labels(*labels).set(row["workers"])
         processed.labels(*labels).set(row["processed"])
+        throttled.labels(*labels).set(row["throttles"])
     Gauge(
         "unkai_async_events_pending",
         "Asynchronous invocations accepted and not finished (retries included).",

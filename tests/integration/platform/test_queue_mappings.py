@@ -338,3 +338,38 @@ def test_fifo_partial_failure_holds_back_the_rest_of_the_group(
     assert bodies.count("g-0") == 1
     # g-2 never ran ahead of the poison message
     assert all(bodies[i - 1] == "poison-1" for i, b in enumerate(bodies) if b == "g-2")
+
+
+def test_a_throttled_function_backs_the_poller_off_and_messages_follow_the_redrive_policy(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    # Given a function that can never run (reserved concurrency 0)
+    deploy(platform, tmp_path, stage, "map-throttled", batch=1)
+    app = tmp_path / "app" / "unkai.yml"
+    app.write_text(
+        app.read_text().replace("timeout: 10", "timeout: 10\n    reservedConcurrency: 0")
+    )
+    platform.cli("deploy", str(tmp_path / "app"), "--stage", stage, check=True)
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-throttled")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="map-throttled-dlq")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="never runs")
+    # Then each throttled receive counts (as in Lambda), so the message reaches the DLQ after
+    # maxReceiveCount, and the mapping reports the throttles
+    assert wait_until(lambda: counts(sqs, dlq)[0] == 1, 20)
+
+    def throttles() -> int:
+        with platform.client() as http:
+            text = http.get("/_unkai/metrics").text
+        line = next(
+            (
+                row
+                for row in text.splitlines()
+                if row.startswith("unkai_queue_mapping_throttles{")
+                and 'queue="map-throttled"' in row
+            ),
+            "",
+        )
+        return int(float(line.rsplit(" ", 1)[1])) if line else 0
+
+    assert throttles() >= 2
