@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from unkai.access.keys import KeyService
+from unkai.aws.endpoint import AwsEndpoint
 from unkai.aws.lambda_ import LambdaApi
 from unkai.aws.sqs import SqsApi
 from unkai.backends.base import Backend
@@ -145,7 +146,7 @@ def build_platform(settings: Settings) -> Platform:
         logs,
         control=build_control_app(control),
         lambda_api=LambdaApi(invoker, async_events, default_stage=settings.default_stage),
-        sqs_api=SqsApi(queues),
+        aws_api=AwsEndpoint({"sqs": SqsApi(queues)}, region=settings.region),
         default_stage=settings.default_stage,
         account_id=settings.account_id,
         region=settings.region,

@@ -16,13 +16,13 @@ from typing import Any
 
 import orjson
 
+from unkai.aws.endpoint import AwsCall
 from unkai.errors import InvalidRequest, UnkaiError
 from unkai.events.queue_requests import EntryError, SendEntry, check_batch
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
 from unkai.events.queues import QueueService
 from unkai.gateway.errors import status_for
 from unkai.gateway.http1 import Headers, HttpConnection, Request
-from unkai.invoke.request_ids import new_request_id
 
 _CONTENT_TYPE = (b"content-type", b"application/x-amz-json-1.0")
 #: The codes SQS's query protocol used, which its JSON protocol still reports.
@@ -42,19 +42,20 @@ Operation = Callable[["SqsApi", dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
 class SqsApi:
-    """A `RequestHandler` for requests whose X-Amz-Target starts with `AmazonSQS.`."""
+    """The `AwsService` of SQS's JSON protocol (X-Amz-Target `AmazonSQS.<Operation>`)."""
 
     def __init__(self, queues: QueueService) -> None:
         self._queues = queues
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def handle(self, request: Request, connection: HttpConnection) -> None:
-        task = asyncio.get_running_loop().create_task(self._answer(request, connection))
+    def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._answer(request, connection, call.request_id)
+        )
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer(self, request: Request, connection: HttpConnection) -> None:
-        request_id = new_request_id()
+    async def _answer(self, request: Request, connection: HttpConnection, request_id: str) -> None:
         target = (request.header(b"x-amz-target") or b"").decode("latin-1")
         operation = _OPERATIONS.get(target.removeprefix("AmazonSQS."))
         try:

@@ -16,6 +16,7 @@ from collections.abc import Hashable
 from typing import Any, Protocol
 
 from unkai.access.keys import KeyRecord, KeyService
+from unkai.aws.endpoint import AwsEndpoint
 from unkai.config.http_api import UsagePlanConfig
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD
@@ -46,9 +47,6 @@ log = logging.getLogger("unkai.gateway")
 
 CONTROL_PREFIX = "/_unkai/"
 LAMBDA_PREFIX = "/2015-03-31/functions/"
-#: SQS's JSON protocol names the operation in X-Amz-Target (the AWS endpoints' own issue adds
-#: the other services).
-SQS_TARGET_PREFIX = b"AmazonSQS."
 
 
 CONNECTIONS_SEGMENT = "/@connections/"
@@ -89,7 +87,7 @@ class GatewayApp:
         *,
         control: ASGIApp,
         lambda_api: LambdaHandler,
-        sqs_api: LambdaHandler | None = None,
+        aws_api: AwsEndpoint | None = None,
         default_stage: str,
         account_id: str,
         region: str,
@@ -107,7 +105,7 @@ class GatewayApp:
         )
         self._control = control
         self._lambda_api = lambda_api
-        self._sqs_api = sqs_api
+        self._aws_api = aws_api
         self._default_stage = default_stage
         self._account_id = account_id
         self._tables: dict[str, RouteTable] = {}
@@ -212,13 +210,9 @@ class GatewayApp:
         elif path.startswith(LAMBDA_PREFIX):
             if self._admin_allowed(request, connection):
                 self._lambda_api.handle(request, connection)
-        elif (
-            self._sqs_api is not None
-            and request.method == "POST"
-            and (request.header(b"x-amz-target") or b"").startswith(SQS_TARGET_PREFIX)
-        ):
+        elif self._aws_api is not None and AwsEndpoint.claims(request):
             if self._admin_allowed(request, connection):
-                self._sqs_api.handle(request, connection)
+                self._aws_api.handle(request, connection)
         else:
             self._route(request, connection, path)
 

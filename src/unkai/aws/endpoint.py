@@ -1,0 +1,112 @@
+"""`AwsEndpoint`: the one front door for AWS's wire protocols, on the gateway's port.
+
+A request is an AWS call when it carries a SigV4 `Authorization` header or an `X-Amz-Target`.
+Its service comes from the credential scope (`Credential=AKID/date/region/SERVICE/...`), else
+from the `X-Amz-Target` prefix; each service's front door (`AwsService`) then parses its own
+protocol and calls the core. A service unkai does not serve gets an error naming it, in the
+query protocol's shape (the one every AWS SDK can read as an error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from unkai.aws.errors import Answer, AwsError, json_error, query_error
+from unkai.gateway.http1 import HttpConnection, Request
+from unkai.invoke.request_ids import new_request_id
+
+SIGV4 = b"AWS4-HMAC-SHA256 "
+#: X-Amz-Target prefixes of the json services, by service name.
+TARGET_PREFIXES: Mapping[bytes, str] = {b"AmazonSQS.": "sqs", b"Logs_20140328.": "logs"}
+
+
+@dataclass(frozen=True, slots=True)
+class AwsCall:
+    """What the endpoint learnt about a call before handing it on."""
+
+    service: str
+    region: str
+    access_key: str | None
+    request_id: str
+
+
+class AwsService(Protocol):
+    def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
+        """Answer `connection` (now or later) for one call of this service."""
+        ...
+
+
+class AwsEndpoint:
+    def __init__(self, services: Mapping[str, AwsService], *, region: str) -> None:
+        self._services = services
+        self._region = region
+
+    @staticmethod
+    def claims(request: Request) -> bool:
+        """True for an AWS call (a SigV4 signature or an X-Amz-Target header)."""
+        auth = request.header(b"authorization")
+        return (auth is not None and auth.startswith(SIGV4)) or (
+            request.header(b"x-amz-target") is not None
+        )
+
+    def handle(self, request: Request, connection: HttpConnection) -> None:
+        request_id = new_request_id()
+        service, region, access_key = self._identify(request)
+        handler = self._services.get(service or "")
+        if handler is None:
+            shown = service or "an unknown service"
+            error = AwsError(
+                "UnknownService" if service else "MissingAuthenticationToken",
+                f"unkai does not serve {shown}; it serves {', '.join(sorted(self._services))}"
+                if service
+                else "the request names no AWS service (no SigV4 credential scope and no "
+                "X-Amz-Target)",
+                400,
+            )
+            connection.respond(*error_answer(request, error, request_id))
+            return
+        handler.handle_call(
+            request,
+            connection,
+            AwsCall(service or "", region or self._region, access_key, request_id),
+        )
+
+    def _identify(self, request: Request) -> tuple[str | None, str | None, str | None]:
+        """(service, region, access key) from the credential scope, else the target."""
+        auth = request.header(b"authorization")
+        if auth is not None and auth.startswith(SIGV4):
+            scope = credential_scope(auth)
+            if scope is not None:
+                access_key, _date, region, service = scope
+                return service, region, access_key
+        target = request.header(b"x-amz-target") or b""
+        for prefix, service in TARGET_PREFIXES.items():
+            if target.startswith(prefix):
+                return service, None, None
+        return None, None, None
+
+
+def error_answer(request: Request, error: AwsError, request_id: str) -> Answer:
+    """The error in the shape the caller's protocol reads: json when it sent X-Amz-Target,
+    query when it posted a form, rest-json otherwise."""
+    if request.header(b"x-amz-target") is not None:
+        return json_error(error, request_id)
+    content_type = request.header(b"content-type") or b""
+    if content_type.startswith(b"application/x-www-form-urlencoded"):
+        return query_error(error, request_id)
+    return error.rest_json(request_id)
+
+
+def credential_scope(authorization: bytes) -> tuple[str, str, str, str] | None:
+    """(access key, date, region, service) of a SigV4 Authorization header."""
+    text = authorization.decode("latin-1")
+    start = text.find("Credential=")
+    if start < 0:
+        return None
+    value = text[start + len("Credential=") :].split(",", 1)[0].strip()
+    parts = value.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request":
+        return None
+    return parts[0], parts[1], parts[2], parts[3]
