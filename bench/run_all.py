@@ -28,6 +28,7 @@ BENCHES = [
     "bootstrap_import",
     "gateway_protected",
     "queue_throughput",
+    "aws_clients",
 ]
 #: Wall-clock limit per benchmark (full runs); quick runs get a third of it.
 LIMIT_S = 600
