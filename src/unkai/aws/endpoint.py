@@ -1,10 +1,17 @@
 """`AwsEndpoint`: the one front door for AWS's wire protocols, on the gateway's port.
 
-A request is an AWS call when it carries a SigV4 `Authorization` header or an `X-Amz-Target`.
+A request is an AWS call when it carries a SigV4 signature (`Authorization` header or presigned
+query) or an `X-Amz-Target`.
 Its service comes from the credential scope (`Credential=AKID/date/region/SERVICE/...`), else
 from the `X-Amz-Target` prefix; each service's front door (`AwsService`) then parses its own
 protocol and calls the core. A service unkai does not serve gets an error naming it, in the
 query protocol's shape (the one every AWS SDK can read as an error).
+
+Before a call reaches its service, its SigV4 signature is verified (`sigv4.py`) when
+`check_signatures` is on (`--aws-auth`); a refused one gets the service's own code
+(`SignatureDoesNotMatch`, `InvalidSignatureException`, ...) in the caller's protocol shape.
+With checks off any access key is accepted. Either way a call acts in the account configured
+for its access key, else in the platform's.
 """
 
 from __future__ import annotations
@@ -12,12 +19,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import unquote
 
 from unkai.aws.errors import Answer, AwsError, json_error, query_error
+from unkai.aws.sigv4 import AccessKey, SignatureError, SigV4Verifier
 from unkai.gateway.http1 import HttpConnection, Request
 from unkai.invoke.request_ids import new_request_id
 
 SIGV4 = b"AWS4-HMAC-SHA256 "
+#: A presigned request carries its signature in the query instead.
+PRESIGNED = b"X-Amz-Credential="
 #: X-Amz-Target prefixes of the json services, by service name.
 TARGET_PREFIXES: Mapping[bytes, str] = {b"AmazonSQS.": "sqs", b"Logs_20140328.": "logs"}
 
@@ -30,6 +41,8 @@ class AwsCall:
     region: str
     access_key: str | None
     request_id: str
+    #: The account the call acts in: its access key's, else the platform's.
+    account_id: str
 
 
 class AwsService(Protocol):
@@ -39,16 +52,29 @@ class AwsService(Protocol):
 
 
 class AwsEndpoint:
-    def __init__(self, services: Mapping[str, AwsService], *, region: str) -> None:
+    def __init__(
+        self,
+        services: Mapping[str, AwsService],
+        *,
+        region: str,
+        account_id: str,
+        verifier: SigV4Verifier,
+        check_signatures: bool,
+    ) -> None:
         self._services = services
         self._region = region
+        self._account_id = account_id
+        self._verifier = verifier
+        self._check_signatures = check_signatures
 
     @staticmethod
     def claims(request: Request) -> bool:
-        """True for an AWS call (a SigV4 signature or an X-Amz-Target header)."""
+        """True for an AWS call (a SigV4 signature, presigned or not, or an X-Amz-Target)."""
         auth = request.header(b"authorization")
-        return (auth is not None and auth.startswith(SIGV4)) or (
-            request.header(b"x-amz-target") is not None
+        return (
+            (auth is not None and auth.startswith(SIGV4))
+            or request.header(b"x-amz-target") is not None
+            or PRESIGNED in request.query_string
         )
 
     def handle(self, request: Request, connection: HttpConnection) -> None:
@@ -67,20 +93,38 @@ class AwsEndpoint:
             )
             connection.respond(*error_answer(request, error, request_id))
             return
+        try:
+            account_id = self._account_of(request, access_key)
+        except SignatureError as exc:
+            refusal = AwsError(exc.code_for(service or ""), exc.message, exc.status)
+            connection.respond(*error_answer(request, refusal, request_id))
+            return
         handler.handle_call(
             request,
             connection,
-            AwsCall(service or "", region or self._region, access_key, request_id),
+            AwsCall(service or "", region or self._region, access_key, request_id, account_id),
         )
+
+    def _account_of(self, request: Request, access_key: str | None) -> str:
+        """The account the call acts in. Raises SignatureError when signatures are checked
+        and this one is missing or wrong."""
+        key: AccessKey | None
+        if self._check_signatures:
+            key = self._verifier.verify(request)
+        else:
+            key = self._verifier.keys.get(access_key or "")
+        return key.account_id if key is not None and key.account_id else self._account_id
 
     def _identify(self, request: Request) -> tuple[str | None, str | None, str | None]:
         """(service, region, access key) from the credential scope, else the target."""
         auth = request.header(b"authorization")
         if auth is not None and auth.startswith(SIGV4):
             scope = credential_scope(auth)
-            if scope is not None:
-                access_key, _date, region, service = scope
-                return service, region, access_key
+        else:
+            scope = presigned_scope(request.query_string)
+        if scope is not None:
+            access_key, _date, region, service = scope
+            return service, region, access_key
         target = request.header(b"x-amz-target") or b""
         for prefix, service in TARGET_PREFIXES.items():
             if target.startswith(prefix):
@@ -105,7 +149,20 @@ def credential_scope(authorization: bytes) -> tuple[str, str, str, str] | None:
     start = text.find("Credential=")
     if start < 0:
         return None
-    value = text[start + len("Credential=") :].split(",", 1)[0].strip()
+    return _scope(text[start + len("Credential=") :].split(",", 1)[0].strip())
+
+
+def presigned_scope(query_string: bytes) -> tuple[str, str, str, str] | None:
+    """(access key, date, region, service) of a presigned request's X-Amz-Credential."""
+    if PRESIGNED not in query_string:
+        return None
+    for pair in query_string.split(b"&"):
+        if pair.startswith(PRESIGNED):
+            return _scope(unquote(pair[len(PRESIGNED) :].decode("latin-1")))
+    return None
+
+
+def _scope(value: str) -> tuple[str, str, str, str] | None:
     parts = value.split("/")
     if len(parts) != 5 or parts[4] != "aws4_request":
         return None

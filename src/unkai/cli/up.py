@@ -44,6 +44,19 @@ def _print_deployed(result: dict[str, Any]) -> None:
         console.print(f"  {endpoint}")
 
 
+def aws_auth_notice(settings: Settings) -> str | None:
+    """One line when AWS calls are not as safe as they look: signatures unchecked, or checked
+    with no key configured (every call refused)."""
+    if not settings.checks_aws_signatures():
+        why = "--aws-auth off" if settings.aws_auth == "off" else "listening on loopback only"
+        return f"AWS signatures are not checked ({why}): any access key is accepted"
+    if not settings.aws_credentials.get_secret_value():
+        return (
+            "AWS signatures are checked but --aws-credentials is empty: every AWS call is refused"
+        )
+    return None
+
+
 @click.command()
 @click.argument(
     "app_dir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path)
@@ -58,6 +71,9 @@ def up(app_dir: Path | None, stage: str | None, **overrides: Any) -> None:
     loop_name = install_event_loop()
 
     def ready(url: str) -> None:
+        notice = aws_auth_notice(settings)
+        if notice is not None:
+            console.print(notice)
         console.print(f"unkai ready {url}  (data {settings.data_dir}, {loop_name}; Ctrl-C stops)")
 
     def https(url: str) -> None:

@@ -7,16 +7,18 @@ environment variable (`UNKAI_MAX_INSTANCES`) and a row in docs/configuration.md
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     model_validator,
 )
@@ -24,6 +26,8 @@ from pydantic import (
 from unkai.errors import ConfigError
 
 ENV_PREFIX = "UNKAI_"
+#: Settings whose values an error message must not repeat.
+_SECRET_SETTINGS = frozenset({"aws_credentials"})
 
 
 def _default_max_instances() -> int:
@@ -50,6 +54,42 @@ def parse_domains(text: str) -> dict[str, list[tuple[str, str]]]:
 def _check_domains(text: str) -> str:
     parse_domains(text)
     return text
+
+
+def parse_aws_credentials(text: str) -> list[tuple[str, str, str | None]]:
+    """'AKID:SECRET[:ACCOUNT_ID],...' -> [(access key id, secret, account id or None)].
+
+    Raises ValueError naming the access key (never the secret) of an entry that is malformed,
+    repeated, or whose account id is not 12 digits.
+    """
+    keys: list[tuple[str, str, str | None]] = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise ValueError(
+                f"the entry for {parts[0]!r} is not 'ACCESS_KEY_ID:SECRET[:ACCOUNT_ID]'"
+            )
+        account_id = parts[2] if len(parts) == 3 else None
+        if account_id is not None and not (len(account_id) == 12 and account_id.isdigit()):
+            raise ValueError(f"the account id of {parts[0]!r} must be 12 digits")
+        if any(key[0] == parts[0] for key in keys):
+            raise ValueError(f"access key {parts[0]!r} is given twice")
+        keys.append((parts[0], parts[1], account_id))
+    return keys
+
+
+def _check_aws_credentials(value: SecretStr) -> SecretStr:
+    parse_aws_credentials(value.get_secret_value())
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
 
 
 class Settings(BaseModel):
@@ -158,12 +198,36 @@ class Settings(BaseModel):
     ] = False
     region: Annotated[str, Field(description="AWS region reported to functions.")] = "us-east-1"
     account_id: Annotated[str, Field(description="AWS account id used in ARNs.")] = "000000000000"
+    aws_auth: Annotated[
+        Literal["auto", "on", "off"],
+        Field(
+            description="Check the SigV4 signature of every AWS API call against "
+            "--aws-credentials: 'on'; 'off' accepts any access key (development only); 'auto' "
+            "checks unless --host is a loopback address."
+        ),
+    ] = "auto"
+    aws_credentials: Annotated[
+        SecretStr,
+        Field(
+            description="Access keys AWS clients sign with, comma-separated "
+            "'ACCESS_KEY_ID:SECRET[:ACCOUNT_ID]'; a call acts in its key's ACCOUNT_ID, else in "
+            "--account-id. Prefer the environment variable: a flag shows in the process list."
+        ),
+        AfterValidator(_check_aws_credentials),
+    ] = SecretStr("")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Settings:
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together")
         return self
+
+    def checks_aws_signatures(self) -> bool:
+        """Whether AWS calls must be signed with a configured key: `--aws-auth`, where 'auto'
+        means unless the platform listens on loopback only."""
+        if self.aws_auth == "auto":
+            return not _is_loopback(self.host)
+        return self.aws_auth == "on"
 
 
 def env_name(field: str) -> str:
@@ -189,6 +253,8 @@ def load_settings(overrides: Mapping[str, Any], environ: Mapping[str, str]) -> S
             raise ConfigError(message) from None
         field = str(err["loc"][0])
         source = "--" + field.replace("_", "-") if field in overrides else env_name(field)
+        if field in _SECRET_SETTINGS:
+            raise ConfigError(message, field=source) from None
         raise ConfigError(f"{message}, got {err.get('input')!r}", field=source) from None
 
 
