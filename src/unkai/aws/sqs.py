@@ -1,5 +1,7 @@
 """SQS's JSON protocol (`X-Amz-Target: AmazonSQS.<Operation>`, awsJson1_0), so boto3, the AWS
-CLI and functions' SDK clients use unkai's queues with `endpoint_url` set.
+CLI and functions' SDK clients use unkai's queues with `endpoint_url` set; calls without a
+target speak the older query protocol, which `sqs_query` translates to and from the same
+operations.
 
 Thin: each operation parses its request and calls `QueueService`; errors carry SQS's names in
 `__type` and, because SQS is "query compatible", the legacy code in `x-amzn-query-error`,
@@ -16,7 +18,9 @@ from typing import Any
 
 import orjson
 
+from unkai.aws import sqs_query
 from unkai.aws.endpoint import AwsCall
+from unkai.aws.errors import AwsError, query_error
 from unkai.errors import InvalidRequest, UnkaiError
 from unkai.events.queue_requests import EntryError, SendEntry, check_batch
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
@@ -42,28 +46,34 @@ Operation = Callable[["SqsApi", dict[str, Any], str], Awaitable[dict[str, Any]]]
 
 
 class SqsApi:
-    """The `AwsService` of SQS's JSON protocol (X-Amz-Target `AmazonSQS.<Operation>`)."""
+    """The `AwsService` of SQS: its JSON protocol (X-Amz-Target `AmazonSQS.<Operation>`) and
+    its query protocol (a form with `Action=<Operation>`)."""
 
     def __init__(self, queues: QueueService) -> None:
         self._queues = queues
         self._tasks: set[asyncio.Task[None]] = set()
 
     def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._answer(request, connection, call.request_id)
-        )
+        json_call = request.header(b"x-amz-target") is not None
+        answer = self._answer if json_call else self._answer_query
+        task = asyncio.get_running_loop().create_task(answer(request, connection, call.request_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def call(self, action: str, params: dict[str, Any], host: str) -> dict[str, Any]:
+        """Run the operation `action` on params in the JSON protocol's shape and return its
+        result dict; raises UnkaiError (UnsupportedOperation for one unkai does not serve)."""
+        operation = _OPERATIONS.get(action)
+        if operation is None:
+            raise InvalidRequest(
+                f"{action!r} is not an SQS operation unkai supports",
+                code="UnsupportedOperation",
+            )
+        return await operation(self, params, host)
+
     async def _answer(self, request: Request, connection: HttpConnection, request_id: str) -> None:
         target = (request.header(b"x-amz-target") or b"").decode("latin-1")
-        operation = _OPERATIONS.get(target.removeprefix("AmazonSQS."))
         try:
-            if operation is None:
-                raise InvalidRequest(
-                    f"{target!r} is not an SQS operation unkai supports",
-                    code="UnsupportedOperation",
-                )
             try:
                 params = orjson.loads(request.body or b"{}")
             except orjson.JSONDecodeError as exc:
@@ -74,13 +84,27 @@ class SqsApi:
                 raise InvalidRequest(
                     "the request body must be a JSON object", code="MalformedInput"
                 )
-            host = (request.header(b"host") or b"127.0.0.1").decode("latin-1")
-            result = await operation(self, params, host)
+            result = await self.call(target.removeprefix("AmazonSQS."), params, _host(request))
         except UnkaiError as exc:
             connection.respond(*_error(exc, request_id))
             return
         headers: Headers = [_CONTENT_TYPE, (b"x-amzn-requestid", request_id.encode())]
         connection.respond(200, headers, orjson.dumps(result))
+
+    async def _answer_query(
+        self, request: Request, connection: HttpConnection, request_id: str
+    ) -> None:
+        try:
+            action, params = sqs_query.decode_form(request)
+            result = await self.call(action, params, _host(request))
+        except UnkaiError as exc:
+            connection.respond(*query_error(_query_error(exc), request_id))
+            return
+        headers: Headers = [
+            (b"content-type", b"text/xml"),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        connection.respond(200, headers, sqs_query.encode_result(action, result, request_id))
 
     # -- operations -----------------------------------------------------------------------
 
@@ -214,19 +238,36 @@ _OPERATIONS: dict[str, Operation] = {
 }
 
 
+def _host(request: Request) -> str:
+    return (request.header(b"host") or b"127.0.0.1").decode("latin-1")
+
+
+def _code(exc: UnkaiError) -> str:
+    """SQS's (JSON protocol's) name for the error."""
+    return "QueueDoesNotExist" if exc.code == "ResourceNotFoundException" else exc.code
+
+
 def _error(exc: UnkaiError, request_id: str) -> tuple[int, Headers, bytes]:
-    status = status_for(exc)
-    code = exc.code
-    if code == "ResourceNotFoundException":
-        code = "QueueDoesNotExist"
-    fault = "Sender" if status < 500 else "Receiver"
+    code, legacy = _code(exc), _query_error(exc)
+    fault = "Sender" if legacy.sender_fault else "Receiver"
     headers: Headers = [
         _CONTENT_TYPE,
         (b"x-amzn-requestid", request_id.encode()),
-        (b"x-amzn-query-error", f"{_QUERY_CODES.get(code, code)};{fault}".encode()),
+        (b"x-amzn-query-error", f"{legacy.code};{fault}".encode()),
     ]
     body = {"__type": f"com.amazonaws.sqs#{code}", "message": exc.message}
-    return (400 if status < 500 else status), headers, orjson.dumps(body)
+    return legacy.status, headers, orjson.dumps(body)
+
+
+def _query_error(exc: UnkaiError) -> AwsError:
+    """The error with the query protocol's code; a client's fault answers 400, as SQS does."""
+    status, code = status_for(exc), _code(exc)
+    return AwsError(
+        _QUERY_CODES.get(code, code),
+        exc.message,
+        400 if status < 500 else status,
+        sender_fault=status < 500,
+    )
 
 
 def _required(p: dict[str, Any], name: str) -> str:
