@@ -104,6 +104,11 @@ class LogService:
         self.dropped_records = 0
         self._dropped_reported = 0
 
+    @property
+    def retention_hours(self) -> float:
+        """How long records are kept before the purge deletes them."""
+        return self._retention_ms / 3_600_000
+
     async def start(self) -> None:
         """Start the flusher and the retention purge."""
         loop = asyncio.get_running_loop()
@@ -282,12 +287,15 @@ class LogService:
         limit: int = 1000,
         newest: bool = False,
         streams: tuple[str, ...] = (),
+        whole_records: bool = False,
     ) -> list[LogRecord]:
         """Records of one function (or of the whole stage), ascending by id.
 
         Both time bounds are inclusive; `contains` is a case-sensitive substring; `newest`
-        returns the last `limit` matches instead of the first. Buffered records are committed
-        first, so a query sees every record recorded before it.
+        returns the last `limit` matches instead of the first. A record matched by `contains`
+        keeps only its matching lines, unless `whole_records` (the caller splits and matches
+        lines itself and needs their positions). Buffered records are committed first, so a
+        query sees every record recorded before it.
         """
         if self._buffer:
             await self._flush_logged(0)
@@ -305,7 +313,7 @@ class LogService:
                 streams=streams,
             )
         )
-        if contains is None or "\n" in contains:
+        if contains is None or "\n" in contains or whole_records:
             # Text spanning lines matches whole records; dropping one would stall cursors.
             return records
         return matching_lines(records, contains)
