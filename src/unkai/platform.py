@@ -11,12 +11,18 @@ from dataclasses import dataclass
 from unkai.access.keys import KeyService
 from unkai.aws.endpoint import AwsEndpoint
 from unkai.aws.lambda_ import LambdaApi
+from unkai.aws.lambda_functions import LambdaFunctionsApi
+from unkai.aws.logs import LogsApi
+from unkai.aws.sigv4 import AccessKey, SigV4Verifier
+from unkai.aws.sns import SnsApi
 from unkai.aws.sqs import SqsApi
+from unkai.aws.sts import StsApi
 from unkai.backends.base import Backend
 from unkai.backends.factory import open_backend
-from unkai.config.settings import Settings, parse_domains
+from unkai.config.settings import Settings, parse_aws_credentials, parse_domains
 from unkai.control.http import build_control_app
 from unkai.control.service import ControlService
+from unkai.deploy.api_functions import ApiFunctions
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
 from unkai.events.destinations import Outbox
@@ -145,8 +151,35 @@ def build_platform(settings: Settings) -> Platform:
         keys,
         logs,
         control=build_control_app(control),
-        lambda_api=LambdaApi(invoker, async_events, default_stage=settings.default_stage),
-        aws_api=AwsEndpoint({"sqs": SqsApi(queues)}, region=settings.region),
+        lambda_api=LambdaApi(
+            invoker,
+            async_events,
+            logs,
+            LambdaFunctionsApi(
+                ApiFunctions(deployer, registry, data_dir, account_id=settings.account_id),
+                region=settings.region,
+                account_id=settings.account_id,
+            ),
+            default_stage=settings.default_stage,
+        ),
+        aws_api=AwsEndpoint(
+            {
+                "sqs": SqsApi(queues),
+                "sts": StsApi(),
+                "sns": SnsApi(topics, queues, default_stage=settings.default_stage),
+                "logs": LogsApi(
+                    logs,
+                    registry,
+                    default_stage=settings.default_stage,
+                    account_id=settings.account_id,
+                    region=settings.region,
+                ),
+            },
+            region=settings.region,
+            account_id=settings.account_id,
+            verifier=SigV4Verifier(_access_keys(settings)),
+            check_signatures=settings.checks_aws_signatures(),
+        ),
         default_stage=settings.default_stage,
         account_id=settings.account_id,
         region=settings.region,
@@ -171,3 +204,8 @@ def build_platform(settings: Settings) -> Platform:
         control,
         app,
     )
+
+
+def _access_keys(settings: Settings) -> dict[str, AccessKey]:
+    entries = parse_aws_credentials(settings.aws_credentials.get_secret_value())
+    return {key_id: AccessKey(key_id, secret, account) for key_id, secret, account in entries}

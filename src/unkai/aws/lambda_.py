@@ -1,94 +1,197 @@
-"""Lambda's Invoke REST path: `POST /2015-03-31/functions/{name}/invocations`.
+"""Lambda's REST API (rest-json): Invoke here, the function management operations in
+lambda_functions.py; `LambdaApi` routes both.
 
-Thin: parse, call `Invoker.start` (or `AsyncEvents.accept` for `Event`: 202), translate back.
-Shaped as the rest-json protocol expects
-(https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200 with the payload, or with
-`X-Amz-Function-Error: Unhandled` and the error document; `X-Amz-Executed-Version`; errors in
-`x-amzn-ErrorType`. The stage is the `X-Unkai-Stage` header (default stage otherwise).
+Paths are `/{api version}/functions[/{name}[/{sub-resource}]]` (botocore's model,
+`botocore/data/lambda/2015-03-31/service-2.json`); `OPERATIONS` maps method, version and
+sub-resource to the operation. `{name}` may be an ARN, or `name:qualifier`. The stage is the
+`X-Unkai-Stage` header (the default stage otherwise). A Lambda operation unkai does not serve
+answers 501 naming it.
+
+Invoke (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200 with the payload,
+or with `X-Amz-Function-Error: Unhandled` and the error document; `X-Amz-Executed-Version`;
+`LogType: Tail` adds `X-Amz-Log-Result`, the base64 of the last 4 KB of the invocation's log
+as stored (START .. REPORT); `Event` answers 202 once the event is stored
+(`AsyncEvents.accept`), `DryRun` 204 when the function exists. Errors in `x-amzn-ErrorType`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import logging
+from collections.abc import Coroutine
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import parse_qs
 
 import orjson
 
+from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError
+from unkai.aws.lambda_functions import Call, LambdaFunctionsApi
+from unkai.aws.lambda_requests import parse_body
 from unkai.errors import LimitExceeded, UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
+from unkai.observe.logs import LogService
+
+log = logging.getLogger("unkai.aws.lambda")
 
 Answer = tuple[int, Headers, bytes]
 #: Lambda's synchronous request payload limit.
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-PREFIX = "/2015-03-31/functions/"
-SUFFIX = "/invocations"
+#: `LogType: Tail` returns this much of the end of the log.
+TAIL_BYTES = 4 * 1024
+#: Path prefixes the gateway hands to `LambdaApi` (one per API version that has paths here).
+PREFIXES = (
+    "/2015-03-31/functions",
+    "/2017-10-31/functions/",
+    "/2019-09-25/functions/",
+    "/2019-09-30/functions/",
+)
+#: (method, API version, sub-resource) -> operation; sub-resource None is `/functions` itself,
+#: "" is `/functions/{name}`.
+OPERATIONS: dict[tuple[str, str, str | None], str] = {
+    ("POST", "2015-03-31", None): "CreateFunction",
+    ("GET", "2015-03-31", None): "ListFunctions",
+    ("GET", "2015-03-31", ""): "GetFunction",
+    ("DELETE", "2015-03-31", ""): "DeleteFunction",
+    ("GET", "2015-03-31", "configuration"): "GetFunctionConfiguration",
+    ("PUT", "2015-03-31", "configuration"): "UpdateFunctionConfiguration",
+    ("PUT", "2015-03-31", "code"): "UpdateFunctionCode",
+    ("POST", "2015-03-31", "versions"): "PublishVersion",
+    ("POST", "2015-03-31", "invocations"): "Invoke",
+    ("PUT", "2017-10-31", "concurrency"): "PutFunctionConcurrency",
+    ("DELETE", "2017-10-31", "concurrency"): "DeleteFunctionConcurrency",
+    ("GET", "2019-09-30", "concurrency"): "GetFunctionConcurrency",
+    ("PUT", "2019-09-25", "event-invoke-config"): "PutFunctionEventInvokeConfig",
+    ("POST", "2019-09-25", "event-invoke-config"): "UpdateFunctionEventInvokeConfig",
+    ("GET", "2019-09-25", "event-invoke-config"): "GetFunctionEventInvokeConfig",
+    ("DELETE", "2019-09-25", "event-invoke-config"): "DeleteFunctionEventInvokeConfig",
+}
+#: Operations on these paths that unkai does not serve, named in the 501.
+UNSERVED: dict[tuple[str, str, str | None], str] = {
+    ("GET", "2015-03-31", "versions"): "ListVersionsByFunction",
+    ("GET", "2015-03-31", "aliases"): "ListAliases",
+    ("POST", "2015-03-31", "aliases"): "CreateAlias",
+    ("GET", "2015-03-31", "policy"): "GetPolicy",
+    ("POST", "2015-03-31", "policy"): "AddPermission",
+    ("GET", "2019-09-25", "event-invoke-config/list"): "ListFunctionEventInvokeConfigs",
+}
 
 
-def _function_name(path: str) -> str | None:
-    if not path.endswith(SUFFIX):
+def parse_path(path: str) -> tuple[str, str | None, str | None] | None:
+    """(API version, function or None, sub-resource or None) of a Lambda path."""
+    parts = path.strip("/").split("/")
+    if len(parts) < 2 or parts[1] != "functions":
         return None
-    name = unquote(path[len(PREFIX) : -len(SUFFIX)])
-    # An ARN or partial ARN names the function in its last parts (name or name:qualifier).
-    if name.startswith("arn:"):
-        parts = name.split(":")
-        return ":".join(parts[6:]) if len(parts) >= 7 else None
-    return name or None
+    if len(parts) == 2:
+        return parts[0], None, None
+    return parts[0], parts[2], "/".join(parts[3:])
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """(function, qualifier) of `name`, `name:qualifier` or a (partial) ARN."""
+    if ":function:" in name:
+        name = name.split(":function:", 1)[1]
+    function, _, qualifier = name.partition(":")
+    return function, qualifier or None
 
 
 class LambdaApi:
-    """A `RequestHandler` for the Lambda paths; the gateway hands it those requests."""
+    """A `RequestHandler` for the Lambda paths; the gateway hands it those requests. It is
+    also an `AwsService` (`handle_call`) for an endpoint that routes signed calls."""
 
-    def __init__(self, invoker: Invoker, async_events: AsyncEvents, *, default_stage: str) -> None:
+    def __init__(
+        self,
+        invoker: Invoker,
+        async_events: AsyncEvents,
+        logs: LogService,
+        functions: LambdaFunctionsApi,
+        *,
+        default_stage: str,
+    ) -> None:
         self._invoker = invoker
         self._async = async_events
+        self._logs = logs
+        self._functions = functions
         self._default_stage = default_stage
         self._tasks: set[asyncio.Task[None]] = set()
 
     def handle(self, request: Request, connection: HttpConnection) -> None:
-        request_id = new_request_id()
-        answer = self._handle(request, connection, request_id)
-        if answer is not None:
-            connection.respond(*answer)
+        self._dispatch(request, connection, new_request_id())
 
-    def _handle(
-        self, request: Request, connection: HttpConnection, request_id: str
+    def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
+        self._dispatch(request, connection, call.request_id)
+
+    def _dispatch(self, request: Request, connection: HttpConnection, request_id: str) -> None:
+        parsed = parse_path(request.path)
+        key = (request.method, parsed[0], parsed[2]) if parsed is not None else None
+        operation = OPERATIONS.get(key) if key is not None else None
+        if parsed is None or key is None or operation is None:
+            connection.respond(*_unserved(request, key, request_id))
+            return
+        function, qualifier = split_name(parsed[1]) if parsed[1] is not None else (None, None)
+        query = {k: v[0] for k, v in parse_qs(request.query_string.decode("latin-1")).items()}
+        qualifier = query.get("Qualifier", qualifier)
+        stage = _header(request, b"x-unkai-stage") or self._default_stage
+        if operation == "Invoke" and function is not None:
+            answer = self._invoke(
+                request, connection, request_id, Target(stage, function, qualifier)
+            )
+            if answer is not None:
+                connection.respond(*answer)
+            return
+        self._spawn(
+            self._manage(
+                operation,
+                request.body,
+                connection,
+                request_id,
+                Call(stage, function, qualifier, query, {}),
+            )
+        )
+
+    async def _manage(
+        self,
+        operation: str,
+        body: bytes,
+        connection: HttpConnection,
+        request_id: str,
+        call: Call,
+    ) -> None:
+        try:
+            parsed = dataclasses.replace(call, body=parse_body(body))
+            status, answer = await self._functions.call(operation, parsed)
+        except UnkaiError as exc:
+            connection.respond(*AwsError.from_unkai(exc).rest_json(request_id))
+            return
+        except Exception:  # boundary: a bug answers 500 and is logged, never a hung request
+            log.exception(
+                "Lambda %s of %r in stage %s failed", operation, call.function, call.stage
+            )
+            error = AwsError("ServiceException", f"{operation} failed; see the platform log", 500)
+            connection.respond(*error.rest_json(request_id))
+            return
+        headers = [(b"x-amzn-requestid", request_id.encode())]
+        if answer is None:
+            connection.respond(status, headers, b"")
+            return
+        headers.append((b"content-type", b"application/json"))
+        connection.respond(status, headers, orjson.dumps(answer))
+
+    def _invoke(
+        self, request: Request, connection: HttpConnection, request_id: str, target: Target
     ) -> Answer | None:
         """An answer now, or None when the invocation will answer `connection` itself."""
-        name = _function_name(request.path)
-        if request.method != "POST" or name is None:
-            return AwsError(
-                "UnknownOperationException",
-                f"{request.method} {request.path} is not a Lambda operation unkai supports",
-                501,
-            ).rest_json(request_id)
-        function, _, qualifier_in_name = name.partition(":")
-        query = parse_qs(request.query_string.decode("latin-1"))
-        qualifier = query.get("Qualifier", [qualifier_in_name or None])[0]
-        stage = _header(request, b"x-unkai-stage") or self._default_stage
         invocation_type = _header(request, b"x-amz-invocation-type") or "RequestResponse"
         payload = request.body or b"{}"
-        if len(payload) > MAX_PAYLOAD_BYTES:
-            return AwsError(
-                "RequestTooLargeException",
-                f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the "
-                "InvokeFunction operation",
-                413,
-            ).rest_json(request_id)
-        try:
-            orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            return AwsError(
-                "InvalidRequestContentException",
-                f"Could not parse request body into json: {exc}",
-                400,
-            ).rest_json(request_id)
-        target = Target(stage, function, qualifier)
+        refusal = _check_payload(payload, request_id)
+        if refusal is not None:
+            return refusal
         if invocation_type == "DryRun":
             self._spawn(self._dry_run(target, connection, request_id))
             return None
@@ -101,17 +204,44 @@ class LambdaApi:
                 f"InvocationType must be RequestResponse, Event or DryRun, got {invocation_type}",
                 400,
             ).rest_json(request_id)
+        tail = _header(request, b"x-amz-log-type") == "Tail"
 
         def answer(outcome: InvocationResult | UnkaiError) -> None:
+            if tail and isinstance(outcome, InvocationResult):
+                self._spawn(self._answer_with_tail(target, outcome, connection, request_id))
+                return
             connection.respond(*_invoke_answer(outcome, request_id))
 
         self._invoker.start(target, payload, answer)
         return None
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _answer_with_tail(
+        self,
+        target: Target,
+        result: InvocationResult,
+        connection: HttpConnection,
+        request_id: str,
+    ) -> None:
+        """The invocation's stored log (the invoker records it before answering), so the
+        tail is what `unkai logs` and CloudWatch Logs show for that request."""
+        status, headers, body = _invoke_answer(result, request_id)
+        try:
+            records = await self._logs.query(
+                stage=target.stage, function=target.function, request_id=result.request_id
+            )
+        except Exception:  # boundary: the answer goes out without its log rather than never
+            log.exception("reading the log of %s for LogType Tail failed", result.request_id)
+            connection.respond(status, headers, body)
+            return
+        text = "".join(record.message + "\n" for record in records)
+        tail = text.encode()[-TAIL_BYTES:].decode("utf-8", "ignore").encode()
+        headers.append((b"x-amz-log-result", base64.b64encode(tail)))
+        connection.respond(status, headers, body)
 
     async def _accept(
         self, target: Target, payload: bytes, connection: HttpConnection, request_id: str
@@ -139,6 +269,39 @@ class LambdaApi:
             connection.respond(*AwsError.from_unkai(exc).rest_json(request_id))
             return
         connection.respond(204, [(b"x-amzn-requestid", request_id.encode())], b"")
+
+
+def _unserved(request: Request, key: tuple[str, str, str | None] | None, request_id: str) -> Answer:
+    named = UNSERVED.get(key) if key is not None else None
+    what = (
+        f"{named} ({request.method} {request.path})"
+        if named
+        else (f"{request.method} {request.path}")
+    )
+    return AwsError(
+        "UnknownOperationException",
+        f"{what} is not a Lambda operation unkai supports",
+        501,
+    ).rest_json(request_id)
+
+
+def _check_payload(payload: bytes, request_id: str) -> Answer | None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return AwsError(
+            "RequestTooLargeException",
+            f"Request must be smaller than {MAX_PAYLOAD_BYTES} bytes for the "
+            "InvokeFunction operation",
+            413,
+        ).rest_json(request_id)
+    try:
+        orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return AwsError(
+            "InvalidRequestContentException",
+            f"Could not parse request body into json: {exc}",
+            400,
+        ).rest_json(request_id)
+    return None
 
 
 def _header(request: Request, name: bytes) -> str | None:

@@ -3,7 +3,7 @@
 `GatewayApp.handle` is the `RequestHandler` of the HTTP server (`http1.py`). Hot path for a
 route, all plain callbacks: match (compiled trie) -> build the 2.0 event -> `Invoker.start` ->
 map the result -> one write. Paths under `/_unkai/` go to the control API (ASGI), and
-`/2015-03-31/functions/` to the Lambda invoke API (`aws/lambda_.py`). The default stage is
+the Lambda API's paths (`/2015-03-31/functions`, ...) to `aws/lambda_.py`. The default stage is
 served at `/`; another stage `S` at `/S/...` (documented in docs/routing.md).
 """
 
@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from unkai.access.keys import KeyRecord, KeyService
 from unkai.aws.endpoint import AwsEndpoint
+from unkai.aws.lambda_ import PREFIXES as LAMBDA_PREFIXES
 from unkai.config.http_api import UsagePlanConfig
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD
@@ -46,7 +47,6 @@ from unkai.observe.logs import LogService
 log = logging.getLogger("unkai.gateway")
 
 CONTROL_PREFIX = "/_unkai/"
-LAMBDA_PREFIX = "/2015-03-31/functions/"
 
 
 CONNECTIONS_SEGMENT = "/@connections/"
@@ -207,7 +207,7 @@ class GatewayApp:
         if path.startswith(CONTROL_PREFIX):
             if self._admin_allowed(request, connection):
                 start_asgi(self._control, request, connection)
-        elif path.startswith(LAMBDA_PREFIX):
+        elif path.startswith(LAMBDA_PREFIXES):
             if self._admin_allowed(request, connection):
                 self._lambda_api.handle(request, connection)
         elif self._aws_api is not None and AwsEndpoint.claims(request):
