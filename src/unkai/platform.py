@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from unkai.access.aws_keys import FunctionKeys, KeyRing
 from unkai.access.keys import KeyService
 from unkai.aws.endpoint import AwsEndpoint
 from unkai.aws.lambda_ import LambdaApi
@@ -99,6 +100,7 @@ def build_platform(settings: Settings) -> Platform:
     queues = QueueService(backend, account_id=settings.account_id, region=settings.region)
     resources = AppResources(queues)
     deployer = Deployer(backend, registry, data_dir, resources=resources)
+    function_keys = FunctionKeys()
     invoker = Invoker(
         registry,
         supervisor,
@@ -106,6 +108,7 @@ def build_platform(settings: Settings) -> Platform:
         data_dir=data_dir,
         region=settings.region,
         account_id=settings.account_id,
+        function_keys=function_keys,
     )
     keys = KeyService(backend)
     async_events = AsyncEvents(backend, invoker, retry_base_s=settings.async_retry_base_s)
@@ -145,25 +148,27 @@ def build_platform(settings: Settings) -> Platform:
         default_stage=settings.default_stage,
         base_url=f"http://{settings.host}:{settings.port}",
     )
+    lambda_api = LambdaApi(
+        invoker,
+        async_events,
+        logs,
+        LambdaFunctionsApi(
+            ApiFunctions(deployer, registry, data_dir, account_id=settings.account_id),
+            region=settings.region,
+            account_id=settings.account_id,
+        ),
+        default_stage=settings.default_stage,
+    )
     app = GatewayApp(
         invoker,
         registry,
         keys,
         logs,
         control=build_control_app(control),
-        lambda_api=LambdaApi(
-            invoker,
-            async_events,
-            logs,
-            LambdaFunctionsApi(
-                ApiFunctions(deployer, registry, data_dir, account_id=settings.account_id),
-                region=settings.region,
-                account_id=settings.account_id,
-            ),
-            default_stage=settings.default_stage,
-        ),
+        lambda_api=lambda_api,
         aws_api=AwsEndpoint(
             {
+                "lambda": lambda_api,
                 "sqs": SqsApi(queues),
                 "sts": StsApi(),
                 "sns": SnsApi(topics, queues, default_stage=settings.default_stage),
@@ -177,7 +182,7 @@ def build_platform(settings: Settings) -> Platform:
             },
             region=settings.region,
             account_id=settings.account_id,
-            verifier=SigV4Verifier(_access_keys(settings)),
+            verifier=SigV4Verifier(KeyRing(_access_keys(settings), function_keys)),
             check_signatures=settings.checks_aws_signatures(),
         ),
         default_stage=settings.default_stage,

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import unquote
 
+from unkai.access.aws_keys import KeyRing
 from unkai.aws.errors import Answer, AwsError, json_error, query_error
 from unkai.aws.sigv4 import AccessKey, SignatureError, SigV4Verifier
 from unkai.gateway.http1 import HttpConnection, Request
@@ -43,6 +44,8 @@ class AwsCall:
     request_id: str
     #: The account the call acts in: its access key's, else the platform's.
     account_id: str
+    #: "<stage>/<function>" when a function's instance made the call with its own key.
+    function: str | None = None
 
 
 class AwsService(Protocol):
@@ -66,6 +69,11 @@ class AwsEndpoint:
         self._account_id = account_id
         self._verifier = verifier
         self._check_signatures = check_signatures
+
+    @property
+    def checks_signatures(self) -> bool:
+        """True when every call is verified (then remote clients may call, signed)."""
+        return self._check_signatures
 
     @staticmethod
     def claims(request: Request) -> bool:
@@ -102,8 +110,22 @@ class AwsEndpoint:
         handler.handle_call(
             request,
             connection,
-            AwsCall(service or "", region or self._region, access_key, request_id, account_id),
+            AwsCall(
+                service or "",
+                region or self._region,
+                access_key,
+                request_id,
+                account_id,
+                self._function_of(access_key),
+            ),
         )
+
+    def _function_of(self, access_key: str | None) -> str | None:
+        keys = self._verifier.keys
+        if access_key is None or not isinstance(keys, KeyRing):
+            return None
+        key = keys.functions.lookup(access_key)
+        return f"{key.stage}/{key.function}" if key is not None else None
 
     def _account_of(self, request: Request, access_key: str | None) -> str:
         """The account the call acts in. Raises SignatureError when signatures are checked

@@ -26,9 +26,9 @@ import hashlib
 import hmac
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from unkai.access.aws_keys import AccessKey
 from unkai.aws.signed_request import (
     ALGORITHM,
     AMZ_DATE,
@@ -53,14 +53,6 @@ _MISMATCH = (
     "details."
 )
 __all__ = ["AccessKey", "Failure", "SigV4Verifier", "SignatureError", "derive_signing_key"]
-
-
-@dataclass(frozen=True, slots=True)
-class AccessKey:
-    access_key_id: str
-    secret_access_key: str = field(repr=False)
-    #: The account a call signed with this key acts in; None: the platform's account.
-    account_id: str | None = None
 
 
 class SigV4Verifier:

@@ -42,6 +42,10 @@ def caller_identity(call: AwsCall) -> str:
     """The `GetCallerIdentityResponse` document, as botocore's `QueryParser` reads it."""
     user = call.access_key or "anonymous"
     arn = f"arn:aws:iam::{call.account_id}:user/{user}"
+    if call.function is not None:
+        # A function's own key: its execution role's session, as a Lambda function sees it.
+        stage, _, function = call.function.partition("/")
+        arn = f"arn:aws:sts::{call.account_id}:assumed-role/unkai-{stage}-{function}/{function}"
     return (
         f'<GetCallerIdentityResponse xmlns="{XMLNS}"><GetCallerIdentityResult>'
         f"<Arn>{escape(arn)}</Arn><UserId>{escape(user)}</UserId>"

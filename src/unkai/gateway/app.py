@@ -207,12 +207,14 @@ class GatewayApp:
         if path.startswith(CONTROL_PREFIX):
             if self._admin_allowed(request, connection):
                 start_asgi(self._control, request, connection)
+        elif self._aws_api is not None and AwsEndpoint.claims(request):
+            # Signed calls (Lambda's paths included) go through the endpoint's verification.
+            if self._aws_api.checks_signatures or self._admin_allowed(request, connection):
+                self._aws_api.handle(request, connection)
         elif path.startswith(LAMBDA_PREFIXES):
+            # Unsigned: the CLI and tools on this machine.
             if self._admin_allowed(request, connection):
                 self._lambda_api.handle(request, connection)
-        elif self._aws_api is not None and AwsEndpoint.claims(request):
-            if self._admin_allowed(request, connection):
-                self._aws_api.handle(request, connection)
         else:
             self._route(request, connection, path)
 

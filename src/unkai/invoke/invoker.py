@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from unkai.access.aws_keys import FunctionKeys
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import FunctionVersion
 from unkai.errors import NotFound, Throttled, UnkaiError
@@ -149,6 +150,7 @@ class Invoker:
         data_dir: Path,
         region: str,
         account_id: str,
+        function_keys: FunctionKeys | None = None,
     ) -> None:
         self._registry = registry
         self._supervisor = supervisor
@@ -162,6 +164,7 @@ class Invoker:
         self._background: set[asyncio.Task[Any]] = set()
         #: Set by `serve` once the platform listens (see InstanceSpec.aws_endpoint).
         self.aws_endpoint = ""
+        self._function_keys = function_keys or FunctionKeys()
         registry.subscribe(self._on_stage_changed)
 
     def start(
@@ -248,6 +251,7 @@ class Invoker:
     def instance_spec(self, version: FunctionVersion, label: str) -> InstanceSpec:
         """The runtime's view of a version; `label` is what the function sees as its version."""
         qualified = "" if label == LATEST else f":{label}"
+        key = self._function_keys.key_for(version.stage, version.name)
         return InstanceSpec(
             version_key=f"{version.stage}/{version.name}:{label}#{version.config_sha256[:16]}",
             function_name=version.name,
@@ -267,6 +271,7 @@ class Invoker:
             runtime=version.runtime,
             stage=version.stage,
             aws_endpoint=self.aws_endpoint,
+            aws_credentials=(key.access_key_id, key.secret_access_key),
         )
 
     def _on_stage_changed(self, stage: str) -> None:

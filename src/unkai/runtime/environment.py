@@ -50,8 +50,6 @@ RESERVED_VARIABLES = frozenset(
     }
 )
 
-#: The AWS services whose APIs the platform serves to functions.
-PLATFORM_SERVICES = ("SQS", "LAMBDA")
 #: Lambda's key pattern for environment variable names.
 _NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_]+")
 
@@ -121,14 +119,14 @@ def function_environment(spec: InstanceSpec, path: str = DEFAULT_PATH) -> dict[s
         "LAMBDA_RUNTIME_DIR": RUNTIME_DIR,
     }
     if spec.aws_endpoint:
-        # The SDK's per-service endpoint variables (boto3 >= 1.28): a function's SQS and
-        # Lambda clients reach this platform, and other services stay on AWS. Lambda gives
-        # every function credentials; these stand-ins let the SDK sign its requests.
-        env.update(
-            {f"AWS_ENDPOINT_URL_{service}": spec.aws_endpoint for service in PLATFORM_SERVICES}
-        )
-        env.setdefault("AWS_ACCESS_KEY_ID", "unkai")
-        env.setdefault("AWS_SECRET_ACCESS_KEY", "unkai")
+        # The SDK's endpoint variable (boto3 >= 1.28): every client a handler makes reaches
+        # this platform. A function that needs a service unkai does not serve sets that
+        # service's own variable (AWS_ENDPOINT_URL_S3=...), which the SDK prefers.
+        env.setdefault("AWS_ENDPOINT_URL", spec.aws_endpoint)
+    if spec.aws_credentials is not None:
+        # Lambda gives every function its role's credentials; unkai gives each function its
+        # own key, so the platform can verify and attribute the function's AWS calls.
+        env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"] = spec.aws_credentials
     return env
 
 

@@ -179,9 +179,7 @@ class Instance:
         transport.write(
             frames.encode_invoke(invocation.request_id, deadline_ms, invocation.payload)
         )
-        timer = self._loop.call_later(
-            max(0.0, invocation.deadline - now), self._on_timeout
-        )
+        timer = self._loop.call_later(max(0.0, invocation.deadline - now), self._on_timeout)
         self._pending = (invocation, done, timer)
 
     async def invoke(self, invocation: Invocation) -> InvocationResult:

@@ -124,9 +124,7 @@ class Pool:
         if loop is None:
             # Kept: asyncio.get_running_loop() costs a getpid() syscall on every call.
             loop = self._loop = asyncio.get_running_loop()
-        waiter.timer = loop.call_later(
-            max(0.0, deadline - time.monotonic()), self._expire, waiter
-        )
+        waiter.timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, waiter)
         self._waiters.append(waiter)
         self._scale()
 

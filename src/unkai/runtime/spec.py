@@ -33,5 +33,7 @@ class InstanceSpec:
     #: The stage the version belongs to (for listings and log groups).
     stage: str = ""
     #: The platform's URL for the AWS APIs it serves (SQS, Lambda), given to the function's
-    #: SDK as AWS_ENDPOINT_URL_<SERVICE>; empty before the platform is listening.
+    #: SDK as AWS_ENDPOINT_URL; empty before the platform is listening.
     aws_endpoint: str = ""
+    #: The function's own access key id and secret (`unkai.access.aws_keys.FunctionKeys`).
+    aws_credentials: tuple[str, str] | None = field(default=None, repr=False)
