@@ -81,6 +81,8 @@ UNSERVED: dict[tuple[str, str, str | None], str] = {
     ("POST", "2015-03-31", "policy"): "AddPermission",
     ("GET", "2019-09-25", "event-invoke-config/list"): "ListFunctionEventInvokeConfigs",
 }
+#: The operations served, as docs/aws-compatibility.md lists them (a test checks they agree).
+SERVED_OPERATIONS = frozenset(OPERATIONS.values())
 
 
 def parse_path(path: str) -> tuple[str, str | None, str | None] | None:

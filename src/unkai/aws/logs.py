@@ -291,6 +291,8 @@ _OPERATIONS: dict[str, Operation] = {
     "GetLogEvents": LogsApi.get_log_events,
     "FilterLogEvents": LogsApi.filter_log_events,
 }
+#: The operations served, as docs/aws-compatibility.md lists them (a test checks they agree).
+SERVED_OPERATIONS = frozenset(_OPERATIONS)
 
 
 def _select_groups(groups: list[Group], p: Params, names: LogGroupNames) -> list[Group]:

@@ -334,6 +334,8 @@ _OPERATIONS: dict[str, Operation] = {
     "Publish": SnsApi.publish,
     "PublishBatch": SnsApi.publish_batch,
 }
+#: The operations served, as docs/aws-compatibility.md lists them (a test checks they agree).
+SERVED_OPERATIONS = frozenset(_OPERATIONS)
 
 
 def _error(exc: UnkaiError) -> AwsError:

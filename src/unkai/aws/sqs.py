@@ -7,7 +7,7 @@ Thin: each operation parses its request and calls `QueueService`; errors carry S
 `__type` and, because SQS is "query compatible", the legacy code in `x-amzn-query-error`,
 which is the code boto3 shows (`AWS.SimpleQueueService.NonExistentQueue`)
 (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-faqs.html).
-Signatures are not checked yet (the endpoint answers loopback clients only).
+Signatures are verified by `AwsEndpoint` before a call reaches this module.
 """
 
 from __future__ import annotations
@@ -236,6 +236,8 @@ _OPERATIONS: dict[str, Operation] = {
     "StartMessageMoveTask": SqsApi.start_message_move_task,
     "ListDeadLetterSourceQueues": SqsApi.list_dead_letter_source_queues,
 }
+#: The operations served, as docs/aws-compatibility.md lists them (a test checks they agree).
+SERVED_OPERATIONS = frozenset(_OPERATIONS)
 
 
 def _host(request: Request) -> str:

@@ -210,8 +210,10 @@ class Settings(BaseModel):
         SecretStr,
         Field(
             description="Access keys AWS clients sign with, comma-separated "
-            "'ACCESS_KEY_ID:SECRET[:ACCOUNT_ID]'; a call acts in its key's ACCOUNT_ID, else in "
-            "--account-id. Prefer the environment variable: a flag shows in the process list."
+            "'ACCESS_KEY_ID:SECRET[:ACCOUNT_ID]'; STS reports a key's ACCOUNT_ID (else "
+            "--account-id) "
+            "as the caller's account; resources stay in --account-id. Prefer the environment "
+            "variable: a flag shows in the process list."
         ),
         AfterValidator(_check_aws_credentials),
     ] = SecretStr("")
