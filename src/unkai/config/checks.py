@@ -7,6 +7,7 @@ with `Runtime.ImportModuleError`; we prefer to fail at deploy).
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import NoReturn
@@ -52,7 +53,8 @@ def requirements_file(
 def check_app(app: AppSpec, app_dir: Path, source: ManifestSource) -> None:
     """Raise ConfigError for a missing handler module or requirements file, or a route clash."""
     for name, function in app.functions.items():
-        _check_files(name, function, app_dir, source)
+        runtime = function.runtime or app.provider.runtime
+        _check_files(name, function, runtime, app_dir, source)
         for field, target in (
             ("onSuccess", function.destinations.on_success),
             ("onFailure", function.destinations.on_failure),
@@ -66,19 +68,44 @@ def check_app(app: AppSpec, app_dir: Path, source: ManifestSource) -> None:
     _check_routes(app, source)
 
 
-def _check_files(name: str, function: FunctionSpec, app_dir: Path, source: ManifestSource) -> None:
+def _check_files(
+    name: str, function: FunctionSpec, runtime: str, app_dir: Path, source: ManifestSource
+) -> None:
+    if runtime.startswith("provided"):
+        _check_bootstrap(name, runtime, app_dir, source)
+    else:
+        _check_handler_module(name, function, app_dir, source)
+    if function.requirements is not None and not (app_dir / function.requirements).is_file():
+        _fail(
+            source,
+            ("functions", name, "requirements"),
+            f"file {function.requirements!r} not found in {app_dir}",
+        )
+
+
+def _check_bootstrap(name: str, runtime: str, app_dir: Path, source: ManifestSource) -> None:
+    """A custom runtime's handler is only passed on (`_HANDLER`); `bootstrap` is what runs
+    (https://docs.aws.amazon.com/lambda/latest/dg/runtimes-custom.html)."""
+    bootstrap = app_dir / "bootstrap"
+    if not bootstrap.is_file() or not os.access(bootstrap, os.X_OK):
+        what = "is not executable" if bootstrap.is_file() else "is missing"
+        _fail(
+            source,
+            ("functions", name, "runtime"),
+            f"runtime {runtime!r} runs the executable file 'bootstrap' in {app_dir}, which "
+            f"{what}; add it (chmod +x bootstrap) or use a python3.N runtime",
+        )
+
+
+def _check_handler_module(
+    name: str, function: FunctionSpec, app_dir: Path, source: ManifestSource
+) -> None:
     module, as_file, as_package = handler_module_files(function.handler)
     if not ((app_dir / as_file).is_file() or (app_dir / as_package).is_file()):
         _fail(
             source,
             ("functions", name, "handler"),
             f"module {module!r} not found: no {as_file} in {app_dir}",
-        )
-    if function.requirements is not None and not (app_dir / function.requirements).is_file():
-        _fail(
-            source,
-            ("functions", name, "requirements"),
-            f"file {function.requirements!r} not found in {app_dir}",
         )
 
 

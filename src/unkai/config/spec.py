@@ -43,7 +43,9 @@ HANDLER_PATTERN = re.compile(r"^[A-Za-z_][\w]*(/[\w.-]+)*(\.[A-Za-z_]\w*)+$")
 PATH_PATTERN = re.compile(r"^(/[A-Za-z0-9._~!$&'()*,;=:@%{}+/-]*|\$default)$")
 #: API Gateway's catch-all route key: requests no other route matches.
 DEFAULT_ROUTE = "$default"
-RUNTIME_PATTERN = re.compile(r"^python3\.\d+$")
+#: Python runtimes run on the platform's interpreter; `provided*` run the bundle's `bootstrap`
+#: through the Runtime API (runtime/custom.py).
+RUNTIME_PATTERN = re.compile(r"^(python3\.\d+|provided|provided\.al2|provided\.al2023)$")
 
 
 def _between(lo: int, hi: int) -> AfterValidator:
@@ -85,7 +87,10 @@ MemoryMb = Annotated[int, Field(strict=True), _between(MEMORY_MIN_MB, MEMORY_MAX
 TimeoutS = Annotated[int, Field(strict=True), _between(TIMEOUT_MIN_S, TIMEOUT_MAX_S)]
 Name = Annotated[str, _matching(NAME_PATTERN, "1 to 64 letters, digits, '-' or '_'")]
 Handler = Annotated[str, _matching(HANDLER_PATTERN, "'module.function', e.g. 'handler.main'")]
-Runtime = Annotated[str, _matching(RUNTIME_PATTERN, "a Python runtime such as 'python3.11'")]
+Runtime = Annotated[
+    str,
+    _matching(RUNTIME_PATTERN, "a runtime such as 'python3.11' or 'provided.al2023'"),
+]
 Environment = dict[str, Annotated[str, BeforeValidator(_env_value)]]
 
 

@@ -21,6 +21,7 @@ import socket
 import time
 from typing import Any, Protocol
 
+from unkai.runtime.custom import CustomInstance, is_custom_runtime
 from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
 from unkai.runtime.instance import Instance
 from unkai.runtime.limits import read_rss_kb
@@ -33,6 +34,8 @@ log = logging.getLogger("unkai.runtime")
 WATCHDOG_INTERVAL_S = 0.015
 #: A cold start waits at most this long for its version's zygote to finish preloading.
 ZYGOTE_WAIT_S = 5.0
+#: At close, how long a killed custom runtime gets to be reaped.
+EXIT_WAIT_S = 2.0
 
 
 class LogSink(Protocol):
@@ -66,6 +69,8 @@ class Supervisor:
         self._nothing_to_preload: set[str] = set()
         self._by_pid: dict[int, Instance] = {}
         self._environments: dict[str, dict[str, str]] = {}
+        #: Running instances of custom runtimes, awaited at close (their processes are ours).
+        self._custom: set[CustomInstance] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -106,6 +111,8 @@ class Supervisor:
 
     async def start_instance(self, pool: Pool) -> Instance:
         spec = pool.spec
+        if is_custom_runtime(spec.runtime):
+            return await self._start_custom(spec)
         instance = Instance(spec, log_stream_name(spec.version, ""), self._instance_log)
         instance.log_stream = log_stream_name(spec.version, instance.id)
         request = self._spawn_request(spec, instance)
@@ -138,15 +145,30 @@ class Supervisor:
             self._spawn(self._preload_when_ready(instance))
         return instance
 
+    async def _start_custom(self, spec: InstanceSpec) -> Instance:
+        """A `provided` function: its `bootstrap` runs as a plain child process (custom.py)."""
+        instance = CustomInstance(spec, log_stream_name(spec.version, ""), self._instance_log)
+        instance.log_stream = log_stream_name(spec.version, instance.id)
+        env = instance_environment(self._function_environment(spec), instance.log_stream)
+        env.pop("AWS_EXECUTION_ENV", None)  # Lambda sets it for managed runtimes only
+        await instance.start(env)
+        self._custom.add(instance)
+        instance.exit_future.add_done_callback(lambda _: self._custom.discard(instance))
+        return instance
+
+    def _function_environment(self, spec: InstanceSpec) -> dict[str, str]:
+        env = self._environments.get(spec.version_key)
+        if env is None:
+            env = self._environments[spec.version_key] = function_environment(spec)
+        return env
+
     def _require_base(self) -> Zygote:
         if self._base is None or not self._base.alive:
             raise ZygoteError("the base zygote is not running")
         return self._base
 
     def _spawn_request(self, spec: InstanceSpec, instance: Instance) -> dict[str, Any]:
-        env = self._environments.get(spec.version_key)
-        if env is None:
-            env = self._environments[spec.version_key] = function_environment(spec)
+        env = self._function_environment(spec)
         sys_path = [str(spec.task_root)]
         if spec.deps_dir is not None:
             sys_path.append(str(spec.deps_dir))
@@ -294,6 +316,8 @@ class Supervisor:
         for pool in list(self._pools.values()):
             pool.close()
         self._pools.clear()
+        for instance in list(self._custom):
+            await instance.wait_closed(EXIT_WAIT_S)
         for zygote in list(self._version_zygotes.values()):
             await zygote.close()
         self._version_zygotes.clear()
