@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from unkai.errors import InvalidRequest
+
 TargetKind = Literal["function", "queue", "topic"]
 
 
@@ -17,7 +19,20 @@ def parse_target(target: str, *, bare: TargetKind = "function") -> tuple[TargetK
     if target.startswith("arn:aws:sns:"):
         return "topic", target.rsplit(":", 1)[-1]
     if target.startswith("arn:aws:lambda:"):
-        return "function", target.split(":function:", 1)[1].split(":", 1)[0]
+        _, sep, rest = target.partition(":function:")
+        name = rest.split(":", 1)[0]
+        if not sep or not name:
+            raise InvalidRequest(
+                f"{target!r} is not a function ARN (arn:aws:lambda:REGION:ACCOUNT:function:NAME)",
+                code="InvalidParameterValueException",
+            )
+        return "function", name
+    if target.startswith("arn:") or not target:
+        raise InvalidRequest(
+            f"{target!r} is not a destination unkai serves: a function name, or the ARN of a "
+            "function, queue (arn:aws:sqs:...) or topic (arn:aws:sns:...)",
+            code="InvalidParameterValueException",
+        )
     return bare, target
 
 

@@ -8,9 +8,10 @@ grows, and the queue's redrive policy finally moves them to its dead-letter queu
 `ReportBatchItemFailures`, the function's `batchItemFailures` stay and the rest are deleted.
 
 Scaling follows the queue: a poller starts with one worker, adds one whenever a worker got a
-full batch (up to `maximumConcurrency`, else the function's reserved concurrency, else the
-platform's default), and a worker beyond the first stops after an empty receive or a failed
-invocation. A throttle backs the worker off (exponentially, with full jitter).
+full batch (up to `maximumConcurrency`, else the platform's instance cap), and a worker
+beyond the first stops after an empty receive or a failed invocation. A throttle backs the
+worker off (exponentially, with full jitter); a round that fails outright (a store error) is
+logged and retried after a backoff, so a mapping never stops by itself.
 """
 
 from __future__ import annotations
@@ -145,6 +146,7 @@ class _Poller:
         self.processed = 0
         self.failed_batches = 0
         self.throttles = 0
+        self._throttled_in_a_row = 0
 
     def start(self) -> None:
         self._add_worker()
@@ -179,38 +181,62 @@ class _Poller:
         task.add_done_callback(self._workers.discard)
 
     async def _work(self) -> None:
-        throttles = 0
+        failures = 0
         while not self._stopping:
             try:
-                batch = await self._receive()
-            except NotFound:
-                log.warning(
-                    "mapping %s: queue %s is gone; retrying in 5 s", self.key, self.key.queue
-                )
-                await asyncio.sleep(5.0)
+                keep = await self._round()
+            except Exception:  # boundary: one bad round (a store error, a queue deleted
+                # mid-batch) must not end the mapping; its messages come back after their
+                # visibility timeout.
+                failures += 1
+                log.exception("mapping %s: a polling round failed", self.key)
+                await asyncio.sleep(full_jitter(failures, 1.0, BACKOFF_MAX_S))
                 continue
-            if not batch:
-                if len(self._workers) > 1:
-                    return
-                continue
-            if len(batch) >= self.config.batch_size and len(self._workers) < self._max_workers:
-                self._add_worker()
-            outcome = await self._invoke(batch)
-            if isinstance(outcome, Throttled):
-                throttles += 1
-                self.throttles += 1
-                await asyncio.sleep(full_jitter(throttles, BACKOFF_BASE_S, BACKOFF_MAX_S))
-                continue
-            throttles = 0
-            done = self._succeeded(batch, outcome)
-            if len(done) < len(batch):
-                self.failed_batches += 1
-            if done:
-                # Not awaited: the next receive is queued behind it for the same group
-                # commit (a FIFO group it frees wakes waiting receives when it commits).
-                self._spawn_delete(done)
-            if len(done) < len(batch) and len(self._workers) > 1:
-                return  # errors scale the poller down
+            failures = 0
+            if not keep and self._leave():
+                return
+
+    def _leave(self) -> bool:
+        """Stop this worker if it is not the last one: checked and done in one step, so
+        two workers leaving together cannot leave the mapping with none."""
+        if len(self._workers) <= 1:
+            return False
+        task = asyncio.current_task()
+        if task is not None:
+            self._workers.discard(task)
+        return True
+
+    async def _round(self) -> bool:
+        """One receive -> invoke -> delete; False when this worker is not needed (an empty
+        receive, or a failed batch: errors scale the poller down)."""
+        try:
+            batch = await self._receive()
+        except NotFound:
+            log.warning("mapping %s: queue %s is gone; retrying in 5 s", self.key, self.key.queue)
+            await asyncio.sleep(5.0)
+            return True
+        if not batch:
+            return False
+        if len(batch) >= self.config.batch_size and len(self._workers) < self._max_workers:
+            self._add_worker()
+        outcome = await self._invoke(batch)
+        if isinstance(outcome, Throttled):
+            self._throttled_in_a_row += 1
+            self.throttles += 1
+            await asyncio.sleep(
+                full_jitter(self._throttled_in_a_row, BACKOFF_BASE_S, BACKOFF_MAX_S)
+            )
+            return True
+        self._throttled_in_a_row = 0
+        done = self._succeeded(batch, outcome)
+        if done:
+            # Not awaited: the next receive is queued behind it for the same group commit
+            # (a FIFO group it frees wakes waiting receives when it commits).
+            self._spawn_delete(done)
+        if len(done) < len(batch):
+            self.failed_batches += 1
+            return False
+        return True
 
     def _spawn_delete(self, done: list[Message]) -> None:
         task = asyncio.get_running_loop().create_task(self._delete(done))
@@ -315,7 +341,7 @@ def _batch_item_failures(payload: bytes | None, ids: set[str]) -> set[str] | Non
     try:
         doc = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        return set()
+        return None  # Lambda: an invalid JSON response fails the whole batch
     if not isinstance(doc, dict) or doc.get("batchItemFailures") is None:
         return set()
     items = doc["batchItemFailures"]

@@ -222,6 +222,11 @@ class GatewayApp:
         """The control, Lambda and @connections APIs have no authentication yet, so only
         loopback clients (the CLI, this node's functions) reach them, unless
         --remote-control says otherwise. Others get 403."""
+        if request.header(b"x-amz-sns-message-type") is not None:
+            # A topic's HTTP delivery comes from this node, so it is loopback; it must not
+            # become a way to reach the admin APIs (an SNS subscription to /_unkai/...).
+            connection.respond(403, JSON_HEADERS, gw_errors.FORBIDDEN_BODY)
+            return False
         if self._remote_control or _is_loopback(request.client):
             return True
         connection.respond(403, JSON_HEADERS, gw_errors.FORBIDDEN_BODY)

@@ -305,8 +305,8 @@ class AsyncEvents:
             await self._store.commit([delete])
         else:
             record = self._destination_record(event, outcome, condition)
-            kind, name = parse_target(destination)
             try:
+                kind, name = parse_target(destination)
                 if kind == "function":
                     # Invoked asynchronously, stored with the source's delete.
                     await self.accept(
@@ -345,8 +345,8 @@ class AsyncEvents:
                 ),
             },
         }
-        kind, name = parse_target(target, bare="queue")
         try:
+            kind, name = parse_target(target, bare="queue")
             await self._require_outbox().send(kind, name, event.payload.decode(), attributes)
         except UnkaiError as exc:
             log.warning(

@@ -10,7 +10,8 @@ import random
 
 def ceiling_s(attempt: int, base_s: float, cap_s: float | None = None) -> float:
     """The longest wait before retry number `attempt` (1 = the first retry)."""
-    ceiling: float = base_s * 2.0 ** max(0, attempt - 1)
+    # The exponent is bounded: 2.0 ** 1024 overflows, and a doubling past 2^62 means nothing.
+    ceiling: float = base_s * 2.0 ** min(max(0, attempt - 1), 62)
     return ceiling if cap_s is None else min(ceiling, cap_s)
 
 
