@@ -106,9 +106,12 @@ async def test_retention_expires_old_messages(backend: Backend) -> None:
     await backend.send_messages("q", msgs("new"), 1000, DEDUP_MS)
     got = await backend.receive_messages(recv("q", 1500, expired_before_ms=500))
     assert [m.body for m in got] == [b"new"]
-    await backend.send_messages("q", msgs("older"), 0, DEDUP_MS)
-    assert await backend.expire_messages("q", 500, 1500) == 1
-    assert (await backend.count_messages("q", 1500)).oldest_sent_ms == 1000
+    # The sweep deletes the expired prefix of a queue (send order is time order)
+    await backend.send_messages("swept", msgs("older"), 0, DEDUP_MS)
+    await backend.send_messages("swept", msgs("newer"), 1000, DEDUP_MS)
+    assert await backend.expire_messages("swept", 500, 1500) == 1
+    assert await backend.expire_messages("swept", 500, 1500) == 0
+    assert (await backend.count_messages("swept", 1500)).oldest_sent_ms == 1000
 
 
 async def test_fifo_groups_in_order_one_batch_in_flight(backend: Backend) -> None:

@@ -169,14 +169,15 @@ def credential_scope(authorization: bytes) -> tuple[str, str, str, str] | None:
     """(access key, date, region, service) of a SigV4 Authorization header."""
     text = authorization.decode("latin-1")
     start = text.find("Credential=")
-    if start < 0:
+    if start < 0 or text.count("Credential=") != 1:
+        # Two credentials: the verifier would check one and the routing read the other.
         return None
     return _scope(text[start + len("Credential=") :].split(",", 1)[0].strip())
 
 
 def presigned_scope(query_string: bytes) -> tuple[str, str, str, str] | None:
     """(access key, date, region, service) of a presigned request's X-Amz-Credential."""
-    if PRESIGNED not in query_string:
+    if PRESIGNED not in query_string or query_string.count(PRESIGNED) != 1:
         return None
     for pair in query_string.split(b"&"):
         if pair.startswith(PRESIGNED):

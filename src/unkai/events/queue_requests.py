@@ -124,11 +124,16 @@ def check_send(queue: QueueConfig, entry: SendEntry) -> CheckedSend:
 
 
 def check_batch_size(entries: Sequence[SendEntry]) -> None:
+    """The batch's total size; an entry with malformed attributes counts its body only (it
+    fails on its own later), so it cannot hide the rest of the batch's size."""
     total = sum(len(e.body.encode()) for e in entries if isinstance(e.body, str))
-    total += sum(
-        message_attributes.size(message_attributes.parse(e.attributes, f"message {e.id!r}"))
-        for e in entries
-    )
+    for e in entries:
+        try:
+            total += message_attributes.size(
+                message_attributes.parse(e.attributes, f"message {e.id!r}")
+            )
+        except InvalidRequest:
+            continue
     if total > MAX_MESSAGE_BYTES:
         raise InvalidRequest(
             f"Batch requests cannot be longer than {MAX_MESSAGE_BYTES} bytes. You have sent "

@@ -288,11 +288,7 @@ class QueueService:
         check_batch([e.id for e in entries], "SendMessageBatch")
         outcomes: list[Sent | EntryError] = []
         good: list[CheckedSend] = []
-        try:
-            check_batch_size(entries)
-        except InvalidRequest as exc:
-            if exc.code == "BatchRequestTooLong":
-                raise
+        check_batch_size(entries)
         for entry in entries:
             try:
                 good.append(check_send(config, entry))
@@ -597,7 +593,11 @@ def _message_ids(count: int) -> Iterator[str]:
 
 
 def _check_receipt(receipt: object) -> InvalidRequest | None:
-    if isinstance(receipt, str) and _RECEIPT.match(receipt):
+    if (
+        isinstance(receipt, str)
+        and _RECEIPT.match(receipt)
+        and int(receipt.partition(":")[0]) < 2**63  # a row id SQLite can hold
+    ):
         return None
     return InvalidRequest(
         f"The input receipt handle {receipt!r} is not a valid receipt handle.",

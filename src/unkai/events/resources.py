@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 
 from unkai.config.async_config import parse_target
-from unkai.config.spec import AppSpec
+from unkai.config.queue_config import new_queue
+from unkai.config.spec import AppSpec, SqsEventSpec
 from unkai.errors import ConfigError, UnkaiError
 from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
 from unkai.events.queues import QueueService
@@ -48,28 +49,44 @@ class AppResources:
                 await self._queues.ensure(name, attributes)
         for fn in app.resolved_functions():
             for index, sqs in enumerate(fn.sqs_events):
-                where = f"functions.{fn.name}.events[{index}].sqs.queue"
-                name = sqs.queue_name
-                if name in declared:
-                    fifo = declared[name].attributes(name).get("FifoQueue") == "true"
-                elif name in self._queues.names():
-                    fifo = self._queues.get(name).fifo
-                else:
-                    raise ConfigError(
-                        f"queue {name!r} does not exist",
-                        field=where,
-                        hint=f"declare it under resources.queues, or: unkai queues create {name}",
-                    )
-                if fifo and sqs.batch_size > MAX_FIFO_BATCH:
-                    raise ConfigError(
-                        f"a FIFO queue's batchSize must be at most {MAX_FIFO_BATCH}, got "
-                        f"{sqs.batch_size}",
-                        field=where.removesuffix(".queue") + ".batchSize",
-                    )
+                self._check_mapping(app, fn.name, fn.timeout_s, index, sqs)
         if self.topics is not None:
             done += await self._provision_topics(app, self.topics, dry_run=dry_run)
             self._check_async_targets(app, self.topics)
         return done
+
+    def _check_mapping(
+        self, app: AppSpec, function: str, timeout_s: int, index: int, sqs: SqsEventSpec
+    ) -> None:
+        """The queue exists, a FIFO batch fits, and the queue's visibility timeout covers the
+        function's timeout (Lambda refuses the mapping otherwise: a batch still running would
+        be received and run again)."""
+        where = f"functions.{function}.events[{index}].sqs"
+        name = sqs.queue_name
+        declared = app.resources.queues
+        if name in declared:
+            config = new_queue(name, declared[name].attributes(name), 0)
+        elif name in self._queues.names():
+            config = self._queues.get(name)
+        else:
+            raise ConfigError(
+                f"queue {name!r} does not exist",
+                field=f"{where}.queue",
+                hint=f"declare it under resources.queues, or: unkai queues create {name}",
+            )
+        if config.fifo and sqs.batch_size > MAX_FIFO_BATCH:
+            raise ConfigError(
+                f"a FIFO queue's batchSize must be at most {MAX_FIFO_BATCH}, got {sqs.batch_size}",
+                field=f"{where}.batchSize",
+            )
+        if config.visibility_timeout_s < timeout_s:
+            raise ConfigError(
+                f"queue {name!r} has a visibility timeout of {config.visibility_timeout_s} s, "
+                f"less than the function's timeout of {timeout_s} s",
+                field=f"{where}.queue",
+                hint="raise the queue's visibilityTimeout (AWS advises 6 times the function's "
+                "timeout) or lower the function's timeout",
+            )
 
     def _check_async_targets(self, app: AppSpec, topics: TopicService) -> None:
         """Destinations and dead-letter targets that are queues or topics must exist."""

@@ -71,6 +71,8 @@ MAX_BATCH_ENTRIES = 10
 #: 1 + 3 retries).
 MAX_DELIVERY_ATTEMPTS = 4
 HTTP_TIMEOUT_S = 15.0
+#: Deliveries made at once, at most (a backlog after an outage is worked off in steps).
+MAX_IN_FLIGHT = 64
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -102,6 +104,7 @@ class TopicService:
         self._pending: dict[str, PendingMessage] = {}
         self._due: list[tuple[int, str]] = []
         self._running: set[str] = set()
+        self._routes_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -415,7 +418,7 @@ class TopicService:
         running = self._running
         while True:
             now = self._clock_ms()
-            while self._due and self._due[0][0] <= now:
+            while self._due and self._due[0][0] <= now and len(running) < MAX_IN_FLIGHT:
                 _, key = heapq.heappop(self._due)
                 if key in running:
                     continue
@@ -432,6 +435,8 @@ class TopicService:
                 task.add_done_callback(self._tasks.discard)
             self._wake.clear()
             timeout = (self._due[0][0] - now) / 1000 if self._due else None
+            if len(running) >= MAX_IN_FLIGHT:
+                timeout = None  # a finished delivery wakes the loop
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
@@ -440,6 +445,7 @@ class TopicService:
             await self._deliver_once(pending, delivery)
         finally:
             self._running.discard(f"{pending.message_id}/{delivery.subscription}")
+            self._wake.set()
 
     async def _deliver_once(self, pending: PendingMessage, delivery: Delivery) -> None:
         sub = self._subscriptions.get(delivery.subscription)
@@ -454,7 +460,15 @@ class TopicService:
             delivery.attempts += 1
             delivery.error = error
             if delivery.attempts >= MAX_DELIVERY_ATTEMPTS or error.startswith("permanent:"):
-                await self._dead_letter(pending, sub, error)
+                try:
+                    await self._dead_letter(pending, sub, error)
+                except UnkaiError as exc:  # e.g. the dead-letter queue was deleted
+                    log.warning(
+                        "topic %s: message %s could not be dead-lettered: %s",
+                        pending.topic,
+                        pending.message_id,
+                        exc.message,
+                    )
                 await self._settle(pending, delivery)
                 return
             wait_s = full_jitter(delivery.attempts, self._retry_base_s)
@@ -462,8 +476,13 @@ class TopicService:
             await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
             heapq.heappush(self._due, (delivery.due_ms, f"{pending.message_id}/{sub.id}"))
             self._wake.set()
-        except Exception:  # boundary: the delivery is tried again in a while
+        except Exception:  # boundary: the delivery counts as a failed attempt
             log.exception("topic %s: delivery of %s failed", pending.topic, pending.message_id)
+            delivery.attempts += 1
+            if delivery.attempts >= MAX_DELIVERY_ATTEMPTS:
+                with contextlib.suppress(Exception):
+                    await self._settle(pending, delivery)
+                return
             delivery.due_ms = self._clock_ms() + int(self._retry_base_s * 1000)
             heapq.heappush(
                 self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
@@ -529,6 +548,8 @@ class TopicService:
             response = await self._http.post(sub.endpoint, content=body, headers=headers)
         except httpx.HTTPError as exc:
             return f"{type(exc).__name__}: {exc}"
+        except (httpx.InvalidURL, ValueError) as exc:
+            return f"permanent: {type(exc).__name__}: {exc}"
         if 200 <= response.status_code < 300:
             return None
         if response.status_code == 429 or response.status_code >= 500:
@@ -627,6 +648,10 @@ class TopicService:
         task.add_done_callback(self._tasks.discard)
 
     async def _load_routes(self, stage: str) -> None:
+        async with self._routes_lock:  # two deploys in a row: the later one's routes win
+            await self._load_routes_locked(stage)
+
+    async def _load_routes_locked(self, stage: str) -> None:
         """A function's `- sns:` events become subscriptions of protocol `lambda`, with a
         stable id (the same after a restart or redeploy)."""
         for old in self._route_subscriptions.pop(stage, []):

@@ -42,6 +42,7 @@ def job(event, context):
 MANIFEST = """
 service: durable
 provider:
+  timeout: 2
   environment: {{OUT: {out}}}
 resources:
   queues:

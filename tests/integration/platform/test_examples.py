@@ -54,6 +54,7 @@ def test_tracker_pipeline_validates_enqueues_stores_dead_letters_and_compacts(
         replace={
             "SINK_DIR: /tmp/unkai-tracker": f"SINK_DIR: {sink}",
             "visibilityTimeout: 60": "visibilityTimeout: 1",
+            "handler: tracker.store\n    timeout: 10": "handler: tracker.store\n    timeout: 1",
         },
     )
     good = {

@@ -53,7 +53,7 @@ resources:
 functions:
   worker:
     handler: app.worker
-    timeout: 10
+    timeout: 1
     events:
       - sqs:
           queue: {queue}
@@ -347,7 +347,7 @@ def test_a_throttled_function_backs_the_poller_off_and_messages_follow_the_redri
     deploy(platform, tmp_path, stage, "map-throttled", batch=1)
     app = tmp_path / "app" / "unkai.yml"
     app.write_text(
-        app.read_text().replace("timeout: 10", "timeout: 10\n    reservedConcurrency: 0")
+        app.read_text().replace("timeout: 1", "timeout: 1\n    reservedConcurrency: 0")
     )
     platform.cli("deploy", str(tmp_path / "app"), "--stage", stage, check=True)
     sqs = sqs_client(platform)
@@ -373,3 +373,18 @@ def test_a_throttled_function_backs_the_poller_off_and_messages_follow_the_redri
         return int(float(line.rsplit(" ", 1)[1])) if line else 0
 
     assert throttles() >= 2
+
+
+def test_a_visibility_timeout_shorter_than_the_function_timeout_is_refused(
+    platform: PlatformProcess, tmp_path: Path
+) -> None:
+    manifest = (
+        "service: shortvis\nresources:\n  queues:\n    shortvis-q: {visibilityTimeout: 5}\n"
+        "functions:\n  w:\n    handler: app.worker\n    timeout: 30\n    events:\n"
+        "      - sqs: shortvis-q\n"
+    )
+    app = write_app(tmp_path / "short", manifest, {"app.py": APP})
+    done = platform.cli("deploy", str(app), "--dry-run")
+    assert done.returncode != 0
+    text = done.stdout + done.stderr
+    assert "visibility timeout of 5 s" in text and "timeout of 30 s" in text

@@ -262,6 +262,11 @@ def purge(conn: sqlite3.Connection, queue: str) -> int:
 
 def expire(conn: sqlite3.Connection, queue: str, sent_before_ms: int, now_ms: int) -> int:
     conn.execute("DELETE FROM queue_dedup WHERE queue = ? AND expires_ms <= ?", (queue, now_ms))
+    oldest = conn.execute(
+        "SELECT sent_ms FROM queue_messages WHERE queue = ? ORDER BY id LIMIT 1", (queue,)
+    ).fetchone()
+    if oldest is None or oldest[0] >= sent_before_ms:
+        return 0  # nothing expired: no scan of a deep queue on the writer
     # Rows are in send order, so the expired ones are a prefix of the queue's id range.
     return conn.execute(
         "DELETE FROM queue_messages WHERE queue = ? AND sent_ms < ? AND id <= ("
