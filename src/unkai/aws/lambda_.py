@@ -1,9 +1,10 @@
 """Lambda's REST API (rest-json): Invoke here, the function management operations in
-lambda_functions.py; `LambdaApi` routes both.
+lambda_functions.py, the event source mappings in lambda_mappings.py; `LambdaApi` routes them.
 
 Paths are `/{api version}/functions[/{name}[/{sub-resource}]]` (botocore's model,
 `botocore/data/lambda/2015-03-31/service-2.json`); `OPERATIONS` maps method, version and
-sub-resource to the operation. `{name}` may be an ARN, or `name:qualifier`. The stage is the
+sub-resource to the operation; `/2015-03-31/event-source-mappings[/{UUID}]` are
+`MAPPING_OPERATIONS`. `{name}` may be an ARN, or `name:qualifier`. The stage is the
 `X-Unkai-Stage` header (the default stage otherwise). A Lambda operation unkai does not serve
 answers 501 naming it.
 
@@ -28,8 +29,8 @@ import orjson
 
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError
-from unkai.aws.lambda_functions import Call, LambdaFunctionsApi
-from unkai.aws.lambda_requests import parse_body
+from unkai.aws.lambda_functions import LambdaFunctionsApi
+from unkai.aws.lambda_requests import Call, parse_body
 from unkai.errors import LimitExceeded, UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.invoke.async_events import AsyncEvents
@@ -45,9 +46,12 @@ Answer = tuple[int, Headers, bytes]
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 #: `LogType: Tail` returns this much of the end of the log.
 TAIL_BYTES = 4 * 1024
+#: The collection of event source mappings; `/{UUID}` below it is one mapping.
+MAPPINGS_PATH = "/2015-03-31/event-source-mappings"
 #: Path prefixes the gateway hands to `LambdaApi` (one per API version that has paths here).
 PREFIXES = (
     "/2015-03-31/functions",
+    MAPPINGS_PATH,
     "/2017-10-31/functions/",
     "/2019-09-25/functions/",
     "/2019-09-30/functions/",
@@ -72,6 +76,14 @@ OPERATIONS: dict[tuple[str, str, str | None], str] = {
     ("GET", "2019-09-25", "event-invoke-config"): "GetFunctionEventInvokeConfig",
     ("DELETE", "2019-09-25", "event-invoke-config"): "DeleteFunctionEventInvokeConfig",
 }
+#: (method, whether a UUID follows) -> operation, on `MAPPINGS_PATH`.
+MAPPING_OPERATIONS: dict[tuple[str, bool], str] = {
+    ("POST", False): "CreateEventSourceMapping",
+    ("GET", False): "ListEventSourceMappings",
+    ("GET", True): "GetEventSourceMapping",
+    ("PUT", True): "UpdateEventSourceMapping",
+    ("DELETE", True): "DeleteEventSourceMapping",
+}
 #: Operations on these paths that unkai does not serve, named in the 501.
 UNSERVED: dict[tuple[str, str, str | None], str] = {
     ("GET", "2015-03-31", "versions"): "ListVersionsByFunction",
@@ -82,7 +94,7 @@ UNSERVED: dict[tuple[str, str, str | None], str] = {
     ("GET", "2019-09-25", "event-invoke-config/list"): "ListFunctionEventInvokeConfigs",
 }
 #: The operations served, as docs/aws-compatibility.md lists them (a test checks they agree).
-SERVED_OPERATIONS = frozenset(OPERATIONS.values())
+SERVED_OPERATIONS = frozenset(OPERATIONS.values()) | frozenset(MAPPING_OPERATIONS.values())
 
 
 def parse_path(path: str) -> tuple[str, str | None, str | None] | None:
@@ -130,6 +142,9 @@ class LambdaApi:
         self._dispatch(request, connection, call.request_id)
 
     def _dispatch(self, request: Request, connection: HttpConnection, request_id: str) -> None:
+        if request.path == MAPPINGS_PATH or request.path.startswith(MAPPINGS_PATH + "/"):
+            self._dispatch_mapping(request, connection, request_id)
+            return
         parsed = parse_path(request.path)
         key = (request.method, parsed[0], parsed[2]) if parsed is not None else None
         operation = OPERATIONS.get(key) if key is not None else None
@@ -137,9 +152,9 @@ class LambdaApi:
             connection.respond(*_unserved(request, key, request_id))
             return
         function, qualifier = split_name(parsed[1]) if parsed[1] is not None else (None, None)
-        query = {k: v[0] for k, v in parse_qs(request.query_string.decode("latin-1")).items()}
+        query = _query(request)
         qualifier = query.get("Qualifier", qualifier)
-        stage = _header(request, b"x-unkai-stage") or self._default_stage
+        stage = self._stage(request)
         if operation == "Invoke" and function is not None:
             answer = self._invoke(
                 request, connection, request_id, Target(stage, function, qualifier)
@@ -156,6 +171,20 @@ class LambdaApi:
                 Call(stage, function, qualifier, query, {}),
             )
         )
+
+    def _dispatch_mapping(
+        self, request: Request, connection: HttpConnection, request_id: str
+    ) -> None:
+        rest = request.path[len(MAPPINGS_PATH) :].strip("/")
+        operation = MAPPING_OPERATIONS.get((request.method, bool(rest)))
+        if operation is None or "/" in rest:
+            connection.respond(*_unserved(request, None, request_id))
+            return
+        call = Call(self._stage(request), None, None, _query(request), {}, mapping=rest or None)
+        self._spawn(self._manage(operation, request.body, connection, request_id, call))
+
+    def _stage(self, request: Request) -> str:
+        return _header(request, b"x-unkai-stage") or self._default_stage
 
     async def _manage(
         self,
@@ -304,6 +333,10 @@ def _check_payload(payload: bytes, request_id: str) -> Answer | None:
             400,
         ).rest_json(request_id)
     return None
+
+
+def _query(request: Request) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(request.query_string.decode("latin-1")).items()}
 
 
 def _header(request: Request, name: bytes) -> str | None:

@@ -1,7 +1,8 @@
 """Lambda's function management operations (rest-json): CreateFunction, GetFunction,
 GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration,
 DeleteFunction, PublishVersion, Put/Get/DeleteFunctionConcurrency and
-Put/Update/Get/DeleteFunctionEventInvokeConfig.
+Put/Update/Get/DeleteFunctionEventInvokeConfig; the event source mapping operations are
+lambda_mappings.py's, served through the same `call`.
 
 Thin: parse the request as botocore's model describes it
 (https://docs.aws.amazon.com/lambda/latest/api/API_Operations.html), call `ApiFunctions`
@@ -20,19 +21,21 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from unkai.aws import lambda_requests as members
 from unkai.aws import lambda_shapes as shapes
-from unkai.aws.lambda_requests import invalid
+from unkai.aws.lambda_mappings import LambdaMappingsApi
+from unkai.aws.lambda_requests import Call, JsonAnswer, invalid
 from unkai.aws.lambda_shapes import Arns
 from unkai.config.async_config import AsyncConfig
-from unkai.deploy.api_functions import ApiFunctions, FunctionSettings
+from unkai.deploy.api_functions import ApiFunctions
+from unkai.deploy.api_mappings import ApiMappings
+from unkai.deploy.function_settings import FunctionSettings
 from unkai.deploy.versions import LATEST
 from unkai.errors import ConfigError, NotFound
 
-JsonAnswer = tuple[int, dict[str, Any] | None]
 #: The operations that act on one version; the others take no qualifier here.
 QUALIFIED_OPERATIONS = frozenset({"GetFunction", "GetFunctionConfiguration"})
 #: Lambda returns at most 50 functions a page, whatever MaxItems asks for.
@@ -52,24 +55,6 @@ API_FIELDS = {
     "destinations.onFailure": "DestinationConfig.OnFailure.Destination",
     "deadLetterQueue": "DeadLetterConfig.TargetArn",
 }
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Call:
-    """One management call: where it points and what it carries."""
-
-    stage: str
-    #: None for the collection (`/functions`): CreateFunction, ListFunctions.
-    function: str | None
-    qualifier: str | None
-    query: Mapping[str, str]
-    body: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        if self.function is None:
-            raise invalid("FunctionName is required")
-        return self.function
 
 
 Operation = Callable[[Call], Awaitable[JsonAnswer]]
@@ -95,6 +80,7 @@ class LambdaFunctionsApi:
             "UpdateFunctionEventInvokeConfig": self.update_event_invoke_config,
             "GetFunctionEventInvokeConfig": self.get_event_invoke_config,
             "DeleteFunctionEventInvokeConfig": self.delete_event_invoke_config,
+            **LambdaMappingsApi(ApiMappings(functions), self._arns).operations,
         }
 
     async def call(self, operation: str, call: Call) -> JsonAnswer:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import orjson
@@ -14,10 +15,32 @@ from unkai.errors import InvalidRequest
 
 T = TypeVar("T")
 ARCHITECTURES = ("x86_64", "arm64")
+#: (status, JSON body or None): what a management operation answers.
+JsonAnswer = tuple[int, dict[str, Any] | None]
 
 
 def invalid(message: str) -> InvalidRequest:
     return InvalidRequest(message, code="InvalidParameterValueException")
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One management call: where it points and what it carries."""
+
+    stage: str
+    #: None for the collection (`/functions`): CreateFunction, ListFunctions.
+    function: str | None
+    qualifier: str | None
+    query: Mapping[str, str]
+    body: dict[str, Any]
+    #: The UUID of an event source mapping (`/event-source-mappings/{UUID}`).
+    mapping: str | None = None
+
+    @property
+    def name(self) -> str:
+        if self.function is None:
+            raise invalid("FunctionName is required")
+        return self.function
 
 
 def function_name(value: str) -> str:

@@ -1,6 +1,6 @@
 """Lambda's response shapes, from `FunctionView`s (botocore's model
 `botocore/data/lambda/2015-03-31/service-2.json`, shapes FunctionConfiguration,
-GetFunctionResponse, FunctionEventInvokeConfig).
+GetFunctionResponse, FunctionEventInvokeConfig, EventSourceMappingConfiguration).
 
 Deploys are synchronous here, so a function is `Active` with `LastUpdateStatus: Successful`
 as soon as the call that made or changed it answers; boto3's waiters (`function_active_v2`,
@@ -15,17 +15,26 @@ from typing import Any
 
 from unkai.config.async_config import AsyncConfig
 from unkai.deploy.api_functions import FunctionView
+from unkai.deploy.event_source_mappings import MappingView
 from unkai.deploy.versions import LATEST
 
 
 class Arns:
-    """Function ARNs of this platform's region and account."""
+    """ARNs of this platform's region and account."""
 
     def __init__(self, *, region: str, account_id: str) -> None:
-        self._base = f"arn:aws:lambda:{region}:{account_id}:function:"
+        self._lambda = f"arn:aws:lambda:{region}:{account_id}:"
+        self._sqs = f"arn:aws:sqs:{region}:{account_id}:"
 
     def function(self, name: str, qualifier: str | None = None) -> str:
-        return self._base + name + (f":{qualifier}" if qualifier else "")
+        return self._lambda + "function:" + name + (f":{qualifier}" if qualifier else "")
+
+    def event_source_mapping(self, uuid: str) -> str:
+        return self._lambda + "event-source-mapping:" + uuid
+
+    def queue(self, name: str) -> str:
+        """As QueueService.arn: queues are the platform's, in its region and account."""
+        return self._sqs + name
 
 
 def iso_timestamp(ms: int) -> str:
@@ -114,3 +123,31 @@ def has_event_invoke_config(config: AsyncConfig) -> bool:
         defaults.on_success,
         defaults.on_failure,
     )
+
+
+def event_source_mapping(
+    view: MappingView, arns: Arns, *, state: str | None = None
+) -> dict[str, Any]:
+    """EventSourceMappingConfiguration of a queue mapping. Changes are deployed before the
+    call answers, so State is the outcome (`Enabled`, `Disabled`) rather than Lambda's
+    `Creating`/`Updating`; a delete answers `Deleting`, as Lambda does. LastModified is a
+    timestamp (epoch seconds in JSON)."""
+    mapping = view.mapping
+    config = mapping.config
+    answer: dict[str, Any] = {
+        "UUID": mapping.uuid,
+        "BatchSize": config.batch_size,
+        "MaximumBatchingWindowInSeconds": config.maximum_batching_window_s,
+        "EventSourceArn": arns.queue(mapping.queue),
+        "FunctionArn": arns.function(view.function),
+        "LastModified": mapping.last_modified_ms / 1000,
+        "State": state or ("Enabled" if config.enabled else "Disabled"),
+        "StateTransitionReason": "USER_INITIATED",
+        "FunctionResponseTypes": (
+            ["ReportBatchItemFailures"] if config.report_batch_item_failures else []
+        ),
+        "EventSourceMappingArn": arns.event_source_mapping(mapping.uuid),
+    }
+    if config.maximum_concurrency is not None:
+        answer["ScalingConfig"] = {"MaximumConcurrency": config.maximum_concurrency}
+    return answer

@@ -11,109 +11,48 @@ are serialized in this process.
 
 A function a manifest deployed can be read but not changed here: that raises Conflict naming
 its service, since its next `unkai deploy` would undo the change.
+
+Queue mappings (Lambda's event source mappings, event_source_mappings.py) are settings like
+the others: `FunctionSettings.queue_mappings` become the generated manifest's `- sqs:` events,
+and their UUIDs are kept in the revision's attributes. `queue_mappings` lists a stage's
+deployed mappings, manifests' included.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
-import hashlib
 import os
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from unkai.config.async_config import AsyncConfig
+from unkai.config.queue_config import QueueMappingConfig
 from unkai.config.spec import NAME_PATTERN
 from unkai.deploy import versions as layout
-from unkai.deploy.function_dirs import ApiAttributes, FunctionDirs, invalid, zip_attributes
+from unkai.deploy.event_source_mappings import MappingView, QueueMapping, derived_uuid
+from unkai.deploy.function_dirs import (
+    ApiAttributes,
+    FunctionDirs,
+    MappingIdentity,
+    invalid,
+    zip_attributes,
+)
+from unkai.deploy.function_settings import (
+    DEFAULT_ARCHITECTURES,
+    FunctionSettings,
+    service_name,
+)
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
-from unkai.deploy.versions import LATEST, FunctionVersion, ServiceRecord
+from unkai.deploy.versions import LATEST, SQS_METHOD, FunctionVersion, Route, ServiceRecord
 from unkai.errors import ConfigError, Conflict, NotFound
 
-SERVICE_PREFIX = "lambda-"
 #: What Lambda reports for a function that was given no role (a manifest's).
 DEFAULT_ROLE = "arn:aws:iam::{account_id}:role/unkai-function"
-DEFAULT_ARCHITECTURES = ("x86_64",)
-
-
-def service_name(function: str) -> str:
-    """`lambda-<function>`; a long name is shortened with a hash so it stays within 64."""
-    name = SERVICE_PREFIX + function
-    if len(name) <= 64:
-        return name
-    digest = hashlib.sha256(function.encode()).hexdigest()[:8]
-    return f"{SERVICE_PREFIX}{function[:48]}-{digest}"
-
-
-@dataclass(frozen=True, slots=True)
-class FunctionSettings:
-    """Everything an API caller sets on a function: the manifest's fields plus the two that
-    only Lambda reports (`role`, `architectures`)."""
-
-    handler: str
-    runtime: str
-    memory_size_mb: int = 128
-    timeout_s: int = 3
-    description: str = ""
-    environment: Mapping[str, str] = field(default_factory=dict)
-    reserved_concurrency: int | None = None
-    async_config: AsyncConfig = field(default_factory=AsyncConfig)
-    role: str = ""
-    architectures: tuple[str, ...] = DEFAULT_ARCHITECTURES
-
-    @classmethod
-    def of(cls, version: FunctionVersion, attributes: ApiAttributes | None) -> FunctionSettings:
-        return cls(
-            version.handler,
-            version.runtime,
-            version.memory_size_mb,
-            version.timeout_s,
-            version.description,
-            dict(version.environment),
-            version.reserved_concurrency,
-            version.async_config,
-            attributes.role if attributes is not None else "",
-            attributes.architectures if attributes is not None else DEFAULT_ARCHITECTURES,
-        )
-
-    def manifest(self, name: str) -> dict[str, Any]:
-        """The `unkai.yml` (as data) that deploys this function alone (docs/manifest.md)."""
-        spec: dict[str, Any] = {
-            "handler": self.handler,
-            "runtime": self.runtime,
-            "memorySize": self.memory_size_mb,
-            "timeout": self.timeout_s,
-        }
-        if self.description:
-            spec["description"] = self.description
-        if self.environment:
-            spec["environment"] = dict(self.environment)
-        if self.reserved_concurrency is not None:
-            spec["reservedConcurrency"] = self.reserved_concurrency
-        spec.update(_async_fields(self.async_config))
-        return {"service": service_name(name), "functions": {name: spec}}
-
-
-def _async_fields(config: AsyncConfig) -> dict[str, Any]:
-    fields: dict[str, Any] = {
-        "maximumRetryAttempts": config.maximum_retry_attempts,
-        "maximumEventAge": config.maximum_event_age_s,
-    }
-    destinations = {
-        key: value
-        for key, value in (("onSuccess", config.on_success), ("onFailure", config.on_failure))
-        if value
-    }
-    if destinations:
-        fields["destinations"] = destinations
-    if config.dead_letter:
-        fields["deadLetterQueue"] = config.dead_letter
-    return fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +117,8 @@ class ApiFunctions:
         async with self._lock:
             version, app_dir = await self._api_function(stage, name)
             old = await asyncio.to_thread(self._dirs.attributes, app_dir)
-            settings = change(FunctionSettings.of(version, old))
+            mappings = await self._function_mappings(version, old)
+            settings = change(FunctionSettings.of(version, old, mappings))
             attributes = (
                 zip_attributes(code, role=settings.role, architectures=settings.architectures)
                 if code is not None
@@ -212,6 +152,49 @@ class ApiFunctions:
         return [
             await self._view(v, latest=True) for v in await self._registry.list_functions(stage)
         ]
+
+    async def queue_mappings(self, stage: str) -> builtins.list[MappingView]:
+        """Every queue mapping deployed in `stage`, by function then queue: an API
+        function's with its stored UUID, a manifest's with a derived one (`api_managed`
+        False) and its deploy's time as last modified."""
+        owners: dict[str, tuple[bool, int, dict[str, MappingIdentity]]] = {}
+        views: builtins.list[MappingView] = []
+        for route in await self._registry.routes(stage):
+            if route.method != SQS_METHOD or route.mapping is None:
+                continue
+            if route.function not in owners:
+                owners[route.function] = await self._identities(stage, route)
+            api_managed, deployed_ms, known = owners[route.function]
+            mapping = _mapping(route, route.mapping, known, deployed_ms)
+            views.append(MappingView(mapping, route.function, route.service, api_managed))
+        return sorted(views, key=lambda v: v.sort_key)
+
+    async def _identities(
+        self, stage: str, route: Route
+    ) -> tuple[bool, int, dict[str, MappingIdentity]]:
+        """(API-made, deploy time, stored identities by queue) of a route's function."""
+        record = await self._service_record(stage, route.service)
+        deployed_ms = record.deployed_ms if record is not None else 0
+        app_dir = await self._app_dir(stage, route.function, route.service)
+        if app_dir is None:
+            return False, deployed_ms, {}
+        attributes = await asyncio.to_thread(self._dirs.attributes, app_dir)
+        known = {m.queue: m for m in attributes.mappings} if attributes is not None else {}
+        return True, deployed_ms, known
+
+    async def _function_mappings(
+        self, version: FunctionVersion, attributes: ApiAttributes | None
+    ) -> tuple[QueueMapping, ...]:
+        """The deployed mappings of an API function (the routes are the truth), with the
+        identities its revision keeps."""
+        known = {m.queue: m for m in attributes.mappings} if attributes is not None else {}
+        return tuple(
+            _mapping(route, route.mapping, known, version.created_ms)
+            for route in await self._registry.routes(version.stage)
+            if route.method == SQS_METHOD
+            and route.function == version.name
+            and route.mapping is not None
+        )
 
     async def _view(self, version: FunctionVersion, *, latest: bool) -> FunctionView:
         """The uploaded zip's hash and size describe the latest version; an older one is
@@ -251,12 +234,13 @@ class ApiFunctions:
         code: bytes | None,
         code_from: Path | None = None,
     ) -> None:
+        identities = tuple(m.identity for m in settings.queue_mappings)
         manifest = await asyncio.to_thread(
             self._dirs.build,
             stage,
             name,
             settings.manifest(name),
-            attributes,
+            dataclasses.replace(attributes, mappings=identities),
             code=code,
             code_from=code_from,
         )
@@ -326,6 +310,22 @@ class ApiFunctions:
             size = await asyncio.to_thread(_tree_size, self._bundles_dir / code_sha256)
             self._bundle_sizes[code_sha256] = size
         return size
+
+
+def _mapping(
+    route: Route,
+    config: QueueMappingConfig,
+    known: Mapping[str, MappingIdentity],
+    default_ms: int,
+) -> QueueMapping:
+    """A deployed `SQS` route (`config` is its mapping) as a mapping; one with no stored
+    identity gets the derived UUID and `default_ms` as its last change."""
+    identity = known.get(route.path)
+    if identity is None:
+        identity = MappingIdentity(
+            route.path, derived_uuid(route.stage, route.function, route.path), default_ms
+        )
+    return QueueMapping(identity.uuid, route.path, config, identity.last_modified_ms)
 
 
 def _missing_attributes(version: FunctionVersion) -> ApiAttributes:

@@ -6,7 +6,8 @@ Layout (`FunctionDirs`):
       unkai.yml                    generated: service `lambda-<name>` with the one function
       .unkai/function.json         `ApiAttributes`: what Lambda reports that a manifest has no
                                    field for (role, the zip's sha256 and size, architectures,
-                                   last modified)
+                                   last modified, and the UUID and last modified time of each
+                                   queue mapping, by queue: `MappingIdentity`)
       .unkai/no-requirements.txt   only when the zip has a root `requirements.txt` (see below)
       ...                          the zip's files, executable bits kept
 
@@ -58,6 +59,16 @@ def invalid(message: str) -> InvalidRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class MappingIdentity:
+    """What Lambda reports of a queue mapping that its `- sqs:` event has no field for. The
+    event's queue is the key: a function maps a queue at most once."""
+
+    queue: str
+    uuid: str
+    last_modified_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class ApiAttributes:
     """Kept with each revision; Lambda reports them, the manifest has no field for them."""
 
@@ -67,6 +78,8 @@ class ApiAttributes:
     zip_sha256: str
     zip_size_bytes: int
     last_modified_ms: int
+    #: One per `- sqs:` event of the generated manifest.
+    mappings: tuple[MappingIdentity, ...] = ()
 
     def to_doc(self) -> dict[str, Any]:
         doc = asdict(self)
@@ -75,7 +88,9 @@ class ApiAttributes:
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> ApiAttributes:
-        return cls(**{**doc, "architectures": tuple(doc["architectures"])})
+        """Reads revisions written before mappings were kept, too (no `mappings` key)."""
+        mappings = tuple(MappingIdentity(**m) for m in doc.get("mappings", ()))
+        return cls(**{**doc, "architectures": tuple(doc["architectures"]), "mappings": mappings})
 
 
 def zip_attributes(code: bytes, *, role: str, architectures: tuple[str, ...]) -> ApiAttributes:
