@@ -394,7 +394,7 @@ class QueueService:
         if valid:
             await self._store.delete_messages(config.name, valid)
             if config.fifo:
-                self._notify(config.name)  # a group whose batch is done is free again
+                self._notify(config.name, 1)  # the group it freed: one receive can take it
         return outcomes
 
     async def delete_message(self, name: str, receipt: str) -> None:
