@@ -1,12 +1,14 @@
 """Lambda's REST API (rest-json): Invoke here, the function management operations in
-lambda_functions.py, the event source mappings in lambda_mappings.py; `LambdaApi` routes them.
+lambda_functions.py, the event source mappings in lambda_mappings.py, the aliases in
+lambda_aliases.py; `LambdaApi` routes them.
 
 Paths are `/{api version}/functions[/{name}[/{sub-resource}]]` (botocore's model,
 `botocore/data/lambda/2015-03-31/service-2.json`); `OPERATIONS` maps method, version and
 sub-resource to the operation; `/2015-03-31/event-source-mappings[/{UUID}]` are
-`MAPPING_OPERATIONS`. `{name}` may be an ARN, or `name:qualifier`. The stage is the
-`X-Unkai-Stage` header (the default stage otherwise). A Lambda operation unkai does not serve
-answers 501 naming it.
+`MAPPING_OPERATIONS`. `{name}` may be an ARN, or `name:qualifier` (a version or an alias);
+`aliases/{Name}` is the sub-resource `ALIAS_RESOURCE`, with the alias in `Call.alias`. The
+stage is the `X-Unkai-Stage` header (the default stage otherwise). A Lambda operation unkai
+does not serve answers 501 naming it.
 
 Invoke (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html): 200 with the payload,
 or with `X-Amz-Function-Error: Unhandled` and the error document; `X-Amz-Executed-Version`;
@@ -56,6 +58,8 @@ PREFIXES = (
     "/2019-09-25/functions/",
     "/2019-09-30/functions/",
 )
+#: The sub-resource key of `/functions/{name}/aliases/{Name}` (the alias goes in `Call.alias`).
+ALIAS_RESOURCE = "aliases/{Name}"
 #: (method, API version, sub-resource) -> operation; sub-resource None is `/functions` itself,
 #: "" is `/functions/{name}`.
 OPERATIONS: dict[tuple[str, str, str | None], str] = {
@@ -68,6 +72,11 @@ OPERATIONS: dict[tuple[str, str, str | None], str] = {
     ("PUT", "2015-03-31", "code"): "UpdateFunctionCode",
     ("POST", "2015-03-31", "versions"): "PublishVersion",
     ("POST", "2015-03-31", "invocations"): "Invoke",
+    ("POST", "2015-03-31", "aliases"): "CreateAlias",
+    ("GET", "2015-03-31", "aliases"): "ListAliases",
+    ("GET", "2015-03-31", ALIAS_RESOURCE): "GetAlias",
+    ("PUT", "2015-03-31", ALIAS_RESOURCE): "UpdateAlias",
+    ("DELETE", "2015-03-31", ALIAS_RESOURCE): "DeleteAlias",
     ("PUT", "2017-10-31", "concurrency"): "PutFunctionConcurrency",
     ("DELETE", "2017-10-31", "concurrency"): "DeleteFunctionConcurrency",
     ("GET", "2019-09-30", "concurrency"): "GetFunctionConcurrency",
@@ -87,8 +96,6 @@ MAPPING_OPERATIONS: dict[tuple[str, bool], str] = {
 #: Operations on these paths that unkai does not serve, named in the 501.
 UNSERVED: dict[tuple[str, str, str | None], str] = {
     ("GET", "2015-03-31", "versions"): "ListVersionsByFunction",
-    ("GET", "2015-03-31", "aliases"): "ListAliases",
-    ("POST", "2015-03-31", "aliases"): "CreateAlias",
     ("GET", "2015-03-31", "policy"): "GetPolicy",
     ("POST", "2015-03-31", "policy"): "AddPermission",
     ("GET", "2019-09-25", "event-invoke-config/list"): "ListFunctionEventInvokeConfigs",
@@ -105,6 +112,16 @@ def parse_path(path: str) -> tuple[str, str | None, str | None] | None:
     if len(parts) == 2:
         return parts[0], None, None
     return parts[0], parts[2], "/".join(parts[3:])
+
+
+def split_resource(resource: str | None) -> tuple[str | None, str | None]:
+    """(the sub-resource's key in OPERATIONS, the alias it names): `aliases/live` ->
+    (ALIAS_RESOURCE, "live"); anything else is its own key, naming no alias."""
+    if resource is not None and resource.startswith("aliases/"):
+        name = resource.removeprefix("aliases/")
+        if name and "/" not in name:
+            return ALIAS_RESOURCE, name
+    return resource, None
 
 
 def split_name(name: str) -> tuple[str, str | None]:
@@ -146,7 +163,8 @@ class LambdaApi:
             self._dispatch_mapping(request, connection, request_id)
             return
         parsed = parse_path(request.path)
-        key = (request.method, parsed[0], parsed[2]) if parsed is not None else None
+        resource, alias = split_resource(parsed[2]) if parsed is not None else (None, None)
+        key = (request.method, parsed[0], resource) if parsed is not None else None
         operation = OPERATIONS.get(key) if key is not None else None
         if parsed is None or key is None or operation is None:
             connection.respond(*_unserved(request, key, request_id))
@@ -168,7 +186,7 @@ class LambdaApi:
                 request.body,
                 connection,
                 request_id,
-                Call(stage, function, qualifier, query, {}),
+                Call(stage, function, qualifier, query, {}, alias=alias),
             )
         )
 
@@ -198,7 +216,7 @@ class LambdaApi:
             parsed = dataclasses.replace(call, body=parse_body(body))
             status, answer = await self._functions.call(operation, parsed)
         except UnkaiError as exc:
-            connection.respond(*AwsError.from_unkai(exc).rest_json(request_id))
+            connection.respond(*_management_error(exc).rest_json(request_id))
             return
         except Exception:  # boundary: a bug answers 500 and is logged, never a hung request
             log.exception(
@@ -314,6 +332,15 @@ def _unserved(request: Request, key: tuple[str, str, str | None] | None, request
         f"{what} is not a Lambda operation unkai supports",
         501,
     ).rest_json(request_id)
+
+
+def _management_error(error: UnkaiError) -> AwsError:
+    """The error's AWS shape; Lambda's PreconditionFailedException (a stale RevisionId) is
+    412, where the Conflict it is raised as would be 409."""
+    shaped = AwsError.from_unkai(error)
+    if error.code == "PreconditionFailedException":
+        return dataclasses.replace(shaped, status=412)
+    return shaped
 
 
 def _check_payload(payload: bytes, request_id: str) -> Answer | None:

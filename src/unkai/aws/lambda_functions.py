@@ -2,7 +2,8 @@
 GetFunctionConfiguration, ListFunctions, UpdateFunctionCode, UpdateFunctionConfiguration,
 DeleteFunction, PublishVersion, Put/Get/DeleteFunctionConcurrency and
 Put/Update/Get/DeleteFunctionEventInvokeConfig; the event source mapping operations are
-lambda_mappings.py's, served through the same `call`.
+lambda_mappings.py's and the alias operations lambda_aliases.py's, served through the same
+`call`.
 
 Thin: parse the request as botocore's model describes it
 (https://docs.aws.amazon.com/lambda/latest/api/API_Operations.html), call `ApiFunctions`
@@ -26,10 +27,12 @@ from typing import Any
 
 from unkai.aws import lambda_requests as members
 from unkai.aws import lambda_shapes as shapes
+from unkai.aws.lambda_aliases import LambdaAliasesApi
 from unkai.aws.lambda_mappings import LambdaMappingsApi
 from unkai.aws.lambda_requests import Call, JsonAnswer, invalid
 from unkai.aws.lambda_shapes import Arns
 from unkai.config.async_config import AsyncConfig
+from unkai.deploy.aliases import Aliases
 from unkai.deploy.api_functions import ApiFunctions
 from unkai.deploy.api_mappings import ApiMappings
 from unkai.deploy.function_settings import FunctionSettings
@@ -81,6 +84,7 @@ class LambdaFunctionsApi:
             "GetFunctionEventInvokeConfig": self.get_event_invoke_config,
             "DeleteFunctionEventInvokeConfig": self.delete_event_invoke_config,
             **LambdaMappingsApi(ApiMappings(functions), self._arns).operations,
+            **LambdaAliasesApi(Aliases(functions.registry), self._arns).operations,
         }
 
     async def call(self, operation: str, call: Call) -> JsonAnswer:

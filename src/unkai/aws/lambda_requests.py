@@ -35,6 +35,8 @@ class Call:
     body: dict[str, Any]
     #: The UUID of an event source mapping (`/event-source-mappings/{UUID}`).
     mapping: str | None = None
+    #: The alias of `/functions/{name}/aliases/{Name}`.
+    alias: str | None = None
 
     @property
     def name(self) -> str:

@@ -1,6 +1,7 @@
 """Lambda's response shapes, from `FunctionView`s (botocore's model
 `botocore/data/lambda/2015-03-31/service-2.json`, shapes FunctionConfiguration,
-GetFunctionResponse, FunctionEventInvokeConfig, EventSourceMappingConfiguration).
+GetFunctionResponse, FunctionEventInvokeConfig, EventSourceMappingConfiguration,
+AliasConfiguration).
 
 Deploys are synchronous here, so a function is `Active` with `LastUpdateStatus: Successful`
 as soon as the call that made or changed it answers; boto3's waiters (`function_active_v2`,
@@ -16,7 +17,7 @@ from typing import Any
 from unkai.config.async_config import AsyncConfig
 from unkai.deploy.api_functions import FunctionView
 from unkai.deploy.event_source_mappings import MappingView
-from unkai.deploy.versions import LATEST
+from unkai.deploy.versions import LATEST, Alias
 
 
 class Arns:
@@ -150,4 +151,19 @@ def event_source_mapping(
     }
     if config.maximum_concurrency is not None:
         answer["ScalingConfig"] = {"MaximumConcurrency": config.maximum_concurrency}
+    return answer
+
+
+def alias_configuration(function: str, alias: Alias, arns: Arns) -> dict[str, Any]:
+    """AliasConfiguration; RoutingConfig only when the alias has an additional version."""
+    answer: dict[str, Any] = {
+        "AliasArn": arns.function(function, alias.name),
+        "Name": alias.name,
+        "FunctionVersion": alias.function_version,
+        "Description": alias.description,
+        "RevisionId": alias.revision_id,
+    }
+    if alias.additional_version is not None:
+        weights = {alias.additional_version: alias.additional_weight}
+        answer["RoutingConfig"] = {"AdditionalVersionWeights": weights}
     return answer

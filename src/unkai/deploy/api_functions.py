@@ -87,6 +87,10 @@ class ApiFunctions:
         self._bundle_sizes: dict[str, int] = {}
         self._lock = asyncio.Lock()
 
+    @property
+    def registry(self) -> Registry:
+        return self._registry
+
     async def create(
         self, stage: str, name: str, settings: FunctionSettings, code: bytes
     ) -> FunctionView:

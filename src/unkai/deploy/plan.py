@@ -7,7 +7,8 @@ read a fresh `StageSnapshot` -> check that no other service owns our names (`own
   InstallRequirements  a deps directory does not exist yet (one step per distinct hash)
   PublishVersion       the function is new or its config hash differs from its latest version
   UpdateFunction       only reserved concurrency or description changed
-  RemoveFunction       a function of this service is no longer in the manifest
+  RemoveFunction       a function of this service is no longer in the manifest (with its
+                       versions and aliases)
   PutRoutes            the service's routes differ from the stored ones
   PutService           anything above changed, or the service record itself did
 An unchanged app yields no steps: nothing is copied, installed, published or written.
@@ -36,7 +37,12 @@ from unkai.deploy.ownership import check_ownership
 from unkai.deploy.registry import Registry
 from unkai.deploy.requirements import Requirements
 from unkai.deploy.result import DeployResult, FunctionOutcome
-from unkai.deploy.snapshot import StageSnapshot, latest_versions, version_revisions
+from unkai.deploy.snapshot import (
+    StageSnapshot,
+    alias_revisions,
+    latest_versions,
+    version_revisions,
+)
 from unkai.deploy.steps import (
     InstallRequirements,
     PublishVersion,
@@ -116,6 +122,10 @@ class DeployFacts:
     latest: Mapping[str, FunctionVersion]
     removed_versions: Mapping[str, tuple[tuple[str, int], ...]]
     now_ms: int
+    #: (key, revision) of the aliases of each removed function.
+    removed_aliases: Mapping[str, tuple[tuple[str, int], ...]] = dataclasses.field(
+        default_factory=dict
+    )
 
 
 async def plan_deploy(
@@ -145,6 +155,7 @@ async def plan_deploy(
         latest=await latest_versions(registry.store, snapshot, names),
         removed_versions={n: await version_revisions(registry.store, stage, n) for n in removed},
         now_ms=int(time.time() * 1000),
+        removed_aliases={n: await alias_revisions(registry.store, stage, n) for n in removed},
     )
     return build_deploy_plan(facts)
 
@@ -159,7 +170,8 @@ def build_deploy_plan(facts: DeployFacts) -> Plan:
         outcomes.append(outcome)
     for name, versions in facts.removed_versions.items():
         revision = facts.snapshot.functions[name].revision
-        steps.append(RemoveFunction(facts.snapshot.stage, name, revision, versions))
+        aliases = facts.removed_aliases.get(name, ())
+        steps.append(RemoveFunction(facts.snapshot.stage, name, revision, versions, aliases))
         outcomes.append(
             FunctionOutcome(name, facts.snapshot.functions[name].value.latest_version, "removed")
         )
@@ -199,7 +211,8 @@ async def plan_remove(stage: str, service: str, registry: Registry) -> Plan:
     for name in snapshot.functions_of(service):
         record = snapshot.functions[name]
         versions = await version_revisions(registry.store, stage, name)
-        steps.append(RemoveFunction(stage, name, record.revision, versions))
+        aliases = await alias_revisions(registry.store, stage, name)
+        steps.append(RemoveFunction(stage, name, record.revision, versions, aliases))
         outcomes.append(FunctionOutcome(name, record.value.latest_version, "removed"))
     routes = snapshot.routes.get(service)
     if routes is not None:

@@ -1,8 +1,8 @@
 """`Registry`: the read side of deployed state, cached in memory, with change notifications.
 
 The invoker and the gateway ask it which version a name resolves to and which routes a stage
-has, on every cold lookup; so it caches each stage's function records and routes, and every
-version document it has read (versions are immutable). The deployer calls
+has, on every cold lookup; so it caches each stage's function records, aliases and routes,
+and every version document it has read (versions are immutable). The deployer calls
 `invalidate(stage)` after each commit; that drops the stage's cache and calls every
 subscriber with the stage name, so the gateway recompiles the stage's route table and the
 invoker drops pools of replaced code.
@@ -20,7 +20,14 @@ from collections.abc import Callable
 from unkai.backends.base import MetadataStore
 from unkai.deploy import versions as layout
 from unkai.deploy.snapshot import StageSnapshot, read_snapshot
-from unkai.deploy.versions import LATEST, FunctionRecord, FunctionVersion, Route, StageRecord
+from unkai.deploy.versions import (
+    LATEST,
+    Alias,
+    FunctionRecord,
+    FunctionVersion,
+    Route,
+    StageRecord,
+)
 from unkai.errors import NotFound
 
 log = logging.getLogger("unkai.deploy")
@@ -36,6 +43,8 @@ class Registry:
         self._functions: dict[str, dict[str, FunctionRecord]] = {}
         self._routes: dict[str, list[Route]] = {}
         self._versions: dict[str, FunctionVersion] = {}
+        #: stage -> (function, alias name) -> Alias.
+        self._aliases: dict[str, dict[tuple[str, str], Alias]] = {}
         self._stages: list[str] | None = None
         #: Bumped by `invalidate`; a load that started before a bump is not cached.
         self._generation = 0
@@ -44,7 +53,9 @@ class Registry:
     async def get_version(
         self, stage: str, name: str, qualifier: str | None = None
     ) -> FunctionVersion:
-        """The version `qualifier` names: None or `$LATEST` -> the latest published one.
+        """The version `qualifier` names: None or `$LATEST` -> the latest published one; an
+        alias -> the version it points at (its `function_version`; the invoker reads the
+        alias itself to also route to the additional version).
 
         Raises NotFound naming function, stage and qualifier. Reserved concurrency and
         description come from the function (they are not versioned).
@@ -57,10 +68,17 @@ class Registry:
                 hint=f"unkai ls --stage {stage}",
             )
         number = record.latest_version if qualifier in (None, LATEST) else qualifier
+        if not number.isdigit():
+            alias = await self.get_alias(stage, name, number)
+            if alias is not None and alias.function_version != LATEST:
+                number = alias.function_version
+            elif alias is not None:
+                number = record.latest_version
         version = await self._version(stage, name, number) if number.isdigit() else None
         if version is None:
+            what = "version" if shown.isdigit() or shown == LATEST else "version or alias"
             raise NotFound(
-                f"function {name!r} has no version {shown!r} in stage {stage!r} "
+                f"function {name!r} has no {what} {shown!r} in stage {stage!r} "
                 f"(latest is {record.latest_version})",
                 hint=f"unkai ls --stage {stage}",
             )
@@ -70,6 +88,15 @@ class Registry:
             description=record.description,
             async_config=record.async_config,
         )
+
+    async def get_alias(self, stage: str, name: str, alias: str) -> Alias | None:
+        """The alias `alias` of function `name`, or None."""
+        return (await self._stage_aliases(stage)).get((name, alias))
+
+    async def list_aliases(self, stage: str, name: str) -> list[Alias]:
+        """The aliases of function `name`, by alias name."""
+        found = [a for (fn, _), a in (await self._stage_aliases(stage)).items() if fn == name]
+        return sorted(found, key=lambda a: a.name)
 
     async def list_functions(self, stage: str | None = None) -> list[FunctionVersion]:
         """The latest version of every function of `stage` (of every stage when None)."""
@@ -126,6 +153,7 @@ class Registry:
         self._generation += 1
         self._functions.pop(stage, None)
         self._routes.pop(stage, None)
+        self._aliases.pop(stage, None)
         self._stages = None
         prefix = layout.stage_prefix(stage)
         for key in [k for k in self._versions if k.startswith(prefix)]:
@@ -148,6 +176,19 @@ class Registry:
         if generation == self._generation:
             self._functions[stage] = records
         return records
+
+    async def _stage_aliases(self, stage: str) -> dict[tuple[str, str], Alias]:
+        cached = self._aliases.get(stage)
+        if cached is not None:
+            return cached
+        generation = self._generation
+        aliases = {}
+        for doc in await self._store.list(layout.ALIAS, layout.stage_prefix(stage)):
+            _, function, name = doc.key.split("/")
+            aliases[function, name] = Alias.from_doc(doc.value)
+        if generation == self._generation:
+            self._aliases[stage] = aliases
+        return aliases
 
     async def _version(self, stage: str, name: str, number: str) -> FunctionVersion | None:
         key = layout.version_key(stage, name, number)

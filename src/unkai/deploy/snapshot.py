@@ -94,5 +94,13 @@ async def version_revisions(
     return tuple((d.key, d.revision) for d in docs)
 
 
+async def alias_revisions(
+    store: MetadataStore, stage: str, name: str
+) -> tuple[tuple[str, int], ...]:
+    """(key, revision) of every alias of a function, for deleting them with it."""
+    docs = await store.list(layout.ALIAS, layout.aliases_prefix(stage, name))
+    return tuple((d.key, d.revision) for d in docs)
+
+
 def _last_part(key: str) -> str:
     return key.rpartition("/")[2]

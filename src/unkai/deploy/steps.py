@@ -114,15 +114,19 @@ class RemoveFunction:
     function_revision: int
     #: (key, revision) of every version document.
     versions: tuple[tuple[str, int], ...]
+    #: (key, revision) of every alias document: aliases go with their function.
+    aliases: tuple[tuple[str, int], ...] = ()
 
     def describe(self) -> str:
-        return f"remove {self.name} and its {len(self.versions)} version(s)"
+        aliases = f" and {len(self.aliases)} alias(es)" if self.aliases else ""
+        return f"remove {self.name} and its {len(self.versions)} version(s){aliases}"
 
     def writes(self) -> list[Write]:
         key = layout.function_key(self.stage, self.name)
         return [
             Write(layout.FUNCTION, key, None, self.function_revision),
             *(Write(layout.VERSION, k, None, rev) for k, rev in self.versions),
+            *(Write(layout.ALIAS, k, None, rev) for k, rev in self.aliases),
         ]
 
 

@@ -16,6 +16,12 @@ MetadataStore layout (JSON documents; stage, service and function names match
   version   <stage>/<name>/<00000003>    FunctionVersion.to_doc(); immutable once written.
             Zero-padded to 8 digits so that key order is version order.
   routes    <stage>/<service>            {routes: [{method, path, function}, ..]} Route
+  alias     <stage>/<name>/<alias>       {name, function_version, description,
+                                          additional_version, additional_weight,
+                                          revision_id}                        Alias
+            Written by `Aliases` (aliases.py) together with an unchanged rewrite of the
+            function document, so an alias write and a deploy or remove of its function
+            cannot interleave; deleted with the function (RemoveFunction).
 
 Files (content-addressed, immutable, written before the metadata commit):
   <data_dir>/bundles/<code_sha256>/     the app's code (bundle.py)
@@ -43,6 +49,7 @@ from unkai.config.queue_config import QueueMappingConfig
 from unkai.config.topic_config import SubscriptionConfig
 
 STAGE, SERVICE, FUNCTION, VERSION, ROUTES = "stage", "service", "function", "version", "routes"
+ALIAS = "alias"
 LATEST = "$LATEST"
 VERSION_DIGITS = 8
 
@@ -64,6 +71,14 @@ def version_key(stage: str, name: str, version: str) -> str:
 
 
 def versions_prefix(stage: str, name: str) -> str:
+    return f"{stage}/{name}/"
+
+
+def alias_key(stage: str, name: str, alias: str) -> str:
+    return f"{stage}/{name}/{alias}"
+
+
+def aliases_prefix(stage: str, name: str) -> str:
     return f"{stage}/{name}/"
 
 
@@ -157,6 +172,30 @@ class FunctionRecord:
     @classmethod
     def from_doc(cls, doc: Mapping[str, Any]) -> FunctionRecord:
         return cls(**{**doc, "async_config": AsyncConfig.from_doc(doc.get("async_config"))})
+
+
+@dataclass(frozen=True, slots=True)
+class Alias:
+    """The `alias` document: a name for one version, or for two with the share of
+    invocations the second one gets (Lambda's alias with a routing configuration,
+    https://docs.aws.amazon.com/lambda/latest/dg/configuring-alias-routing.html)."""
+
+    name: str
+    #: A version number, or `$LATEST` (only without an additional version).
+    function_version: str
+    description: str
+    #: The canary version, run by `additional_weight` (0 to 1) of the invocations.
+    additional_version: str | None
+    additional_weight: float
+    #: Changes with every write (Lambda's RevisionId, for UpdateAlias' optimistic check).
+    revision_id: str
+
+    def to_doc(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Alias:
+        return cls(**doc)
 
 
 #: The method of a WebSocket API route; its path is the route key (`$connect`, `sendMessage`).

@@ -1,7 +1,8 @@
 """`Invoker.start` (callbacks) and `Invoker.invoke` (await): the one way anything runs a function.
 
 Pipeline: resolve the target (stage, function, qualifier) to a FunctionVersion and its Pool
-(cached; the registry's change notifications drop stale entries), admit it against the
+(cached; the registry's change notifications drop stale entries; an alias with a routing
+configuration resolves to two, and each call draws one by weight), admit it against the
 function's reserved concurrency (Lambda throttles at once, it does not queue), acquire an
 instance (waiting while the node is at capacity), run one invocation, record its log lines.
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +24,7 @@ from typing import Any
 
 from unkai.access.aws_keys import FunctionKeys
 from unkai.deploy.registry import Registry
-from unkai.deploy.versions import FunctionVersion
+from unkai.deploy.versions import Alias, FunctionVersion
 from unkai.errors import NotFound, Throttled, UnkaiError
 from unkai.invoke.models import Invocation, InvocationMode, InvocationResult
 from unkai.invoke.request_ids import new_request_id
@@ -36,7 +39,8 @@ LATEST = "$LATEST"
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """What to run: a function of a stage, optionally a version number (`qualifier`)."""
+    """What to run: a function of a stage, optionally a version number or an alias name
+    (`qualifier`)."""
 
     stage: str
     function: str
@@ -50,6 +54,15 @@ class _Resolved:
     pool: Pool
     #: Shared by every qualifier of one function: reserved concurrency is per function.
     concurrency: _Concurrency
+    #: An alias's additional version, run by `weight` (0 to 1) of the calls.
+    additional: _Resolved | None = None
+    weight: float = 0.0
+
+    def version_keys(self) -> set[str]:
+        keys = {self.spec.version_key}
+        if self.additional is not None:
+            keys.add(self.additional.spec.version_key)
+        return keys
 
 
 @dataclass(slots=True)
@@ -151,8 +164,11 @@ class Invoker:
         region: str,
         account_id: str,
         function_keys: FunctionKeys | None = None,
+        draw: Callable[[], float] = random.random,
     ) -> None:
         self._registry = registry
+        #: A uniform number in [0, 1) per call of a weighted alias (a seeded one in tests).
+        self._draw = draw
         self._supervisor = supervisor
         self._logs = logs
         self._bundles_dir = data_dir / "bundles"
@@ -182,10 +198,13 @@ class Invoker:
         The outcome is an InvocationResult (handler and runtime errors included), or the
         refusal: NotFound for an unknown function or version, Throttled when the function's
         reserved concurrency is used up or no instance frees up within its timeout. With a
-        cached target and an idle instance, nothing here awaits: the front doors' hot path.
+        cached target and an idle instance, nothing here awaits: the front doors' hot path
+        (a weighted alias adds one random draw).
         """
         resolved = self._targets.get(target)
         if resolved is not None:
+            if resolved.additional is not None and self._draw() < resolved.weight:
+                resolved = resolved.additional
             _Call(self, resolved, target, payload, mode, done, request_id).admit()
             return
         task = asyncio.get_running_loop().create_task(self._resolve(target))
@@ -195,7 +214,10 @@ class Invoker:
             self._background.discard(task)
             error = finished.exception()
             if error is None:
-                _Call(self, finished.result(), target, payload, mode, done, request_id).admit()
+                resolved = finished.result()
+                if resolved.additional is not None and self._draw() < resolved.weight:
+                    resolved = resolved.additional
+                _Call(self, resolved, target, payload, mode, done, request_id).admit()
             elif isinstance(error, UnkaiError):
                 done(error)
             else:
@@ -231,22 +253,43 @@ class Invoker:
         return resolved.spec.timeout_s if resolved is not None else None
 
     async def resolve(self, target: Target) -> FunctionVersion:
-        """The version `target` runs; raises NotFound (Lambda's DryRun check)."""
+        """The version `target` runs (an alias's FunctionVersion); raises NotFound (Lambda's
+        DryRun check)."""
         resolved = self._targets.get(target) or await self._resolve(target)
         return resolved.version
 
     async def _resolve(self, target: Target) -> _Resolved:
-        version = await self._registry.get_version(target.stage, target.function, target.qualifier)
-        label = LATEST if target.qualifier in (None, LATEST) else version.version
+        """An alias resolves to its FunctionVersion and, with a routing configuration, its
+        additional version and weight; the versions' pools are those of the versions."""
+        alias = await self._alias(target)
+        qualifier = alias.function_version if alias is not None else target.qualifier
+        resolved = await self._resolve_version(target.stage, target.function, qualifier)
+        if alias is not None and alias.additional_version is not None:
+            additional = await self._resolve_version(
+                target.stage, target.function, alias.additional_version
+            )
+            resolved = dataclasses.replace(
+                resolved, additional=additional, weight=alias.additional_weight
+            )
+        self._targets[target] = resolved
+        return resolved
+
+    async def _alias(self, target: Target) -> Alias | None:
+        qualifier = target.qualifier
+        if qualifier is None or qualifier == LATEST or qualifier.isdigit():
+            return None
+        return await self._registry.get_alias(target.stage, target.function, qualifier)
+
+    async def _resolve_version(self, stage: str, function: str, qualifier: str | None) -> _Resolved:
+        version = await self._registry.get_version(stage, function, qualifier)
+        label = LATEST if qualifier in (None, LATEST) else version.version
         spec = self.instance_spec(version, label)
-        key = (target.stage, target.function)
+        key = (stage, function)
         concurrency = self._concurrency.get(key)
         if concurrency is None or concurrency.reserved != version.reserved_concurrency:
             concurrency = _Concurrency(reserved=version.reserved_concurrency)
             self._concurrency[key] = concurrency
-        resolved = _Resolved(version, spec, self._supervisor.pool_for(spec), concurrency)
-        self._targets[target] = resolved
-        return resolved
+        return _Resolved(version, spec, self._supervisor.pool_for(spec), concurrency)
 
     def instance_spec(self, version: FunctionVersion, label: str) -> InstanceSpec:
         """The runtime's view of a version; `label` is what the function sees as its version."""
@@ -291,6 +334,6 @@ class Invoker:
             if target not in self._targets:
                 with contextlib.suppress(NotFound):
                     await self._resolve(target)
-        current = {r.spec.version_key for r in self._targets.values()}
-        for old in {r.spec.version_key for r in stale.values()} - current:
+        current = {key for r in self._targets.values() for key in r.version_keys()}
+        for old in {key for r in stale.values() for key in r.version_keys()} - current:
             await self._supervisor.retire(old)
