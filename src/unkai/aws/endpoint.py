@@ -77,13 +77,13 @@ class AwsEndpoint:
 
     @staticmethod
     def claims(request: Request) -> bool:
-        """True for an AWS call (a SigV4 signature, presigned or not, or an X-Amz-Target)."""
-        auth = request.header(b"authorization")
-        return (
-            (auth is not None and auth.startswith(SIGV4))
-            or request.header(b"x-amz-target") is not None
-            or PRESIGNED in request.query_string
-        )
+        """True for an AWS call (a SigV4 signature, presigned or not, or an X-Amz-Target).
+        Asked of every request that is not the control API's: one pass over the headers."""
+        for name, value in request.headers:
+            if (name == b"authorization" and value.startswith(SIGV4)) or name == b"x-amz-target":
+                return True
+        query = request.query_string
+        return bool(query) and PRESIGNED in query
 
     def handle(self, request: Request, connection: HttpConnection) -> None:
         request_id = new_request_id()
