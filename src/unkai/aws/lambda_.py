@@ -19,7 +19,6 @@ as stored (START .. REPORT); `Event` answers 202 once the event is stored
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import dataclasses
 import logging
@@ -33,6 +32,7 @@ from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError
 from unkai.aws.lambda_functions import LambdaFunctionsApi
 from unkai.aws.lambda_requests import Call, parse_body
+from unkai.background import Background
 from unkai.errors import LimitExceeded, UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.invoke.async_events import AsyncEvents
@@ -150,7 +150,7 @@ class LambdaApi:
         self._logs = logs
         self._functions = functions
         self._default_stage = default_stage
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
 
     def handle(self, request: Request, connection: HttpConnection) -> None:
         self._dispatch(request, connection, new_request_id())
@@ -265,9 +265,7 @@ class LambdaApi:
         return None
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
 
     async def _answer_with_tail(
         self,

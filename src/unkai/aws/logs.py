@@ -28,7 +28,6 @@ StartLiveTail answer 501.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -38,6 +37,7 @@ import orjson
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import Answer, AwsError, json_error
 from unkai.aws.log_groups import Group, LogGroupNames
+from unkai.background import Background
 from unkai.deploy.registry import Registry
 from unkai.errors import InvalidRequest, NotFound, UnkaiError
 from unkai.gateway.errors import status_for
@@ -87,14 +87,10 @@ class LogsApi:
         self._names = LogGroupNames(
             default_stage=default_stage, account_id=account_id, region=region
         )
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
 
     def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._answer(request, connection, call.request_id)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._answer(request, connection, call.request_id))
 
     async def _answer(self, request: Request, connection: HttpConnection, request_id: str) -> None:
         target = (request.header(b"x-amz-target") or b"").decode("latin-1")

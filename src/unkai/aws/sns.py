@@ -26,7 +26,6 @@ Parity choices:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -37,6 +36,7 @@ from unkai.aws import sns_wire as wire
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError, query_error
 from unkai.aws.sns_wire import Params
+from unkai.background import Background
 from unkai.errors import InvalidRequest, NotFound, UnkaiError
 from unkai.events.queues import QueueService
 from unkai.events.sns_messages import PublishEntry
@@ -81,14 +81,10 @@ class SnsApi:
         self._topics = topics
         self._queues = queues
         self._default_stage = default_stage
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
 
     def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
-        task = asyncio.get_running_loop().create_task(
-            self._answer(request, connection, call.request_id)
-        )
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._answer(request, connection, call.request_id))
 
     async def _answer(self, request: Request, connection: HttpConnection, request_id: str) -> None:
         params = wire.form(request)

@@ -12,7 +12,6 @@ Signatures are verified by `AwsEndpoint` before a call reaches this module.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +20,7 @@ import orjson
 from unkai.aws import sqs_query
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError, query_error
+from unkai.background import Background
 from unkai.errors import InvalidRequest, UnkaiError
 from unkai.events.queue_requests import EntryError, SendEntry, check_batch
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
@@ -51,14 +51,12 @@ class SqsApi:
 
     def __init__(self, queues: QueueService) -> None:
         self._queues = queues
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
 
     def handle_call(self, request: Request, connection: HttpConnection, call: AwsCall) -> None:
         json_call = request.header(b"x-amz-target") is not None
         answer = self._answer if json_call else self._answer_query
-        task = asyncio.get_running_loop().create_task(answer(request, connection, call.request_id))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(answer(request, connection, call.request_id))
 
     async def call(self, action: str, params: dict[str, Any], host: str) -> dict[str, Any]:
         """Run the operation `action` on params in the JSON protocol's shape and return its

@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 
+from unkai.background import Background
 from unkai.config.queue_config import QueueMappingConfig
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import SQS_METHOD
@@ -70,7 +71,7 @@ class QueueMappings:
         self._invoker = invoker
         self._default_max_concurrency = max(1, default_max_concurrency)
         self._pollers: dict[MappingKey, _Poller] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
         self._lock = asyncio.Lock()
         self._closed = False
         registry.subscribe(self._on_stage_changed)
@@ -95,9 +96,7 @@ class QueueMappings:
     def _on_stage_changed(self, stage: str) -> None:
         if self._closed:
             return
-        task = asyncio.get_running_loop().create_task(self._load(stage))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._load(stage))
 
     async def _load(self, stage: str) -> None:
         async with self._lock:

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from unkai.backends.base import MetadataStore, Write
+from unkai.background import Background
 from unkai.config.http_api import ScheduleConfig
 from unkai.config.schedule_expressions import next_run
 from unkai.deploy.registry import Registry
@@ -91,7 +92,7 @@ class Scheduler:
         self._entries: dict[str, _Entry] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
         registry.subscribe(self._on_stage_changed)
 
     async def start(self) -> None:
@@ -106,9 +107,7 @@ class Scheduler:
                 await self._task
 
     def _on_stage_changed(self, stage: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._load(stage))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._load(stage))
 
     async def _load(self, stage: str) -> None:
         states = {d.key: d.value for d in await self._store.list(STATE_KIND, f"{stage}/")}

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from unkai.backends.base import MetadataStore, Write
+from unkai.background import Background
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import SNS_METHOD
 from unkai.errors import Conflict, InvalidRequest, NotFound, UnkaiError
@@ -107,7 +108,7 @@ class TopicService:
         self._routes_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
         self._http: httpx.AsyncClient | None = None
         registry.subscribe(self._on_stage_changed)
 
@@ -129,11 +130,7 @@ class TopicService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel_all()
         if self._http is not None:
             await self._http.aclose()
 
@@ -428,11 +425,7 @@ class TopicService:
                 if pending is None or delivery is None or delivery.due_ms > now:
                     continue
                 running.add(key)
-                task = asyncio.get_running_loop().create_task(
-                    self._deliver_guarded(pending, delivery)
-                )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._deliver_guarded(pending, delivery))
             self._wake.clear()
             timeout = (self._due[0][0] - now) / 1000 if self._due else None
             if len(running) >= MAX_IN_FLIGHT:
@@ -643,9 +636,7 @@ class TopicService:
         self._policies.pop(sub_id, None)
 
     def _on_stage_changed(self, stage: str) -> None:
-        task = asyncio.get_running_loop().create_task(self._load_routes(stage))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._load_routes(stage))
 
     async def _load_routes(self, stage: str) -> None:
         async with self._routes_lock:  # two deploys in a row: the later one's routes win

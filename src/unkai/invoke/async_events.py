@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 
 from unkai.backends.base import MetadataStore, Write
+from unkai.background import Background
 from unkai.config.async_config import AsyncConfig, TargetKind, parse_target
 from unkai.errors import InvocationFailed, LimitExceeded, NotFound, Throttled, UnkaiError
 from unkai.invoke.backoff import full_jitter
@@ -118,7 +119,7 @@ class AsyncEvents:
         self._running: set[str] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Background()
         #: Events run at once, at most: the rest wait in the heap, not in the pools.
         self._max_in_flight = max_in_flight
         self._closing = False
@@ -138,11 +139,7 @@ class AsyncEvents:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.cancel_all()
 
     # -- accept ---------------------------------------------------------------------------
 
@@ -409,6 +406,4 @@ class AsyncEvents:
         return version.async_config
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(coro)
