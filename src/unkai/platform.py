@@ -27,6 +27,7 @@ from unkai.deploy.api_functions import ApiFunctions
 from unkai.deploy.registry import Registry
 from unkai.deploy.service import Deployer
 from unkai.events.destinations import Outbox
+from unkai.events.endpoint_policy import EndpointPolicy
 from unkai.events.queue_mappings import QueueMappings
 from unkai.events.queues import QueueService
 from unkai.events.resources import AppResources
@@ -123,6 +124,7 @@ def build_platform(settings: Settings) -> Platform:
         account_id=settings.account_id,
         region=settings.region,
         retry_base_s=settings.delivery_retry_base_s,
+        endpoint_policy=EndpointPolicy(allow_private=not settings.checks_aws_signatures()),
     )
     resources.topics = topics
     async_events.outbox = Outbox(queues, topics)

@@ -37,6 +37,7 @@ from unkai.deploy.registry import Registry
 from unkai.deploy.versions import SNS_METHOD
 from unkai.errors import Conflict, InvalidRequest, NotFound, UnkaiError
 from unkai.events import message_attributes
+from unkai.events.endpoint_policy import EndpointPolicy
 from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
 from unkai.events.message_attributes import Attributes
 from unkai.events.queue_requests import SendEntry, check_batch
@@ -89,7 +90,9 @@ class TopicService:
         region: str,
         retry_base_s: float = 20.0,
         clock_ms: Callable[[], int] | None = None,
+        endpoint_policy: EndpointPolicy | None = None,
     ) -> None:
+        self._endpoint_policy = endpoint_policy or EndpointPolicy(allow_private=True)
         self._store = store
         self._registry = registry
         self._queues = queues
@@ -198,6 +201,8 @@ class TopicService:
         (with a Conflict if its attributes differ, as SNS)."""
         name = self.get(topic)["name"]
         sub = self._subscription(name, protocol, endpoint, attributes or {}, "api")
+        if sub.protocol in ("http", "https"):
+            await self._endpoint_policy.check(sub.endpoint)
         for existing in self._subscriptions.values():
             if (existing.topic, existing.protocol, existing.endpoint) == (
                 name,
@@ -521,6 +526,10 @@ class TopicService:
     async def _post(self, pending: PendingMessage, sub: Subscription, message: str) -> str | None:
         import httpx  # only nodes with HTTP subscriptions load it
 
+        try:
+            await self._endpoint_policy.check(sub.endpoint)
+        except InvalidRequest as exc:
+            return f"permanent: {exc.message}"
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
         body = (

@@ -98,3 +98,19 @@ def test_a_function_key_cannot_be_forged(node: PlatformProcess, tmp_path: Path) 
     with pytest.raises(forged.exceptions.ClientError) as caught:
         forged.list_queues()
     assert caught.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://127.0.0.1:9/hook", "http://169.254.169.254/latest/meta-data", "http://localhost/x"],
+)
+def test_remote_key_holders_cannot_point_subscriptions_at_private_addresses(
+    node: PlatformProcess, endpoint: str
+) -> None:
+    # Signatures are checked here, so remote clients may call: a subscription may not make
+    # the platform reach loopback, link-local or private addresses for them
+    sns = client(node, "sns")
+    arn = sns.create_topic(Name="guarded")["TopicArn"]
+    with pytest.raises(sns.exceptions.InvalidParameterException) as caught:
+        sns.subscribe(TopicArn=arn, Protocol="http", Endpoint=endpoint)
+    assert "not a public address" in caught.value.response["Error"]["Message"]
