@@ -388,3 +388,26 @@ def test_a_visibility_timeout_shorter_than_the_function_timeout_is_refused(
     assert done.returncode != 0
     text = done.stdout + done.stderr
     assert "visibility timeout of 5 s" in text and "timeout of 30 s" in text
+
+
+def test_removing_the_service_stops_its_mapping(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    out = deploy(platform, tmp_path, stage, "map-removed", batch=1)
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-removed")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="before")
+    assert wait_until(lambda: len(notes(out)) == 1)
+    # When the service is removed, its poller stops: a later message stays in the queue
+    platform.cli("remove", str(tmp_path / "app"), "--stage", stage, check=True)
+
+    def no_workers() -> bool:
+        with platform.client() as http:
+            text = http.get("/_unkai/metrics").text
+        return f'queue="map-removed",stage="{stage}"' not in text
+
+    assert wait_until(no_workers, 10)
+    sqs.send_message(QueueUrl=url, MessageBody="after")
+    time.sleep(1.5)
+    assert [n["body"] for n in notes(out)] == ["before"]
+    assert counts(sqs, url) == (1, 0)
