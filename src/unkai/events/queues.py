@@ -49,6 +49,7 @@ from unkai.events.queue_requests import (
     check_range,
     check_send,
 )
+from unkai.events.queue_waiters import Waiters
 
 log = logging.getLogger("unkai.events")
 
@@ -123,8 +124,7 @@ class QueueService:
         self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
         self._sweep_interval_s = sweep_interval_s
         self._queues: dict[str, QueueConfig] = {}
-        #: Per queue, the waiting receives (in arrival order) and how many each wants.
-        self._waiters: dict[str, dict[asyncio.Future[None], int]] = {}
+        self._waiters = Waiters()
         self._purged_ms: dict[str, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -139,10 +139,7 @@ class QueueService:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._sweeper
-        for waiters in self._waiters.values():
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
+        self._waiters.release_all()
 
     # -- queues ---------------------------------------------------------------------------
 
@@ -235,7 +232,7 @@ class QueueService:
         await self._store.commit([Write(KIND, config.name, None)])
         await self._store.purge_queue(config.name)
         self._queues.pop(config.name, None)
-        self._notify(config.name)
+        self._waiters.notify(config.name)
 
     async def attributes(self, name: str, wanted: Sequence[str] = ("All",)) -> dict[str, str]:
         config = self.get(name)
@@ -315,7 +312,7 @@ class QueueService:
         stored = await self._store.send_messages(
             config.name, messages, self._clock_ms(), DEDUP_WINDOW_MS
         )
-        self._notify(config.name, sum(not s.duplicate for s in stored))
+        self._waiters.notify(config.name, sum(not s.duplicate for s in stored))
         return [
             Sent(
                 e.id,
@@ -376,7 +373,7 @@ class QueueService:
             remaining = deadline - time.monotonic()
             if got or remaining <= 0:
                 return [_message(m) for m in got]
-            await self._wait(config.name, min(remaining, POLL_S), max_messages)
+            await self._waiters.wait(config.name, min(remaining, POLL_S), max_messages)
             config = self.get(name)
 
     async def delete_messages(
@@ -394,7 +391,7 @@ class QueueService:
         if valid:
             await self._store.delete_messages(config.name, valid)
             if config.fifo:
-                self._notify(config.name, 1)  # the group it freed: one receive can take it
+                self._waiters.notify(config.name, 1)  # the group it freed: one receive can take it
         return outcomes
 
     async def delete_message(self, name: str, receipt: str) -> None:
@@ -438,7 +435,7 @@ class QueueService:
                         f"the message of receipt handle {receipt} is not in flight (it was "
                         "deleted, or its visibility timeout ran out and it was received again)",
                     )
-            self._notify(config.name)
+            self._waiters.notify(config.name)
         return outcomes
 
     async def change_message_visibility(self, name: str, receipt: str, timeout_s: int) -> None:
@@ -488,7 +485,7 @@ class QueueService:
         moved = await self._store.move_messages(
             source.name, target.name, max_messages, self._clock_ms()
         )
-        self._notify(target.name)
+        self._waiters.notify(target.name)
         return {"source": source.name, "destination": target.name, "moved": moved}
 
     # -- internals ------------------------------------------------------------------------
@@ -517,33 +514,6 @@ class QueueService:
                 f"Reason: {reason}",
                 code="InvalidParameterValue",
             )
-
-    def _notify(self, name: str, count: int | None = None) -> None:
-        """Wake waiting receives, oldest first, until they can take `count` messages (all of
-        them when None): a send of 10 wakes one batch-10 poller, not every poller."""
-        waiters = self._waiters.get(name)
-        if not waiters:
-            return
-        room = 0
-        for waiter, wanted in list(waiters.items()):
-            if count is not None and room >= count:
-                break
-            del waiters[waiter]
-            if not waiter.done():
-                waiter.set_result(None)
-                room += wanted
-
-    async def _wait(self, name: str, timeout_s: float, wanted: int) -> None:
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.setdefault(name, {})[waiter] = wanted
-        try:
-            await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError:
-            pass
-        finally:
-            waiters = self._waiters.get(name)
-            if waiters is not None:
-                waiters.pop(waiter, None)
 
     async def _sweep_forever(self) -> None:
         while True:
