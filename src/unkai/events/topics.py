@@ -9,18 +9,13 @@ topics, subscriptions with filter policies, publish (single and batch), durable 
   document listing them, and returns; then each delivery is made, and the document is rewritten
   without it, so a delivery cut short by `kill -9` is made again after a restart (at least
   once, as SNS).
-- A failed delivery is retried with exponential backoff and full jitter (base
-  `retry_base_s`) up to `MAX_DELIVERY_ATTEMPTS`; then it goes to the subscription's
-  dead-letter queue (its RedrivePolicy) with the error in its attributes, or is dropped and
-  logged. HTTP 2xx is a delivery; 429, 5xx and connection errors are retried; other statuses
-  fail at once.
+- Deliveries, their retries and dead-letter queues are `TopicDeliveries`
+  (topic_deliveries.py).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import heapq
 import logging
 import re
 import time
@@ -29,52 +24,39 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
 from unkai.backends.base import MetadataStore, Write
 from unkai.background import Background
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import SNS_METHOD
-from unkai.errors import Conflict, InvalidRequest, NotFound, UnkaiError
+from unkai.errors import Conflict, InvalidRequest, NotFound
 from unkai.events import message_attributes
 from unkai.events.endpoint_policy import EndpointPolicy
 from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
 from unkai.events.message_attributes import Attributes
-from unkai.events.queue_requests import SendEntry, check_batch
+from unkai.events.queue_requests import check_batch
 from unkai.events.queues import QueueService
 from unkai.events.sns_messages import (
     Delivery,
     PendingMessage,
     PublishEntry,
-    envelope,
-    lambda_event,
-    message_for,
     parse_structured,
     timestamp,
 )
 from unkai.events.subscriptions import PROTOCOLS, Subscription, with_attributes
+from unkai.events.topic_deliveries import MESSAGE_KIND, TopicDeliveries
 from unkai.invoke.async_events import AsyncEvents
-from unkai.invoke.backoff import full_jitter
-from unkai.invoke.invoker import Target
 
 if TYPE_CHECKING:
-    import httpx
+    pass
 
 log = logging.getLogger("unkai.events")
 
 TOPIC_KIND = "topic"
 SUBSCRIPTION_KIND = "subscription"
-MESSAGE_KIND = "sns_message"
 #: SNS: a message with its attributes is at most 256 KiB.
 MAX_MESSAGE_BYTES = 256 * 1024
 MAX_SUBJECT_CHARS = 100
 MAX_BATCH_ENTRIES = 10
-#: Delivery attempts before a delivery goes to the dead-letter queue (SNS's HTTP default is
-#: 1 + 3 retries).
-MAX_DELIVERY_ATTEMPTS = 4
-HTTP_TIMEOUT_S = 15.0
-#: Deliveries made at once, at most (a backlog after an outage is worked off in steps).
-MAX_IN_FLIGHT = 64
 _TOPIC_NAME = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
@@ -105,14 +87,19 @@ class TopicService:
         self._subscriptions: dict[str, Subscription] = {}
         self._route_subscriptions: dict[str, list[Subscription]] = {}
         self._policies: dict[str, FilterPolicy] = {}
-        self._pending: dict[str, PendingMessage] = {}
-        self._due: list[tuple[int, str]] = []
-        self._running: set[str] = set()
         self._routes_lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self._tasks = Background()
-        self._http: httpx.AsyncClient | None = None
+        self._deliveries = TopicDeliveries(
+            store,
+            queues,
+            async_events,
+            subscription=self._subscriptions.get,
+            topic_arn=self.arn,
+            subscription_arn=self.subscription_arn,
+            retry_base_s=retry_base_s,
+            clock_ms=self._clock_ms,
+            endpoint_policy=self._endpoint_policy,
+        )
         registry.subscribe(self._on_stage_changed)
 
     async def start(self) -> None:
@@ -122,20 +109,11 @@ class TopicService:
             self._add_subscription(Subscription.from_doc(doc.value))
         for stage in await self._registry.stages():
             await self._load_routes(stage)
-        for doc in await self._store.list(MESSAGE_KIND):
-            pending = PendingMessage.from_doc(doc.value)
-            self._pending[pending.message_id] = pending
-            self._schedule(pending)
-        self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
+        await self._deliveries.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await self._deliveries.close()
         await self._tasks.cancel_all()
-        if self._http is not None:
-            await self._http.aclose()
 
     # -- topics and subscriptions ---------------------------------------------------------
 
@@ -294,9 +272,7 @@ class TopicService:
         return sorted(every, key=lambda s: (s.topic, s.protocol, s.endpoint))
 
     def stats(self) -> list[dict[str, Any]]:
-        owed: dict[str, int] = {}
-        for pending in self._pending.values():
-            owed[pending.topic] = owed.get(pending.topic, 0) + len(pending.deliveries)
+        owed = self._deliveries.owed()
         return [
             {
                 "name": name,
@@ -361,9 +337,7 @@ class TopicService:
             await self._store.commit(
                 [Write(MESSAGE_KIND, m.message_id, m.to_doc(), expected_revision=0) for m in owing]
             )
-            for m in owing:
-                self._pending[m.message_id] = m
-                self._schedule(m)
+            self._deliveries.add(owing)
         return [m.message_id for m in messages]
 
     def _check_entry(self, entry: PublishEntry) -> None:
@@ -408,179 +382,6 @@ class TopicService:
         return matched
 
     # -- delivery -------------------------------------------------------------------------
-
-    def _schedule(self, pending: PendingMessage) -> None:
-        for delivery in pending.deliveries.values():
-            heapq.heappush(
-                self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
-            )
-        self._wake.set()
-
-    async def _dispatch_forever(self) -> None:
-        running = self._running
-        while True:
-            now = self._clock_ms()
-            while self._due and self._due[0][0] <= now and len(running) < MAX_IN_FLIGHT:
-                _, key = heapq.heappop(self._due)
-                if key in running:
-                    continue
-                message_id, _, sub_id = key.partition("/")
-                pending = self._pending.get(message_id)
-                delivery = pending.deliveries.get(sub_id) if pending else None
-                if pending is None or delivery is None or delivery.due_ms > now:
-                    continue
-                running.add(key)
-                self._tasks.spawn(self._deliver_guarded(pending, delivery))
-            self._wake.clear()
-            timeout = (self._due[0][0] - now) / 1000 if self._due else None
-            if len(running) >= MAX_IN_FLIGHT:
-                timeout = None  # a finished delivery wakes the loop
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
-
-    async def _deliver_guarded(self, pending: PendingMessage, delivery: Delivery) -> None:
-        try:
-            await self._deliver_once(pending, delivery)
-        finally:
-            self._running.discard(f"{pending.message_id}/{delivery.subscription}")
-            self._wake.set()
-
-    async def _deliver_once(self, pending: PendingMessage, delivery: Delivery) -> None:
-        sub = self._subscriptions.get(delivery.subscription)
-        try:
-            if sub is None:
-                await self._settle(pending, delivery)  # unsubscribed meanwhile
-                return
-            error = await self._deliver(pending, sub)
-            if error is None:
-                await self._settle(pending, delivery)
-                return
-            delivery.attempts += 1
-            delivery.error = error
-            if delivery.attempts >= MAX_DELIVERY_ATTEMPTS or error.startswith("permanent:"):
-                try:
-                    await self._dead_letter(pending, sub, error)
-                except UnkaiError as exc:  # e.g. the dead-letter queue was deleted
-                    log.warning(
-                        "topic %s: message %s could not be dead-lettered: %s",
-                        pending.topic,
-                        pending.message_id,
-                        exc.message,
-                    )
-                await self._settle(pending, delivery)
-                return
-            wait_s = full_jitter(delivery.attempts, self._retry_base_s)
-            delivery.due_ms = self._clock_ms() + int(wait_s * 1000)
-            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
-            heapq.heappush(self._due, (delivery.due_ms, f"{pending.message_id}/{sub.id}"))
-            self._wake.set()
-        except Exception:  # boundary: the delivery counts as a failed attempt
-            log.exception("topic %s: delivery of %s failed", pending.topic, pending.message_id)
-            delivery.attempts += 1
-            if delivery.attempts >= MAX_DELIVERY_ATTEMPTS:
-                with contextlib.suppress(Exception):
-                    await self._settle(pending, delivery)
-                return
-            delivery.due_ms = self._clock_ms() + int(self._retry_base_s * 1000)
-            heapq.heappush(
-                self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
-            )
-            self._wake.set()
-
-    async def _settle(self, pending: PendingMessage, delivery: Delivery) -> None:
-        pending.deliveries.pop(delivery.subscription, None)
-        if pending.deliveries:
-            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
-        else:
-            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, None)])
-            self._pending.pop(pending.message_id, None)
-
-    async def _deliver(self, pending: PendingMessage, sub: Subscription) -> str | None:
-        """Make one delivery; None when done, else the error ("permanent: ..." is not retried)."""
-        message = message_for(pending, sub.protocol)
-        try:
-            if sub.protocol == "sqs":
-                if sub.raw:
-                    entry = SendEntry(message, message_attributes.api_shape(pending.attributes))
-                else:
-                    entry = SendEntry(
-                        orjson.dumps(envelope(pending, self.arn(pending.topic), message)).decode()
-                    )
-                await self._queues.send(sub.endpoint, entry)
-            elif sub.protocol == "lambda":
-                stage, _, function = sub.endpoint.partition("/")
-                await self._async.accept(
-                    Target(stage, function),
-                    lambda_event(
-                        pending, self.arn(pending.topic), self.subscription_arn(sub), message
-                    ),
-                )
-            else:
-                return await self._post(pending, sub, message)
-        except NotFound as exc:
-            return exc.message
-        except UnkaiError as exc:
-            return f"permanent: {exc.message}"
-        return None
-
-    async def _post(self, pending: PendingMessage, sub: Subscription, message: str) -> str | None:
-        import httpx  # only nodes with HTTP subscriptions load it
-
-        try:
-            await self._endpoint_policy.check(sub.endpoint)
-        except InvalidRequest as exc:
-            return f"permanent: {exc.message}"
-        if self._http is None:
-            self._http = httpx.AsyncClient(timeout=HTTP_TIMEOUT_S)
-        body = (
-            message
-            if sub.raw
-            else orjson.dumps(envelope(pending, self.arn(pending.topic), message)).decode()
-        )
-        headers = {
-            "content-type": "text/plain; charset=UTF-8",
-            "x-amz-sns-message-type": "Notification",
-            "x-amz-sns-message-id": pending.message_id,
-            "x-amz-sns-topic-arn": self.arn(pending.topic),
-            "x-amz-sns-subscription-arn": self.subscription_arn(sub),
-        }
-        if sub.raw:
-            headers["x-amz-sns-rawdelivery"] = "true"
-        try:
-            response = await self._http.post(sub.endpoint, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            return f"{type(exc).__name__}: {exc}"
-        except (httpx.InvalidURL, ValueError) as exc:
-            return f"permanent: {type(exc).__name__}: {exc}"
-        if 200 <= response.status_code < 300:
-            return None
-        if response.status_code == 429 or response.status_code >= 500:
-            return f"HTTP {response.status_code}"
-        return f"permanent: HTTP {response.status_code}"
-
-    async def _dead_letter(self, pending: PendingMessage, sub: Subscription, error: str) -> None:
-        if sub.dead_letter_queue is None:
-            log.warning(
-                "topic %s: message %s to %s %s dropped after %s: no dead-letter queue",
-                pending.topic,
-                pending.message_id,
-                sub.protocol,
-                sub.endpoint,
-                error,
-            )
-            return
-        body = orjson.dumps(
-            envelope(pending, self.arn(pending.topic), message_for(pending, sub.protocol))
-        )
-        attrs = {
-            "RequestID": {"DataType": "String", "StringValue": pending.message_id},
-            "ErrorCode": {"DataType": "String", "StringValue": "DeliveryFailed"},
-            "ErrorMessage": {
-                "DataType": "String",
-                "StringValue": error.removeprefix("permanent: ")[:1000],
-            },
-        }
-        await self._queues.send(sub.dead_letter_queue, SendEntry(body.decode(), attrs))
 
     # -- internals ------------------------------------------------------------------------
 
