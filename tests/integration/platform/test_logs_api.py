@@ -4,10 +4,13 @@ pagination, the errors boto3 users catch, and the calls `aws logs tail` makes.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import queue
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.platform_process import PlatformProcess, wait_until, write_app
+from tests.tools import aws_cli_v2
 
 STAGE = "cwlogs"
 GROUP = f"/unkai/{STAGE}/talker"
@@ -393,3 +397,110 @@ def test_the_aws_cli_filters_and_reads_events(platform: PlatformProcess, logged:
         "--start-from-head",
     )
     assert "after the drain\n" in messages(read["events"])
+
+
+def aws_v2(platform: PlatformProcess, *args: str) -> list[str]:
+    """The real AWS CLI v2 (tests/tools/aws_cli_v2.py puts it in the venv) run as `aws`."""
+    cli = aws_cli_v2.cli_path(Path(sys.prefix))
+    assert cli.exists(), f"AWS CLI v2 is missing: run {sys.executable} tests/tools/aws_cli_v2.py"
+    return [str(cli), "--endpoint-url", platform.url, "--region", REGION, *args]
+
+
+AWS_ENV = {**os.environ, "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_PAGER": ""}
+
+
+def tail(platform: PlatformProcess, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        aws_v2(platform, "logs", "tail", *args),
+        capture_output=True,
+        text=True,
+        env=AWS_ENV,
+        timeout=120,
+    )
+
+
+def test_aws_logs_tail_prints_filters_and_narrows_by_stream(
+    platform: PlatformProcess, logged: Logged
+) -> None:
+    # When `aws logs tail` (AWS CLI v2, unchanged) prints the group's last hour
+    done = tail(platform, GROUP, "--since", "1h", "--format", "short")
+    # Then every event comes once, in order, each line "<time> <message>"
+    assert done.returncode == 0, done.stderr
+    printed = [line.split(" ", 1)[1] for line in done.stdout.splitlines()]
+    expected = [*first_stream_lines(), "START", "after the drain\n", "END", "REPORT"]
+    assert [shape(m) for m in printed] == [m.rstrip("\n") for m in expected]
+    assert sum(m.startswith("REPORT RequestId: ") for m in printed) == 4
+
+    # When it filters by pattern, in the detailed format that names the stream
+    done = tail(platform, GROUP, "--since", "1h", "--filter-pattern", "hello")
+    assert done.returncode == 0, done.stderr
+    # Then only the matching lines come, each naming its stream
+    assert [line.split(" ", 2)[2] for line in done.stdout.splitlines()] == [
+        "hello 0",
+        "hello 1",
+        "hello 2",
+    ]
+    assert all(line.split(" ")[1] == logged.first_stream for line in done.stdout.splitlines())
+
+    # And a stream prefix narrows to the second instance's stream
+    done = tail(
+        platform,
+        GROUP,
+        "--since",
+        "1h",
+        "--format",
+        "short",
+        "--log-stream-name-prefix",
+        logged.second_stream,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "after the drain" in done.stdout and "hello 0" not in done.stdout
+
+    # And an unknown group fails the command with CloudWatch Logs' error
+    done = tail(platform, f"/unkai/{STAGE}/missing", "--since", "1h")
+    assert done.returncode == 254
+    assert "ResourceNotFoundException" in done.stderr and "FilterLogEvents" in done.stderr
+
+
+def test_aws_logs_tail_follow_prints_new_invocations(
+    platform: PlatformProcess, logged: Logged
+) -> None:
+    # Given `aws logs tail --follow` on a function's group, started before it runs
+    group = f"/unkai/{STAGE}/quiet"
+    with subprocess.Popen(
+        aws_v2(platform, "logs", "tail", group, "--follow", "--since", "1m", "--format", "short"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=AWS_ENV,
+    ) as follower:
+        printed: queue.Queue[str] = queue.Queue()
+        reader = threading.Thread(
+            target=lambda: [printed.put(line) for line in follower.stdout or ()], daemon=True
+        )
+        reader.start()
+        try:
+            # When the function is invoked, and again once its first lines were printed
+            seen: list[str] = []
+            for n in range(2):
+                invoke(platform, "quiet", [f"followed {n}"])
+                # Then each invocation's lines appear while the command keeps running
+                deadline = time.monotonic() + 30
+                while not any(f"followed {n}" in line for line in seen):
+                    assert time.monotonic() < deadline, (seen, follower.poll())
+                    try:
+                        seen.append(printed.get(timeout=1))
+                    except queue.Empty:
+                        continue
+            assert follower.poll() is None
+            deadline = time.monotonic() + 30
+            while sum("REPORT RequestId: " in line for line in seen) < 2:
+                assert time.monotonic() < deadline, seen
+                with contextlib.suppress(queue.Empty):
+                    seen.append(printed.get(timeout=1))
+            # And each event is printed once, though every poll asks again from the newest time
+            assert sum("followed 0" in line for line in seen) == 1
+            assert sum("START RequestId: " in line for line in seen) == 2
+        finally:
+            follower.kill()
+            follower.wait(timeout=10)
