@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from unkai.invoke.models import FunctionError, Invocation, InvocationResult
 from unkai.runtime import frames
+from unkai.runtime.limits import RssProbe
 from unkai.runtime.spec import InstanceSpec
 
 #: Called with (instance, request id or None, text) for output not carried by a RESULT frame.
@@ -128,6 +129,7 @@ class Instance:
         self.init_duration_ms: float | None = None
         self.preload_modules: list[str] = []
         self.last_rss_kb = 0
+        self._rss_probe: RssProbe | None = None
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
         self._pending: tuple[Invocation, ResultCallback, asyncio.TimerHandle] | None = None
@@ -370,8 +372,22 @@ class Instance:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(self.pid, signal.SIGKILL)
 
+    def sample_rss_kb(self) -> int | None:
+        """The process's resident set now (the memory watchdog's sample); None once gone."""
+        if self._rss_probe is None:
+            if not self.pid:
+                return None
+            self._rss_probe = RssProbe(self.pid)
+        return self._rss_probe.read_kb()
+
+    def _close_probe(self) -> None:
+        if self._rss_probe is not None:
+            self._rss_probe.close()
+            self._rss_probe = None
+
     def exited(self, status: int) -> None:
         """The zygote reaped our process (called by the supervisor)."""
+        self._close_probe()
         if not self._exit.done():
             self._exit.set_result(status)
 
@@ -388,6 +404,7 @@ class Instance:
             self._fail()
         if self.state is not InstanceState.STOPPED:
             self._move(InstanceState.STOPPED, "stop")
+        self._close_probe()
         if self._transport is not None:
             self._transport.close()
 

@@ -44,6 +44,36 @@ def read_rss_kb(pid: int) -> int | None:
     return int(fields[1]) * _PAGE_KB
 
 
+class RssProbe:
+    """`read_rss_kb` for one process sampled many times: /proc/<pid>/statm stays open, so a
+    sample is one pread instead of open, fstat, ioctl, lseek, two reads and close (measured
+    2.4 vs 15 us). The descriptor belongs to that process: once it is gone, reads fail
+    (ESRCH) rather than read another process that got the same pid."""
+
+    __slots__ = ("_fd",)
+
+    def __init__(self, pid: int) -> None:
+        try:
+            self._fd: int | None = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            self._fd = None
+
+    def read_kb(self) -> int | None:
+        """Resident set in KiB; None when the process is gone."""
+        if self._fd is None:
+            return None
+        try:
+            return int(os.pread(self._fd, 128, 0).split()[1]) * _PAGE_KB
+        except (OSError, IndexError, ValueError):
+            self.close()
+            return None
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
 def read_vm_size_kb() -> int:
     """Address space of the current process in KiB (VmSize), 0 when /proc is unavailable."""
     try:

@@ -24,7 +24,6 @@ from typing import Any, Protocol
 from unkai.runtime.custom import CustomInstance, is_custom_runtime
 from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
 from unkai.runtime.instance import Instance
-from unkai.runtime.limits import read_rss_kb
 from unkai.runtime.pool import Pool
 from unkai.runtime.spec import InstanceSpec
 from unkai.runtime.zygote import Zygote, ZygoteError
@@ -244,7 +243,7 @@ class Supervisor:
 
     @staticmethod
     def _check_memory(instance: Instance) -> None:
-        rss_kb = read_rss_kb(instance.pid)
+        rss_kb = instance.sample_rss_kb()
         if rss_kb is None:
             return
         instance.last_rss_kb = max(instance.last_rss_kb, rss_kb)
