@@ -98,6 +98,7 @@ class ApiFunctions:
         service name is a manifest's), InvalidRequest for a bad zip, ConfigError for a bad
         setting (its `field` is the manifest key)."""
         _check_name(name)
+        self._dirs.function_dir(stage, name)  # refuses a stage that is no directory name
         async with self._lock:
             existing = await self._current(stage, name)
             if existing is not None:

@@ -42,6 +42,7 @@ from typing import Any
 
 import yaml
 
+from unkai.config.spec import NAME_PATTERN
 from unkai.errors import InvalidRequest
 
 MANIFEST = "unkai.yml"
@@ -108,7 +109,14 @@ class FunctionDirs:
         self._root = root
 
     def function_dir(self, stage: str, name: str) -> Path:
-        """The parent of every revision of one function (names are checked by the caller)."""
+        """The parent of every revision of one function. Both names become path segments, so
+        both are checked here, where the path is made, whatever the caller checked: a stage
+        from a header like `../../x` must not reach the file system."""
+        for value, what in ((stage, "stage (X-Unkai-Stage)"), (name, "FunctionName")):
+            if not NAME_PATTERN.match(value):
+                raise invalid(
+                    f"the {what} must be 1 to 64 letters, digits, '-' or '_', got {value!r}"
+                )
         return self._root / stage / name
 
     def owns(self, stage: str, name: str, app_dir: str) -> bool:

@@ -480,3 +480,22 @@ def test_aws_cli_creates_and_invokes(platform: PlatformProcess, tmp_path: Path) 
         assert json.loads(out.read_text())["event"] == {"from": "cli"}
     finally:
         lambda_client(platform, None).delete_function(FunctionName=name)
+
+
+@pytest.mark.parametrize("bad_stage", ["../../escape", "a/b", ".."])
+def test_a_stage_that_is_no_directory_name_is_refused_before_any_file_is_written(
+    platform: PlatformProcess, tmp_path: Path, bad_stage: str
+) -> None:
+    # Given a stage header that would lead out of the data directory as a path
+    lam = lambda_client(platform, bad_stage)
+    before = sorted(p.name for p in platform.data_dir.parent.iterdir())
+    # When a function is created in it
+    with pytest.raises(ClientError) as caught:
+        create(lam, "escaper")
+    # Then the call is refused, naming the stage, and nothing was written anywhere
+    code, message = error_of(caught)
+    assert code == "InvalidParameterValueException" and "X-Unkai-Stage" in message
+    assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert sorted(p.name for p in platform.data_dir.parent.iterdir()) == before
+    assert not list(platform.data_dir.rglob("escape*"))
+    assert not (platform.data_dir / "functions" / "a").exists()
