@@ -105,7 +105,7 @@ class AwsEndpoint:
             account_id = self._account_of(request, access_key)
         except SignatureError as exc:
             refusal = AwsError(exc.code_for(service or ""), exc.message, exc.status)
-            connection.respond(*error_answer(request, refusal, request_id))
+            connection.respond(*error_answer(request, refusal, request_id, service))
             return
         handler.handle_call(
             request,
@@ -154,9 +154,18 @@ class AwsEndpoint:
         return None, None, None
 
 
-def error_answer(request: Request, error: AwsError, request_id: str) -> Answer:
-    """The error in the shape the caller's protocol reads: json when it sent X-Amz-Target,
-    query when it posted a form, rest-json otherwise."""
+#: Services that speak only the query protocol: their errors are XML whatever the request
+#: looks like (a presigned GET has neither a target nor a form).
+QUERY_ONLY_SERVICES = frozenset({"sts", "sns"})
+
+
+def error_answer(
+    request: Request, error: AwsError, request_id: str, service: str | None = None
+) -> Answer:
+    """The error in the shape the caller's protocol reads: query for a query-only service,
+    json when it sent X-Amz-Target, query when it posted a form, rest-json otherwise."""
+    if service in QUERY_ONLY_SERVICES:
+        return query_error(error, request_id)
     if request.header(b"x-amz-target") is not None:
         return json_error(error, request_id)
     content_type = request.header(b"content-type") or b""

@@ -93,6 +93,7 @@ class SigV4Verifier:
         expected = hmac.new(self._signing_key(key, signature.scope), to_sign, hashlib.sha256)
         if not hmac.compare_digest(expected.hexdigest().encode(), signature.signature):
             raise SignatureError(Failure.MISMATCH, _MISMATCH)
+        _check_all_signed(request, signature)
         return key
 
     def _check_time(self, signature: Signature) -> None:
@@ -133,6 +134,38 @@ class SigV4Verifier:
             signing_key = derive_signing_key(key.secret_access_key, scope)
             self._signing_keys[cache_key] = signing_key
         return signing_key
+
+
+#: Headers that choose what a call does (X-Amz-Target picks the operation, X-Unkai-Stage the
+#: stage, X-Amz-Invocation-Type sync or async, ...): present, they must be signed, or anyone
+#: holding a presigned URL or a captured request could point it elsewhere. AWS asks the same
+#: of `x-amz-*` headers; SDKs sign every header but a few transport ones (botocore's
+#: SIGNED_HEADERS_BLACKLIST), so their calls always pass.
+_MUST_BE_SIGNED_PREFIXES = (b"x-amz-", b"x-unkai-")
+
+
+def _check_all_signed(request: Request, signature: Signature) -> None:
+    """Refuse a request carrying a routing header its signature does not cover. With the
+    Authorization header, Content-Type too (it picks the query protocol's parser); a
+    presigned URL signs only `host`, and clients add a Content-Type of their own."""
+    signed = signature.signed_headers
+    unsigned = sorted(
+        {
+            name.decode("latin-1")
+            for name, _ in request.headers
+            if name not in signed
+            and (
+                name.startswith(_MUST_BE_SIGNED_PREFIXES)
+                or (name == b"content-type" and signature.expires_s is None)
+            )
+        }
+    )
+    if unsigned:
+        raise SignatureError(
+            Failure.MISMATCH,
+            "There were headers present in the request which were not signed: "
+            + ", ".join(unsigned),
+        )
 
 
 def derive_signing_key(secret: str, scope: str) -> bytes:

@@ -136,3 +136,35 @@ def test_with_checks_off_any_key_works_and_start_up_says_so(platform: PlatformPr
     assert sts.get_caller_identity()["Account"] == "000000000000"
     url = sqs.create_queue(QueueName="aws-auth-dev-mode")["QueueUrl"]
     assert url.endswith("/aws-auth-dev-mode")
+
+
+def test_headers_that_choose_the_call_must_be_signed(secured: PlatformProcess) -> None:
+    # Given a presigned GetCallerIdentity URL, which signs only `host`
+    url = client(secured, "sts").generate_presigned_url(
+        "get_caller_identity", ExpiresIn=60, HttpMethod="GET"
+    )
+    # When an x-amz-* or x-unkai-* header is added to it, the call is refused, naming them
+    for extra in ({"X-Unkai-Stage": "other"}, {"X-Amz-Target": "AmazonSQS.ListQueues"}):
+        answer = httpx.get(url, headers=extra, timeout=30)
+        assert answer.status_code == 403, answer.text
+        assert "SignatureDoesNotMatch" in answer.text
+        assert f"not signed: {next(iter(extra)).lower()}" in answer.text
+    # But a Content-Type of the client's own is not refused on a presigned URL
+    plain = httpx.get(url, headers={"Content-Type": "text/plain"}, timeout=30)
+    assert plain.status_code == 200, plain.text
+
+    # Given a Lambda call signed by boto3 (every header signed)
+    lam = client(secured, "lambda")
+    unsigned: dict[str, str] = {}
+
+    def add_unsigned(request: Any, **_: Any) -> None:
+        for name, value in unsigned.items():
+            request.headers[name] = value
+
+    lam.meta.events.register("before-send.lambda.*", add_unsigned)
+    assert lam.list_functions()["Functions"] == []
+    # When a stage header is added after signing, it is refused in Lambda's code
+    unsigned["X-Unkai-Stage"] = "elsewhere"
+    refused = error_of(lam.list_functions)
+    assert refused["Code"] == "InvalidSignatureException" and refused["status"] == 403
+    assert "x-unkai-stage" in refused["Message"]
