@@ -35,7 +35,7 @@ import subprocess
 import time
 from typing import Any
 
-from unkai.gateway.http1 import Headers, HttpServer, Responder
+from unkai.gateway.http1 import Headers, HttpConnection, HttpServer
 from unkai.invoke.models import Invocation
 from unkai.runtime import frames
 from unkai.runtime.bootstrap import LOG_CAP_CHARS, LOG_STREAM_INTERVAL_S, TRUNCATED_MARKER
@@ -89,7 +89,7 @@ class CustomInstance(Instance):
         self._output_fd = -1
         self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
         #: A `GET /next` waiting for an event.
-        self._parked: Responder | None = None
+        self._parked: HttpConnection | None = None
         #: The request id handed to the runtime and not yet answered.
         self._handed_out: str | None = None
         self._log_parts: list[str] = []
@@ -129,14 +129,25 @@ class CustomInstance(Instance):
 
     # -- the Runtime API (RuntimeApiTarget) -----------------------------------------------------
 
-    def next_invocation(self, responder: Responder) -> None:
+    def next_invocation(self, connection: HttpConnection) -> str | None:
+        """One runtime asks for one event at a time. While an event is out, asking again is
+        refused (handing it out twice would run it twice); so is a second wait beside one
+        still open. A wait whose connection closed (a client that timed out) is replaced."""
+        if self._handed_out is not None:
+            return (
+                f"invocation {self._handed_out} is in flight: post its response or error "
+                "before asking for the next one"
+            )
+        parked = self._parked
+        if parked is not None and not parked.closed:
+            return "another request is already waiting for the next invocation"
         if not self._initialized.done():
             self._drain_output()  # what init printed is the instance's, not the invocation's
             self.init_duration_ms = (time.monotonic() - self.created) * 1000.0
             self._initialized.set_result(True)
-        self._handed_out = None
-        self._parked = responder
+        self._parked = connection
         self._hand_out()
+        return None
 
     def invocation_response(self, request_id: str, body: bytes) -> bool:
         return self._answer(request_id, frames.RESULT_OK, body)
@@ -157,6 +168,9 @@ class CustomInstance(Instance):
     def _hand_out(self) -> None:
         pending, responder = self._pending, self._parked
         if pending is None or responder is None or self._handed_out is not None:
+            return
+        if responder.closed:  # the runtime gave up on this wait; the event waits for the next
+            self._parked = None
             return
         invocation = pending[0]
         self._parked = None

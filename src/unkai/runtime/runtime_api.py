@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
-from unkai.gateway.http1 import Headers, HttpConnection, Limits, Request, Responder
+from unkai.gateway.http1 import Headers, HttpConnection, Limits, Request
 
 PREFIX = "/2018-06-01/runtime/"
 NEXT_PATH = PREFIX + "invocation/next"
@@ -44,7 +44,10 @@ ACCEPTED = b'{"status":"OK"}'
 class RuntimeApiTarget(Protocol):
     """What the API calls on its instance. Each returns True when the call was accepted."""
 
-    def next_invocation(self, responder: Responder) -> None: ...
+    def next_invocation(self, connection: HttpConnection) -> str | None:
+        """Park `connection` until an event comes (or answer it now); a refusal's message
+        when the runtime may not ask now."""
+        ...
 
     def invocation_response(self, request_id: str, body: bytes) -> bool: ...
 
@@ -88,7 +91,10 @@ class RuntimeApi:
     def handle(self, request: Request, connection: HttpConnection) -> None:
         path = request.path
         if request.method == "GET" and path == NEXT_PATH:
-            self._target.next_invocation(connection)  # answered when an event arrives
+            refused = self._target.next_invocation(connection)  # answered when an event comes
+            if refused is not None:
+                status, body = _refusal(403, "InvalidStateTransition", refused)
+                connection.respond(status, JSON_HEADERS, body)
             return
         status, body = self._post(request) if request.method == "POST" else (0, b"")
         if not status:

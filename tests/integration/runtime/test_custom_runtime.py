@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 import time
 from pathlib import Path
 from typing import TypeVar
@@ -168,5 +169,55 @@ def test_awslambdaric_runs_a_python_handler(tmp_path: Path) -> None:
         # And the same process serves on
         after = json.loads((await call(pool, b"{}", timeout_s=10)).payload or b"")
         assert after["pid"] == got["pid"]
+
+    run_supervised(body)
+
+
+#: A runtime that asks for the next event again before answering the one it holds, and once
+#: opens two waits side by side; it reports what the API answered in its response.
+IMPATIENT_BOOTSTRAP = f"""#!{sys.executable}
+import json, os, threading, urllib.error, urllib.request
+
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.headers, json.loads(answer.read())
+    except urllib.error.HTTPError as refused:
+        return refused.code, refused.headers, json.loads(refused.read())
+
+
+def post(request_id, doc):
+    data = json.dumps(doc).encode()
+    urllib.request.urlopen(urllib.request.Request(api + request_id + "/response", data=data))
+
+
+while True:
+    status, headers, event = get(api + "next")
+    request_id = headers["Lambda-Runtime-Aws-Request-Id"]
+    again = get(api + "next")  # while this event is out
+    post(request_id, {{"event": event, "request_id": request_id, "again": [again[0], again[2]]}})
+"""
+
+
+def test_a_second_next_while_an_event_is_out_is_refused(tmp_path: Path) -> None:
+    spec = make_spec(write_bootstrap(tmp_path, IMPATIENT_BOOTSTRAP), runtime="provided")
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # When a runtime asks for the next event before answering the one it holds
+        first = await call(pool, b'{"n":1}', timeout_s=10)
+        second = await call(pool, b'{"n":2}', timeout_s=10)
+        # Then that ask is refused, so the event is not handed out (nor run) twice
+        for result, n in ((first, 1), (second, 2)):
+            assert result.error is None, result.error
+            seen = json.loads(result.payload or b"")
+            assert seen["event"] == {"n": n} and seen["request_id"] == result.request_id
+            status, refusal = seen["again"]
+            assert status == 403 and refusal["errorType"] == "InvalidStateTransition"
+            assert result.request_id in refusal["errorMessage"]
+        assert first.request_id != second.request_id
 
     run_supervised(body)
