@@ -32,6 +32,9 @@ SIGV4 = b"AWS4-HMAC-SHA256 "
 PRESIGNED = b"X-Amz-Credential="
 #: X-Amz-Target prefixes of the json services, by service name.
 TARGET_PREFIXES: Mapping[bytes, str] = {b"AmazonSQS.": "sqs", b"Logs_20140328.": "logs"}
+_TARGETS = tuple(TARGET_PREFIXES)
+#: The signing name of API Gateway's invoke API: a request signed for it calls a route.
+ROUTE_SERVICE = "execute-api"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +80,22 @@ class AwsEndpoint:
 
     @staticmethod
     def claims(request: Request) -> bool:
-        """True for an AWS call (a SigV4 signature, presigned or not, or an X-Amz-Target).
-        Asked of every request that is not the control API's: one pass over the headers."""
+        """True for an AWS call: a SigV4 signature (header or presigned) for any service but
+        `execute-api` (a client signing for API Gateway means your routes), or an
+        X-Amz-Target of a service served here. A route's own `X-Amz-Target`, or a query value
+        that merely contains `X-Amz-Credential=`, stays with the routes. Asked of every
+        request that is not the control API's: one pass over the headers."""
         for name, value in request.headers:
-            if (name == b"authorization" and value.startswith(SIGV4)) or name == b"x-amz-target":
+            if name == b"authorization" and value.startswith(SIGV4):
+                scope = credential_scope(value)
+                return scope is None or scope[3] != ROUTE_SERVICE
+            if name == b"x-amz-target" and value.startswith(_TARGETS):
                 return True
         query = request.query_string
-        return bool(query) and PRESIGNED in query
+        if not query or PRESIGNED not in query:
+            return False
+        scope = presigned_scope(query)
+        return scope is not None and scope[3] != ROUTE_SERVICE
 
     def handle(self, request: Request, connection: HttpConnection) -> None:
         request_id = new_request_id()
@@ -186,12 +198,10 @@ def credential_scope(authorization: bytes) -> tuple[str, str, str, str] | None:
 
 def presigned_scope(query_string: bytes) -> tuple[str, str, str, str] | None:
     """(access key, date, region, service) of a presigned request's X-Amz-Credential."""
-    if PRESIGNED not in query_string or query_string.count(PRESIGNED) != 1:
+    found = [p for p in query_string.split(b"&") if p.startswith(PRESIGNED)]
+    if len(found) != 1:  # none, or two: the verifier would check one and the routing read another
         return None
-    for pair in query_string.split(b"&"):
-        if pair.startswith(PRESIGNED):
-            return _scope(unquote(pair[len(PRESIGNED) :].decode("latin-1")))
-    return None
+    return _scope(unquote(found[0][len(PRESIGNED) :].decode("latin-1")))
 
 
 def _scope(value: str) -> tuple[str, str, str, str] | None:
