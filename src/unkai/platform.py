@@ -184,7 +184,9 @@ def build_platform(settings: Settings) -> Platform:
             },
             region=settings.region,
             account_id=settings.account_id,
-            verifier=SigV4Verifier(KeyRing(_access_keys(settings), function_keys)),
+            verifier=SigV4Verifier(
+                KeyRing(_access_keys(settings), function_keys), region=settings.region
+            ),
             check_signatures=settings.checks_aws_signatures(),
         ),
         default_stage=settings.default_stage,

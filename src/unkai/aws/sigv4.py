@@ -62,8 +62,11 @@ class SigV4Verifier:
         *,
         clock: Callable[[], float] = time.time,
         max_skew_s: float = MAX_SKEW_S,
+        region: str | None = None,
     ) -> None:
         self.keys = keys
+        #: The one region this endpoint serves; a signature scoped to another is refused.
+        self._region = region
         self._clock = clock
         self._max_skew_s = max_skew_s
         self._signing_keys: dict[tuple[str, str], bytes] = {}
@@ -81,6 +84,7 @@ class SigV4Verifier:
                 Failure.UNKNOWN_KEY, "The security token included in the request is invalid."
             )
         self._check_time(signature)
+        self._check_region(signature)
         canonical = canonical_request(request, signature)
         to_sign = b"\n".join(
             (
@@ -95,6 +99,16 @@ class SigV4Verifier:
             raise SignatureError(Failure.MISMATCH, _MISMATCH)
         _check_all_signed(request, signature)
         return key
+
+    def _check_region(self, signature: Signature) -> None:
+        region = signature.scope.split("/", 2)[1]
+        if self._region is not None and region != self._region:
+            raise SignatureError(
+                Failure.MISMATCH,
+                f"Credential should be scoped to a valid region: this endpoint serves "
+                f"'{self._region}', the request is signed for '{region}' (set the client's "
+                "region, or the platform's --region)",
+            )
 
     def _check_time(self, signature: Signature) -> None:
         signed_at = _epoch_s(signature.timestamp)

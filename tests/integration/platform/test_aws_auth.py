@@ -168,3 +168,18 @@ def test_headers_that_choose_the_call_must_be_signed(secured: PlatformProcess) -
     refused = error_of(lam.list_functions)
     assert refused["Code"] == "InvalidSignatureException" and refused["status"] == 403
     assert "x-unkai-stage" in refused["Message"]
+
+
+def test_a_signature_for_another_region_is_refused(secured: PlatformProcess) -> None:
+    # Given a client set up for a region this platform does not serve (it serves us-east-1)
+    elsewhere = boto3.client(
+        "sqs",
+        endpoint_url=secured.url,
+        region_name="eu-west-1",
+        aws_access_key_id="AKIDUNKAIONE",
+        aws_secret_access_key="secret-one",
+    )
+    # Then its calls are refused, naming both regions
+    refused = error_of(elsewhere.list_queues)
+    assert refused["Code"] == "SignatureDoesNotMatch" and refused["status"] == 403
+    assert "'us-east-1'" in refused["Message"] and "'eu-west-1'" in refused["Message"]
