@@ -19,6 +19,7 @@ from unkai.aws import lambda_requests as members
 from unkai.aws import lambda_shapes as shapes
 from unkai.aws.lambda_requests import Call, JsonAnswer, invalid
 from unkai.aws.lambda_shapes import Arns
+from unkai.aws.tokens import parse_digits
 from unkai.deploy.aliases import ALIAS_NAME, AliasChange, Aliases, Routing
 from unkai.errors import InvalidRequest
 
@@ -131,7 +132,7 @@ def routing(body: Mapping[str, Any]) -> Routing | None:
             "Map value must satisfy constraint: [Member must have value less than or equal "
             "to 1.0, Member must have value greater than or equal to 0.0]"
         )
-    if not version.isdigit():
+    if parse_digits(version) is None:
         raise _validation(
             f"Value '{version}' at '{WEIGHTS}' failed to satisfy constraint: Map keys must "
             "satisfy constraint: [Member must satisfy regular expression pattern: [0-9]+]"

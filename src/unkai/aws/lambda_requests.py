@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from unkai.aws.tokens import parse_digits
 from unkai.errors import InvalidRequest
 
 T = TypeVar("T")
@@ -162,12 +163,15 @@ _TYPE_NAMES = {
 
 
 def query_int(query: Mapping[str, str], key: str) -> int | None:
+    """A positive integer from the query string (`MaxItems`), None when absent; raises
+    InvalidParameterValueException for anything else."""
     value = query.get(key)
     if value is None:
         return None
-    if not value.isdigit() or int(value) < 1:
+    number = parse_digits(value)
+    if number is None or number < 1:
         raise invalid(f"{key} must be a positive integer, got {value!r}")
-    return int(value)
+    return number
 
 
 def parse_body(data: bytes) -> dict[str, Any]:

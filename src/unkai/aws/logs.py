@@ -37,6 +37,7 @@ import orjson
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import Answer, AwsError, json_error
 from unkai.aws.log_groups import Group, LogGroupNames
+from unkai.aws.tokens import parse_digits
 from unkai.background import Background
 from unkai.deploy.registry import Registry
 from unkai.errors import InvalidRequest, NotFound, UnkaiError
@@ -417,9 +418,11 @@ def _direction(p: Params, token: Any, *, from_head: bool) -> tuple[bool, Gap | N
 
 
 def _offset(p: Params) -> int:
+    """The offset a `nextToken` unkai gave names (0 without one); raises InvalidRequest."""
     token = p.get("nextToken")
     if token is None:
         return 0
-    if not isinstance(token, str) or not token.isdigit():
+    offset = parse_digits(token)
+    if offset is None:
         raise InvalidRequest(f"The specified nextToken is invalid: {token!r}")
-    return int(token)
+    return offset

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from urllib.parse import quote_from_bytes, unquote_to_bytes
 
+from unkai.aws.tokens import parse_digits
 from unkai.gateway.http1 import Headers, Request
 
 ALGORITHM = b"AWS4-HMAC-SHA256"
@@ -195,12 +196,13 @@ def _checked_timestamp(text: str) -> str:
 
 
 def _expires_s(text: str) -> int:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_EXPIRES_S:
+    seconds = parse_digits(text)
+    if seconds is None or not 1 <= seconds <= MAX_EXPIRES_S:
         raise SignatureError(
             Failure.INCOMPLETE,
-            f"X-Amz-Expires must be 1 to {MAX_EXPIRES_S} seconds, got {text!r}.",
+            f"X-Amz-Expires must be 1 to {MAX_EXPIRES_S} seconds, got {text[:32]!r}.",
         )
-    return int(text)
+    return seconds
 
 
 # -- the canonical request ------------------------------------------------------------------

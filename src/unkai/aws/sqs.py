@@ -8,27 +8,40 @@ Thin: each operation parses its request and calls `QueueService`; errors carry S
 which is the code boto3 shows (`AWS.SimpleQueueService.NonExistentQueue`)
 (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-faqs.html).
 Signatures are verified by `AwsEndpoint` before a call reaches this module.
+
+Every request is answered: the members are read with `queue_requests`' typed readers before
+an operation changes anything (a wrong type is SQS's 400), and anything else an operation
+raises is logged and answered as SQS's `InternalError` (500), never left to the client's
+read timeout.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 
 from unkai.aws import sqs_query
 from unkai.aws.endpoint import AwsCall
-from unkai.aws.errors import AwsError, query_error
+from unkai.aws.errors import Answer, AwsError, query_error
+from unkai.aws.tokens import parse_digits
 from unkai.background import Background
 from unkai.errors import InvalidRequest, UnkaiError
-from unkai.events.queue_requests import EntryError, SendEntry, check_batch
+from unkai.events import queue_requests as members
+from unkai.events.queue_requests import EntryError, Params, SendEntry, check_batch, check_range
 from unkai.events.queue_shapes import batch_result, message_shape, sent_shape
 from unkai.events.queues import QueueService
 from unkai.gateway.errors import status_for
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 
+log = logging.getLogger("unkai.aws")
+
 _CONTENT_TYPE = (b"content-type", b"application/x-amz-json-1.0")
+#: ListQueues' and ListDeadLetterSourceQueues' MaxResults: "Value range is 1 to 1000"
+#: (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ListQueues.html).
+MAX_RESULTS = 1000
 #: The codes SQS's query protocol used, which its JSON protocol still reports.
 _QUERY_CODES = {
     "QueueDoesNotExist": "AWS.SimpleQueueService.NonExistentQueue",
@@ -42,7 +55,7 @@ _QUERY_CODES = {
     "MessageNotInflight": "AWS.SimpleQueueService.MessageNotInflight",
     "UnsupportedOperation": "AWS.SimpleQueueService.UnsupportedOperation",
 }
-Operation = Callable[["SqsApi", dict[str, Any], str], Awaitable[dict[str, Any]]]
+Operation = Callable[["SqsApi", Params, str], Awaitable[dict[str, Any]]]
 
 
 class SqsApi:
@@ -58,7 +71,7 @@ class SqsApi:
         answer = self._answer if json_call else self._answer_query
         self._tasks.spawn(answer(request, connection, call.request_id))
 
-    async def call(self, action: str, params: dict[str, Any], host: str) -> dict[str, Any]:
+    async def call(self, action: str, params: Params, host: str) -> dict[str, Any]:
         """Run the operation `action` on params in the JSON protocol's shape and return its
         result dict; raises UnkaiError (UnsupportedOperation for one unkai does not serve)."""
         operation = _OPERATIONS.get(action)
@@ -70,142 +83,146 @@ class SqsApi:
         return await operation(self, params, host)
 
     async def _answer(self, request: Request, connection: HttpConnection, request_id: str) -> None:
-        target = (request.header(b"x-amz-target") or b"").decode("latin-1")
+        action = (request.header(b"x-amz-target") or b"").decode("latin-1")
+        action = action.removeprefix("AmazonSQS.")
         try:
-            try:
-                params = orjson.loads(request.body or b"{}")
-            except orjson.JSONDecodeError as exc:
-                raise InvalidRequest(
-                    f"the request body is not JSON: {exc}", code="MalformedInput"
-                ) from None
-            if not isinstance(params, dict):
-                raise InvalidRequest(
-                    "the request body must be a JSON object", code="MalformedInput"
-                )
-            result = await self.call(target.removeprefix("AmazonSQS."), params, _host(request))
+            answer = await self._json_answer(request, action, request_id)
+        except Exception:  # boundary: a bug answers 500 and is logged, never a hung request
+            log.exception("SQS %s failed", action)
+            answer = _json_error("InternalError", _internal_error(action), request_id)
+        connection.respond(*answer)
+
+    async def _json_answer(self, request: Request, action: str, request_id: str) -> Answer:
+        try:
+            result = await self.call(action, _json_params(request.body), _host(request))
         except UnkaiError as exc:
-            connection.respond(*_error(exc, request_id))
-            return
+            return _error(exc, request_id)
         headers: Headers = [_CONTENT_TYPE, (b"x-amzn-requestid", request_id.encode())]
-        connection.respond(200, headers, orjson.dumps(result))
+        return 200, headers, orjson.dumps(result)
 
     async def _answer_query(
         self, request: Request, connection: HttpConnection, request_id: str
     ) -> None:
         try:
+            answer = await self._query_answer(request, request_id)
+        except Exception:  # boundary: a bug answers 500 and is logged, never a hung request
+            log.exception("SQS query request to %s failed", request.path)
+            answer = query_error(_internal_error("the request"), request_id)
+        connection.respond(*answer)
+
+    async def _query_answer(self, request: Request, request_id: str) -> Answer:
+        try:
             action, params = sqs_query.decode_form(request)
             result = await self.call(action, params, _host(request))
         except UnkaiError as exc:
-            connection.respond(*query_error(_query_error(exc), request_id))
-            return
+            return query_error(_query_error(exc), request_id)
         headers: Headers = [
             (b"content-type", b"text/xml"),
             (b"x-amzn-requestid", request_id.encode()),
         ]
-        connection.respond(200, headers, sqs_query.encode_result(action, result, request_id))
+        return 200, headers, sqs_query.encode_result(action, result, request_id)
 
     # -- operations -----------------------------------------------------------------------
 
     def _url(self, host: str, name: str) -> str:
         return f"http://{host}/{self._queues.account_id}/{name}"
 
-    async def create_queue(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        name = _required(p, "QueueName")
-        await self._queues.create(name, _strings(p.get("Attributes"), "Attributes"))
+    async def create_queue(self, p: Params, host: str) -> dict[str, Any]:
+        name = members.required_text(p, "QueueName")
+        await self._queues.create(name, members.string_map(p, "Attributes"))
         return {"QueueUrl": self._url(host, name)}
 
-    async def get_queue_url(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        config = self._queues.get(_required(p, "QueueName"))
+    async def get_queue_url(self, p: Params, host: str) -> dict[str, Any]:
+        config = self._queues.get(members.required_text(p, "QueueName"))
         return {"QueueUrl": self._url(host, config.name)}
 
-    async def list_queues(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        names = self._queues.names(p.get("QueueNamePrefix") or "")
-        start = int(p.get("NextToken") or 0)
-        limit = p.get("MaxResults")
-        page = names[start : start + limit] if isinstance(limit, int) else names[start:]
+    async def list_queues(self, p: Params, host: str) -> dict[str, Any]:
+        prefix = members.text(p, "QueueNamePrefix") or ""
+        page, token = _page(self._queues.names(prefix), p, "ListQueues")
         result: dict[str, Any] = {"QueueUrls": [self._url(host, n) for n in page]}
-        if isinstance(limit, int) and start + limit < len(names):
-            result["NextToken"] = str(start + limit)
+        if token is not None:
+            result["NextToken"] = token
         return result
 
-    async def delete_queue(self, p: dict[str, Any], host: str) -> dict[str, Any]:
+    async def delete_queue(self, p: Params, host: str) -> dict[str, Any]:
         await self._queues.delete(_queue(p))
         return {}
 
-    async def get_queue_attributes(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        wanted = p.get("AttributeNames") or ["All"]
+    async def get_queue_attributes(self, p: Params, host: str) -> dict[str, Any]:
+        wanted = members.string_list(p, "AttributeNames") or ["All"]
         return {"Attributes": await self._queues.attributes(_queue(p), wanted)}
 
-    async def set_queue_attributes(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        await self._queues.set_attributes(_queue(p), _strings(p.get("Attributes"), "Attributes"))
+    async def set_queue_attributes(self, p: Params, host: str) -> dict[str, Any]:
+        attributes = members.string_map(p, "Attributes")
+        await self._queues.set_attributes(_queue(p), attributes)
         return {}
 
-    async def send_message(self, p: dict[str, Any], host: str) -> dict[str, Any]:
+    async def send_message(self, p: Params, host: str) -> dict[str, Any]:
         sent = await self._queues.send(_queue(p), _send_entry(p, "0"))
         return sent_shape(sent)
 
-    async def send_message_batch(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        entries = [_send_entry(e, str(e.get("Id", ""))) for e in _entries(p)]
+    async def send_message_batch(self, p: Params, host: str) -> dict[str, Any]:
+        entries = [_send_entry(e, members.entry_id(e)) for e in members.entries(p)]
         outcomes = await self._queues.send_batch(_queue(p), entries)
         shaped = [o if isinstance(o, EntryError) else sent_shape(o) for o in outcomes]
         return batch_result([e.id for e in entries], shaped)
 
-    async def receive_message(self, p: dict[str, Any], host: str) -> dict[str, Any]:
+    async def receive_message(self, p: Params, host: str) -> dict[str, Any]:
+        """Every member is read before the receive: once messages are in flight, a bad one
+        would hide them for their visibility timeout and count a receive no client saw."""
         name = _queue(p)
+        system = [
+            *members.string_list(p, "AttributeNames"),
+            *members.string_list(p, "MessageSystemAttributeNames"),
+        ]
+        wanted = members.string_list(p, "MessageAttributeNames")
+        count = members.integer(p, "MaxNumberOfMessages")
+        fifo = self._queues.get(name).fifo
         messages = await self._queues.receive(
             name,
-            max_messages=p.get("MaxNumberOfMessages", 1),
-            wait_s=p.get("WaitTimeSeconds"),
-            visibility_s=p.get("VisibilityTimeout"),
+            max_messages=1 if count is None else count,
+            wait_s=members.integer(p, "WaitTimeSeconds"),
+            visibility_s=members.integer(p, "VisibilityTimeout"),
         )
-        fifo = self._queues.get(name).fifo
-        system = [*(p.get("AttributeNames") or []), *(p.get("MessageSystemAttributeNames") or [])]
-        wanted = p.get("MessageAttributeNames") or []
         return {"Messages": [message_shape(m, fifo, system, wanted) for m in messages]}
 
-    async def delete_message(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        await self._queues.delete_message(_queue(p), _required(p, "ReceiptHandle"))
+    async def delete_message(self, p: Params, host: str) -> dict[str, Any]:
+        receipt = members.required_text(p, "ReceiptHandle")
+        await self._queues.delete_message(_queue(p), receipt)
         return {}
 
-    async def delete_message_batch(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        entries = _entries(p)
-        _check_ids(entries, "DeleteMessageBatch")
-        outcomes = await self._queues.delete_messages(
-            _queue(p), [(str(e["Id"]), str(e.get("ReceiptHandle", ""))) for e in entries]
-        )
-        return batch_result([str(e["Id"]) for e in entries], [o or {} for o in outcomes])
+    async def delete_message_batch(self, p: Params, host: str) -> dict[str, Any]:
+        receipts = _receipts(members.entries(p), "DeleteMessageBatch")
+        outcomes = await self._queues.delete_messages(_queue(p), receipts)
+        return batch_result([i for i, _ in receipts], [o or {} for o in outcomes])
 
-    async def change_message_visibility(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        await self._queues.change_message_visibility(
-            _queue(p),
-            _required(p, "ReceiptHandle"),
-            p.get("VisibilityTimeout"),  # type: ignore[arg-type]
-        )
+    async def change_message_visibility(self, p: Params, host: str) -> dict[str, Any]:
+        receipt = members.required_text(p, "ReceiptHandle")
+        timeout_s = members.required_integer(p, "VisibilityTimeout")
+        await self._queues.change_message_visibility(_queue(p), receipt, timeout_s)
         return {}
 
-    async def change_message_visibility_batch(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        entries = _entries(p)
-        _check_ids(entries, "ChangeMessageVisibilityBatch")
-        outcomes = await self._queues.change_visibility(
-            _queue(p),
-            [
-                (str(e["Id"]), str(e.get("ReceiptHandle", "")), e.get("VisibilityTimeout", -1))
-                for e in entries
-            ],
-        )
-        return batch_result([str(e["Id"]) for e in entries], [o or {} for o in outcomes])
+    async def change_message_visibility_batch(self, p: Params, host: str) -> dict[str, Any]:
+        entries = members.entries(p)
+        receipts = _receipts(entries, "ChangeMessageVisibilityBatch")
+        changes = [
+            (entry_id, receipt, _entry_timeout_s(e))
+            for (entry_id, receipt), e in zip(receipts, entries, strict=True)
+        ]
+        outcomes = await self._queues.change_visibility(_queue(p), changes)
+        return batch_result([i for i, _ in receipts], [o or {} for o in outcomes])
 
-    async def purge_queue(self, p: dict[str, Any], host: str) -> dict[str, Any]:
+    async def purge_queue(self, p: Params, host: str) -> dict[str, Any]:
         await self._queues.purge(_queue(p))
         return {}
 
-    async def start_message_move_task(self, p: dict[str, Any], host: str) -> dict[str, Any]:
-        source = _required(p, "SourceArn")
-        destination = p.get("DestinationArn")
+    async def start_message_move_task(self, p: Params, host: str) -> dict[str, Any]:
+        source = members.required_text(p, "SourceArn")
+        destination = members.text(p, "DestinationArn") or None
         moved = await self._queues.redrive(source, destination)
         return {"TaskHandle": f"{moved['source']}:{moved['destination']}:{moved['moved']}"}
 
-    async def list_dead_letter_source_queues(self, p: dict[str, Any], host: str) -> dict[str, Any]:
+    async def list_dead_letter_source_queues(self, p: Params, host: str) -> dict[str, Any]:
         name = self._queues.get(_queue(p)).name
         sources = [
             n
@@ -213,7 +230,11 @@ class SqsApi:
             if (c := self._queues.get(n)).redrive is not None
             and c.redrive.dead_letter_queue == name
         ]
-        return {"queueUrls": [self._url(host, n) for n in sources]}
+        page, token = _page(sources, p, "ListDeadLetterSourceQueues")
+        result: dict[str, Any] = {"queueUrls": [self._url(host, n) for n in page]}
+        if token is not None:
+            result["NextToken"] = token
+        return result
 
 
 _OPERATIONS: dict[str, Operation] = {
@@ -242,20 +263,38 @@ def _host(request: Request) -> str:
     return (request.header(b"host") or b"127.0.0.1").decode("latin-1")
 
 
+def _json_params(body: bytes | None) -> Params:
+    """The JSON protocol's request object; raises MalformedInput for anything else."""
+    try:
+        params = orjson.loads(body or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"the request body is not JSON: {exc}", code="MalformedInput"
+        ) from None
+    if not isinstance(params, dict):
+        raise InvalidRequest("the request body must be a JSON object", code="MalformedInput")
+    return params
+
+
 def _code(exc: UnkaiError) -> str:
     """SQS's (JSON protocol's) name for the error."""
     return "QueueDoesNotExist" if exc.code == "ResourceNotFoundException" else exc.code
 
 
-def _error(exc: UnkaiError, request_id: str) -> tuple[int, Headers, bytes]:
-    code, legacy = _code(exc), _query_error(exc)
+def _error(exc: UnkaiError, request_id: str) -> Answer:
+    return _json_error(_code(exc), _query_error(exc), request_id)
+
+
+def _json_error(code: str, legacy: AwsError, request_id: str) -> Answer:
+    """The JSON protocol's error: `code` in `__type`, and the query protocol's code and fault
+    (`legacy`) in `x-amzn-query-error`, which boto3 reports."""
     fault = "Sender" if legacy.sender_fault else "Receiver"
     headers: Headers = [
         _CONTENT_TYPE,
         (b"x-amzn-requestid", request_id.encode()),
         (b"x-amzn-query-error", f"{legacy.code};{fault}".encode()),
     ]
-    body = {"__type": f"com.amazonaws.sqs#{code}", "message": exc.message}
+    body = {"__type": f"com.amazonaws.sqs#{code}", "message": legacy.message}
     return legacy.status, headers, orjson.dumps(body)
 
 
@@ -270,44 +309,65 @@ def _query_error(exc: UnkaiError) -> AwsError:
     )
 
 
-def _required(p: dict[str, Any], name: str) -> str:
-    value = p.get(name)
-    if not isinstance(value, str) or not value:
+def _internal_error(action: str) -> AwsError:
+    """SQS's InternalError (500, the service's fault), the same code in both protocols
+    (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html)."""
+    return AwsError(
+        "InternalError", f"{action} failed inside unkai; see the platform log", 500, False
+    )
+
+
+def _page(names: Sequence[str], p: Params, action: str) -> tuple[Sequence[str], str | None]:
+    """A listing's page and the NextToken of the next one: from the offset a NextToken unkai
+    gave, at most MaxResults (1 to `MAX_RESULTS`) names. As in SQS, only a request with
+    MaxResults gets a NextToken. Raises InvalidParameterValue."""
+    start = _offset(members.text(p, "NextToken"), action)
+    size = members.integer(p, "MaxResults")
+    if size is None:
+        return names[start:], None
+    end = start + check_range(action, "MaxResults", size, 1, MAX_RESULTS)
+    return names[start:end], (str(end) if end < len(names) else None)
+
+
+def _offset(token: str | None, action: str) -> int:
+    """The offset a NextToken names (unkai's tokens are offsets); no token, or an empty one,
+    starts at the first name."""
+    if not token:
+        return 0
+    offset = parse_digits(token)
+    if offset is None:
         raise InvalidRequest(
-            f"The request must contain the parameter {name}.", code="MissingParameter"
+            f"{action}: Invalid NextToken value {token[:40]!r}: pass back the NextToken of "
+            "the previous answer, or none for the first page.",
+            code="InvalidParameterValue",
         )
-    return value
+    return offset
 
 
-def _queue(p: dict[str, Any]) -> str:
+def _queue(p: Params) -> str:
     """The queue a QueueUrl names (its last path segment)."""
-    url = _required(p, "QueueUrl")
+    url = members.required_text(p, "QueueUrl")
     return url.rstrip("/").rsplit("/", 1)[-1]
 
 
-def _strings(value: Any, name: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidRequest(f"{name} must be a map of strings", code="InvalidParameterValue")
-    return {str(k): str(v) for k, v in value.items()}
+def _receipts(entries: Sequence[Params], action: str) -> list[tuple[str, str]]:
+    """(Id, ReceiptHandle) of each entry, the batch rules checked; a missing receipt handle
+    fails its entry alone (an invalid one, as SQS does)."""
+    receipts = [(members.entry_id(e), members.text(e, "ReceiptHandle") or "") for e in entries]
+    check_batch([entry_id for entry_id, _ in receipts], action)
+    return receipts
 
 
-def _entries(p: dict[str, Any]) -> list[dict[str, Any]]:
-    entries = p.get("Entries")
-    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-        raise InvalidRequest(
-            "The request must contain the parameter Entries (a list of objects).",
-            code="MissingParameter",
-        )
-    return entries
+def _entry_timeout_s(entry: Params) -> int:
+    """A ChangeMessageVisibilityBatch entry's VisibilityTimeout; a missing one is -1, out of
+    range, so that it fails its entry alone."""
+    timeout_s = members.integer(entry, "VisibilityTimeout")
+    return -1 if timeout_s is None else timeout_s
 
 
-def _check_ids(entries: list[dict[str, Any]], action: str) -> None:
-    check_batch([str(e.get("Id", "")) for e in entries], action)
-
-
-def _send_entry(p: dict[str, Any], entry_id: str) -> SendEntry:
+def _send_entry(p: Params, entry_id: str) -> SendEntry:
+    """The entry as the client wrote it: `check_send` checks each member's type, so that a bad
+    one fails only its entry of a batch."""
     return SendEntry(
         p.get("MessageBody"),  # type: ignore[arg-type]
         p.get("MessageAttributes"),

@@ -1,6 +1,12 @@
-"""What an SQS request carries, checked once for every front door: batch rules, message
-bodies, group and deduplication ids, and the numbers' limits, with SQS's error names
-(https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html)."""
+"""What an SQS request carries, checked once for every front door: the members' types,
+batch rules, message bodies, group and deduplication ids, and the numbers' limits, with SQS's
+error names (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/CommonErrors.html).
+
+The readers (`text`, `required_text`, `integer`, `string_list`, `string_map`, `entries`,
+`entry_id`) take a request's members in the JSON protocol's shape, which the query protocol
+is translated to, so a member of the wrong type (`{"QueueNamePrefix": 5}`,
+`MessageAttributeName.1.x=y`) is SQS's 400 in either protocol, found before the operation
+changes anything, and never an exception the operation did not expect."""
 
 from __future__ import annotations
 
@@ -15,6 +21,8 @@ from unkai.errors import InvalidRequest
 from unkai.events import message_attributes
 from unkai.events.message_attributes import Attributes
 
+#: A request's members, in the JSON protocol's shape.
+Params = Mapping[str, Any]
 MAX_BATCH_ENTRIES = 10
 _ENTRY_ID = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
 #: MessageGroupId and MessageDeduplicationId: 1 to 128 letters, digits and punctuation.
@@ -61,6 +69,105 @@ class EntryError:
     @classmethod
     def of(cls, entry_id: str, error: InvalidRequest) -> EntryError:
         return cls(entry_id, error.code, error.message)
+
+
+def text(p: Params, name: str) -> str | None:
+    """An optional string member; raises InvalidParameterValue when it is of another type."""
+    value = p.get(name)
+    if value is None or isinstance(value, str):
+        return value
+    raise _wrong_type(name, value, "a string")
+
+
+def required_text(p: Params, name: str) -> str:
+    """A required string member; raises MissingParameter when it is absent or empty, and
+    InvalidParameterValue when it is of another type."""
+    value = text(p, name)
+    if not value:
+        raise _missing(name)
+    return value
+
+
+def integer(p: Params, name: str) -> int | None:
+    """An optional integer member (not a boolean, which JSON keeps apart); raises
+    InvalidParameterValue when it is of another type. Its range is the operation's to check."""
+    value = p.get(name)
+    if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise _wrong_type(name, value, "an integer")
+
+
+def required_integer(p: Params, name: str) -> int:
+    """A required integer member; raises MissingParameter or InvalidParameterValue."""
+    value = integer(p, name)
+    if value is None:
+        raise _missing(name)
+    return value
+
+
+def string_list(p: Params, name: str) -> list[str]:
+    """An optional list of strings (AttributeNames, MessageAttributeNames), empty when absent;
+    raises InvalidParameterValue for anything else."""
+    value = p.get(name)
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return value
+    raise _wrong_type(name, value, "a list of strings")
+
+
+def string_map(p: Params, name: str) -> dict[str, str]:
+    """An optional map of strings to strings (a queue's Attributes), empty when absent; raises
+    InvalidParameterValue for anything else (SQS takes every attribute value as a string)."""
+    value = p.get(name)
+    if value is None:
+        return {}
+    if isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        return value
+    raise _wrong_type(name, value, "a map of strings to strings")
+
+
+def entries(p: Params) -> list[dict[str, Any]]:
+    """A batch request's Entries (a list of objects); raises MissingParameter otherwise."""
+    value = p.get("Entries")
+    if not isinstance(value, list) or not all(isinstance(e, dict) for e in value):
+        raise InvalidRequest(
+            "The request must contain the parameter Entries (a list of objects).",
+            code="MissingParameter",
+        )
+    return value
+
+
+def entry_id(entry: Params) -> str:
+    """A batch entry's Id ("" when absent, which `check_batch` refuses); raises
+    InvalidBatchEntryId when it is not a string."""
+    value = entry.get("Id", "")
+    if not isinstance(value, str):
+        raise InvalidRequest(
+            f"A batch entry id must be a string, got {_shown(value)}", code="InvalidBatchEntryId"
+        )
+    return value
+
+
+def _missing(name: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"The request must contain the parameter {name}.", code="MissingParameter"
+    )
+
+
+def _wrong_type(name: str, value: object, kind: str) -> InvalidRequest:
+    return InvalidRequest(
+        f"Value {_shown(value)} for parameter {name} is invalid. Reason: it must be {kind}.",
+        code="InvalidParameterValue",
+    )
+
+
+def _shown(value: object, limit: int = 80) -> str:
+    """`value` for an error message, cut to `limit` characters (a client's mistake can be long)."""
+    shown = repr(value)
+    return shown if len(shown) <= limit else f"{shown[: limit - 3]}..."
 
 
 def check_batch(ids: Sequence[str], action: str) -> None:
