@@ -15,9 +15,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import boto3
 import httpx
+from botocore.config import Config
 
 START_TIMEOUT_S = 30.0
 
@@ -86,6 +88,18 @@ class PlatformProcess:
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60.0)
+
+    def aws(self, service: str, config: Config | None = None, region: str = "us-east-1") -> Any:
+        """A boto3 client of `service` for this platform, unchanged but for the endpoint (any
+        key: these platforms do not check signatures unless started with --aws-auth on)."""
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+            config=config,
+        )
 
     def cli(
         self, *args: str, check: bool = False, timeout_s: float = 120.0

@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
 
 import orjson
 
 from unkai.errors import Throttled, UnkaiError
+from unkai.events.xml_chars import escape
 from unkai.gateway.errors import status_for
 
 

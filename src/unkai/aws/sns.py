@@ -36,6 +36,7 @@ from unkai.aws import sns_wire as wire
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError, query_error
 from unkai.aws.sns_wire import Params
+from unkai.aws.tokens import parse_digits
 from unkai.background import Background
 from unkai.errors import InvalidRequest, NotFound, UnkaiError
 from unkai.events.queues import QueueService
@@ -87,7 +88,11 @@ class SnsApi:
         self._tasks.spawn(self._answer(request, connection, call.request_id))
 
     async def _answer(self, request: Request, connection: HttpConnection, request_id: str) -> None:
-        params = wire.form(request)
+        try:
+            params = wire.form(request)
+        except InvalidRequest as exc:  # not UTF-8, or a character XML 1.0 cannot carry
+            connection.respond(*query_error(_error(exc), request_id))
+            return
         action = params.get("Action", "")
         operation = _OPERATIONS.get(action)
         if operation is None:
@@ -359,11 +364,12 @@ def _publish_entry(p: Params, entry_id: str) -> PublishEntry:
 
 
 def _page(items: Sequence[T], token: str | None) -> tuple[Sequence[T], str | None]:
-    if token is not None and not token.isdigit():
+    """A page of `items` from the offset `token` (a token unkai gave); raises InvalidParameter."""
+    start = 0 if token is None else parse_digits(token)
+    if start is None:
         raise InvalidRequest(
             f"Invalid parameter: NextToken Reason: {token!r} is not a token unkai gave",
             code="InvalidParameter",
         )
-    start = int(token or 0)
     end = start + PAGE_SIZE
     return items[start:end], (str(end) if end < len(items) else None)

@@ -8,16 +8,22 @@ structures `<Name>.member.N.<member>`, N counting from 1. An answer is
 `<{Op}Response xmlns=...><{Op}Result>...</{Op}Result><ResponseMetadata><RequestId>`, a list
 in it `<member>` elements and a map `<entry><key/><value/></entry>` elements (the model's
 defaults: SNS flattens nothing). SQS's query protocol flattens its lists and maps, which is
-why `aws/sqs_query.py` has its own.
+why `aws/sqs_query.py` has its own; the form's decoding (`aws/query_form.py`) and the text
+escape (`events/xml_chars.py`) are shared.
+
+Every parameter is checked at input against XML 1.0's characters: SNS refuses others with
+`InvalidParameter` (its answers are XML, and a topic attribute, subject or message stored with
+one would make every later answer showing it unparsable).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
+from unkai.aws import query_form
+from unkai.aws.tokens import parse_digits
 from unkai.errors import InvalidRequest
+from unkai.events import xml_chars
 from unkai.gateway.http1 import Request
 
 XMLNS = "http://sns.amazonaws.com/doc/2010-03-31/"
@@ -25,13 +31,15 @@ Params = Mapping[str, str]
 
 
 def form(request: Request) -> dict[str, str]:
-    """The query string's and the form body's parameters (the body's win)."""
-    pairs = parse_qsl(request.query_string.decode("latin-1"), keep_blank_values=True)
-    content_type = request.header(b"content-type") or b""
-    if content_type.startswith(b"application/x-www-form-urlencoded"):
-        body = request.body.decode("latin-1")
-        pairs += parse_qsl(body, keep_blank_values=True, encoding="utf-8", errors="replace")
-    return dict(pairs)
+    """The query string's and the form body's parameters (the body's win). Raises
+    InvalidRequest (InvalidParameter) when they are not UTF-8, or when a name or value has a
+    character outside XML 1.0's set, naming the parameter (`Message`,
+    `Attributes.entry.1.value`...), as SNS does."""
+    params = dict(query_form.pairs(request, error_code="InvalidParameter"))
+    for name, value in params.items():
+        xml_chars.check(name, "Invalid parameter: a parameter's name", code="InvalidParameter")
+        xml_chars.check(value, f"Invalid parameter: {name} Reason: it", code="InvalidParameter")
+    return params
 
 
 def required(p: Params, name: str) -> str:
@@ -47,7 +55,8 @@ def required(p: Params, name: str) -> str:
 def indexes(p: Params, prefix: str) -> list[str]:
     """The N of each `<prefix>N.`... parameter, in numeric order."""
     found = {key[len(prefix) :].split(".", 1)[0] for key in p if key.startswith(prefix)}
-    return sorted((n for n in found if n.isdigit()), key=int)
+    numbered = [(index, n) for n in found if (index := parse_digits(n)) is not None]
+    return [n for _, n in sorted(numbered)]
 
 
 def members(p: Params, name: str) -> list[dict[str, str]]:
@@ -86,13 +95,8 @@ def message_attributes(p: Params) -> dict[str, dict[str, str]]:
 # -- the XML answer ---------------------------------------------------------------------
 
 
-def escape_text(text: str) -> str:
-    """Text for an element; a CR as a reference, which XML parsers would turn into LF."""
-    return escape(text, {"\r": "&#13;"})
-
-
 def text(name: str, value: str) -> str:
-    return f"<{name}>{escape_text(value)}</{name}>"
+    return f"<{name}>{xml_chars.escape(value)}</{name}>"
 
 
 def list_xml(name: str, items: Iterable[str]) -> str:

@@ -15,7 +15,8 @@ both protocols:
    StringValue|BinaryValue} per message attribute, `<Action>ResultEntry` and
    `BatchResultErrorEntry` per batch outcome).
 Errors are `aws.errors.query_error`'s `<ErrorResponse>`, with the query codes
-(`AWS.SimpleQueueService.NonExistentQueue`).
+(`AWS.SimpleQueueService.NonExistentQueue`). The form's decoding (`aws/query_form.py`) and the
+text escape (`events/xml_chars.py`) are SNS's too.
 
 Shapes: https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-making-api-requests-xml.html,
 https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-api-responses.html
@@ -27,9 +28,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import parse_qsl
 
+from unkai.aws import query_form
+from unkai.aws.tokens import parse_digits
 from unkai.errors import InvalidRequest
+from unkai.events import xml_chars
 from unkai.gateway.http1 import Request
 
 #: Flattened lists of strings (`AttributeName.1=All`, or a bare `AttributeName=All`):
@@ -101,9 +104,6 @@ _NO_RESULT = frozenset(
     }
 )
 _XMLNS = "http://queue.amazonaws.com/doc/2012-11-05/"
-#: `\r` is written `&#xD;`: an XML parser turns a raw CR into LF, which would change the body
-#: the SDK reads and fail its MD5OfBody check.
-_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#xD;"})
 
 Node = str | dict[str, "Node"]
 
@@ -112,7 +112,7 @@ def decode_form(request: Request) -> tuple[str, dict[str, Any]]:
     """(Action, params in the JSON protocol's shape) of a query request: the URL's query
     string and a form body. Raises InvalidRequest (MissingAction, MalformedQueryString,
     InvalidParameterValue, MissingParameter) naming the parameter at fault."""
-    tree = _tree([*_pairs(request.query_string), *_pairs(_form_body(request))])
+    tree = _tree(query_form.pairs(request, error_code="MalformedQueryString"))
     action = tree.pop("Action", None)
     if not isinstance(action, str) or not action:
         raise InvalidRequest(
@@ -142,20 +142,6 @@ def encode_result(action: str, result: Mapping[str, Any], request_id: str) -> by
 
 
 # -- decoding -------------------------------------------------------------------------------
-
-
-def _form_body(request: Request) -> bytes:
-    content_type = request.header(b"content-type") or b""
-    return request.body if content_type.startswith(b"application/x-www-form-urlencoded") else b""
-
-
-def _pairs(encoded: bytes) -> list[tuple[str, str]]:
-    try:
-        return parse_qsl(encoded.decode(), keep_blank_values=True, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidRequest(
-            "The request's parameters are not UTF-8 text", code="MalformedQueryString"
-        ) from None
 
 
 def _tree(pairs: Iterable[tuple[str, str]]) -> dict[str, Node]:
@@ -204,13 +190,17 @@ def _items(name: str, node: Node) -> list[Node]:
     """A flattened list's members in index order (`Name.1`, `Name.2`...)."""
     if isinstance(node, str):
         return [node]
-    if not all(index.isdigit() and index != "0" for index in node):
-        raise InvalidRequest(
-            f"The members of {name} must be numbered {name}.1, {name}.2, ...; got "
-            f"{', '.join(f'{name}.{index}' for index in node)}",
-            code="MalformedQueryString",
-        )
-    return [node[index] for index in sorted(node, key=int)]
+    positions: list[tuple[int, str]] = []
+    for index in node:
+        position = parse_digits(index)
+        if not position:  # None (not 1 to 18 ASCII digits) or 0
+            raise InvalidRequest(
+                f"The members of {name} must be numbered {name}.1, {name}.2, ...; got "
+                f"{', '.join(f'{name}.{index}' for index in node)}",
+                code="MalformedQueryString",
+            )
+        positions.append((position, index))
+    return [node[index] for _, index in sorted(positions)]
 
 
 def _map(name: str, key_name: str, node: Node) -> dict[str, Any]:
@@ -278,5 +268,5 @@ def _element(out: list[str], name: str, value: Any, entry_element: str) -> None:
     elif isinstance(value, bool):
         out.append("true" if value else "false")
     else:
-        out.append(str(value).translate(_ESCAPES))
+        out.append(xml_chars.escape(str(value)))
     out.append(f"</{name}>")

@@ -12,10 +12,10 @@ UserId is the access key. Other STS actions answer 501 and name themselves.
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
-from xml.sax.saxutils import escape
 
 from unkai.aws.endpoint import AwsCall
 from unkai.aws.errors import AwsError, query_error
+from unkai.events.xml_chars import escape
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 
 XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from unkai.errors import InvalidRequest
+from unkai.events import xml_chars
 
 #: name -> (DataType, value); binary values are base64 text.
 Attributes = dict[str, tuple[str, str]]
@@ -26,20 +27,12 @@ Attributes = dict[str, tuple[str, str]]
 MAX_ATTRIBUTES = 10
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,256}$")
 _DATA_TYPE = re.compile(r"^(String|Number|Binary)(\.[A-Za-z0-9_.-]{1,250})?$")
-#: XML 1.0's characters: what SQS accepts in a body and in string values.
-_INVALID_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def check_text(text: str, what: str) -> None:
-    """SQS refuses characters outside XML 1.0's set (InvalidMessageContents)."""
-    bad = _INVALID_TEXT.search(text)
-    if bad is not None:
-        raise InvalidRequest(
-            f"{what} contains the character U+{ord(bad.group()):04X} at position "
-            f"{bad.start()}, which SQS does not allow (#x9, #xA, #xD, #x20 to #xD7FF, "
-            "#xE000 to #xFFFD, #x10000 to #x10FFFF)",
-            code="InvalidMessageContents",
-        )
+    """SQS refuses a body or string value with a character outside XML 1.0's set
+    (`events/xml_chars.py`) as InvalidMessageContents."""
+    xml_chars.check(text, what, code="InvalidMessageContents")
 
 
 def parse(raw: Mapping[str, Any] | None, where: str) -> Attributes:

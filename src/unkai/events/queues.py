@@ -36,7 +36,7 @@ from unkai.backends.base import (
 )
 from unkai.config.queue_config import ALL_ATTRIBUTES, QueueConfig, new_queue, queue_name_of
 from unkai.errors import Conflict, InvalidRequest, NotFound
-from unkai.events import message_attributes
+from unkai.events import message_attributes, xml_chars
 from unkai.events.message_attributes import Attributes
 from unkai.events.queue_requests import (
     MAX_VISIBILITY_S,
@@ -163,6 +163,7 @@ class QueueService:
     async def create(self, name: str, attributes: Mapping[str, str]) -> QueueConfig:
         """Create the queue; the same call again is a no-op. Raises Conflict (QueueNameExists)
         when it exists with other values for the attributes given."""
+        _check_attribute_text(attributes)
         now = self._clock_ms()
         config = new_queue(name, attributes, now)
         existing = self._queues.get(name)
@@ -182,6 +183,7 @@ class QueueService:
         return config
 
     async def set_attributes(self, name: str, attributes: Mapping[str, str]) -> QueueConfig:
+        _check_attribute_text(attributes)
         config = self.get(name).with_attributes(attributes, self._clock_ms())
         self._check_redrive(config)
         await self._store.commit([Write(KIND, config.name, config.to_doc())])
@@ -526,6 +528,17 @@ class QueueService:
                     )
                 except Exception:  # boundary: the next sweep tries again
                     log.exception("queue %s: retention sweep failed", config.name)
+
+
+def _check_attribute_text(attributes: Mapping[str, str]) -> None:
+    """SQS refuses an attribute value outside XML 1.0's characters (InvalidAttributeValue):
+    stored, it would be shown by GetQueueAttributes, whose query-protocol answer is XML. Names
+    are checked first (InvalidAttributeName), as the value's error names its attribute."""
+    for name, value in attributes.items():
+        xml_chars.check(str(name), "An attribute name", code="InvalidAttributeName")
+        xml_chars.check(
+            str(value), f"Invalid value for the parameter {name}", code="InvalidAttributeValue"
+        )
 
 
 def _message(m: QueuedMessage) -> Message:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,3 +33,14 @@ def stage() -> str:
 @pytest.fixture
 def apps(tmp_path: Path) -> Path:
     return tmp_path / "apps"
+
+
+@pytest.fixture
+def sqs(platform: PlatformProcess) -> Any:
+    """boto3's SQS client (the JSON protocol) for the shared platform."""
+    return platform.aws("sqs")
+
+
+@pytest.fixture
+def sns(platform: PlatformProcess) -> Any:
+    return platform.aws("sns")

@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -36,17 +35,6 @@ def handler(event, context):
 @pytest.fixture
 def lam(platform: PlatformProcess, stage: str) -> Any:
     return lambda_client(platform, stage)
-
-
-@pytest.fixture
-def sqs(platform: PlatformProcess) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=platform.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
 
 
 def make_queue(sqs: Any, name: str) -> tuple[str, str]:

@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.integration.platform_process import PlatformProcess, wait_until, write_app
@@ -69,13 +68,7 @@ def notes(out: Path) -> list[dict[str, Any]]:
 
 
 def sqs_client(platform: PlatformProcess) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=platform.url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return platform.aws("sqs")
 
 
 def deploy(

@@ -22,7 +22,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
@@ -30,26 +29,6 @@ from tests.integration.platform_process import PlatformProcess, wait_until, writ
 
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
-
-
-def client(platform: PlatformProcess, service: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=platform.url,
-        region_name=REGION,
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-
-
-@pytest.fixture
-def sns(platform: PlatformProcess) -> Any:
-    return client(platform, "sns")
-
-
-@pytest.fixture
-def sqs(platform: PlatformProcess) -> Any:
-    return client(platform, "sqs")
 
 
 def unique(prefix: str) -> str:

@@ -9,24 +9,12 @@ import itertools
 import json
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.platform_process import PlatformProcess
 
 _names = itertools.count(1)
-
-
-@pytest.fixture
-def sqs(platform: PlatformProcess) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=platform.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
 
 
 def unique(prefix: str) -> str:

@@ -116,13 +116,7 @@ def sqs(platform: PlatformProcess, tmp_path_factory: pytest.TempPathFactory) -> 
 
 @pytest.fixture(scope="module")
 def json_sqs(platform: PlatformProcess) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=platform.url,
-        region_name="us-east-1",
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    return platform.aws("sqs")
 
 
 def unique(prefix: str) -> str:
