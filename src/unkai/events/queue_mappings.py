@@ -31,7 +31,8 @@ from unkai.deploy.registry import Registry
 from unkai.deploy.versions import SQS_METHOD
 from unkai.errors import NotFound, Throttled, UnkaiError
 from unkai.events import message_attributes
-from unkai.events.queues import Message, QueueService
+from unkai.events.queue_messages import Message
+from unkai.events.queues import QueueService
 from unkai.invoke.backoff import full_jitter
 from unkai.invoke.invoker import Invoker, Target
 from unkai.invoke.models import InvocationResult

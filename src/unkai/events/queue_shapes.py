@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from unkai.events import message_attributes
+from unkai.events.queue_messages import Message, Sent
 from unkai.events.queue_requests import EntryError
-from unkai.events.queues import Message, Sent
 
 
 def sent_shape(sent: Sent) -> dict[str, Any]:

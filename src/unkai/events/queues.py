@@ -1,8 +1,8 @@
 """`QueueService`: SQS's semantics over the backend's QueueStore, written once for the
 manifest, the CLI, the control API, queue -> function mappings, topics and destinations.
 
-- Queues are named per platform (like an account's queues in a region), not per stage; their
-  settings are `queue` documents, their messages the QueueStore's.
+- Queues and their settings are the catalog's (`QueueCatalog`, queue_catalog.py), the
+  service's base; their messages are the QueueStore's.
 - A send returns once the messages are committed (group commits: concurrent sends share one).
 - A receive with a wait (long polling, up to 20 s) sleeps until a send to the queue wakes it,
   looking again at least every `POLL_S` for messages whose delay or visibility ran out.
@@ -16,28 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
 
-from unkai.backends.base import (
-    MetadataStore,
-    NewMessage,
-    QueueCounts,
-    QueuedMessage,
-    QueueStore,
-    ReceiveRequest,
-    Write,
-)
-from unkai.config.queue_config import ALL_ATTRIBUTES, QueueConfig, new_queue, queue_name_of
-from unkai.errors import Conflict, InvalidRequest, NotFound
-from unkai.events import message_attributes, xml_chars
-from unkai.events.message_attributes import Attributes
+from unkai.backends.base import NewMessage, QueueCounts, ReceiveRequest
+from unkai.config.queue_config import ALL_ATTRIBUTES, QueueConfig
+from unkai.errors import InvalidRequest
+from unkai.events import message_attributes
+from unkai.events.queue_catalog import QueueBackend, QueueCatalog
+from unkai.events.queue_messages import Message, Sent, check_receipt, message_ids, message_of
 from unkai.events.queue_requests import (
     MAX_VISIBILITY_S,
     MAX_WAIT_S,
@@ -53,62 +43,17 @@ from unkai.events.queue_waiters import Waiters
 
 log = logging.getLogger("unkai.events")
 
-KIND = "queue"
 #: FIFO deduplication window (SQS: five minutes).
 DEDUP_WINDOW_MS = 5 * 60 * 1000
 #: A waiting receive looks again this often for delayed or returned messages.
 POLL_S = 1.0
 #: SQS allows one purge per queue per 60 seconds.
 PURGE_INTERVAL_MS = 60_000
-_RECEIPT = re.compile(r"^\d{1,19}:[0-9a-f]{18}$")
 
 
-class QueueBackend(MetadataStore, QueueStore, Protocol):
-    pass
+class QueueService(QueueCatalog):
+    """The catalog (queue_catalog.py) and the messages of its queues."""
 
-
-@dataclass(frozen=True, slots=True)
-class Sent:
-    id: str
-    message_id: str
-    md5_of_body: str
-    md5_of_attributes: str | None
-    #: FIFO queues only.
-    sequence_number: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """A received message with everything SQS and the Lambda event show of it."""
-
-    message_id: str
-    receipt_handle: str
-    body: str
-    md5_of_body: str
-    attributes: Attributes
-    md5_of_attributes: str | None
-    sent_ms: int
-    receive_count: int
-    first_receive_ms: int
-    sequence: int
-    group_id: str | None
-    dedup_id: str | None
-
-    def system_attributes(self, fifo: bool) -> dict[str, str]:
-        shown = {
-            "ApproximateReceiveCount": str(self.receive_count),
-            "SentTimestamp": str(self.sent_ms),
-            "SenderId": "unkai",
-            "ApproximateFirstReceiveTimestamp": str(self.first_receive_ms),
-        }
-        if fifo:
-            shown["SequenceNumber"] = str(self.sequence)
-            shown["MessageGroupId"] = self.group_id or ""
-            shown["MessageDeduplicationId"] = self.dedup_id or ""
-        return shown
-
-
-class QueueService:
     def __init__(
         self,
         store: QueueBackend,
@@ -118,20 +63,14 @@ class QueueService:
         clock_ms: Callable[[], int] | None = None,
         sweep_interval_s: float = 60.0,
     ) -> None:
-        self._store = store
-        self.account_id = account_id
-        self.region = region
-        self._clock_ms = clock_ms or (lambda: time.time_ns() // 1_000_000)
+        super().__init__(store, account_id=account_id, region=region, clock_ms=clock_ms)
         self._sweep_interval_s = sweep_interval_s
-        self._queues: dict[str, QueueConfig] = {}
         self._waiters = Waiters()
         self._purged_ms: dict[str, int] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        for doc in await self._store.list(KIND):
-            config = QueueConfig.from_doc(doc.value)
-            self._queues[config.name] = config
+        await self.load()
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
 
     async def close(self) -> None:
@@ -143,98 +82,12 @@ class QueueService:
 
     # -- queues ---------------------------------------------------------------------------
 
-    def arn(self, name: str) -> str:
-        return f"arn:aws:sqs:{self.region}:{self.account_id}:{name}"
-
-    def get(self, name: str) -> QueueConfig:
-        """The queue by name or ARN; raises NotFound (QueueDoesNotExist)."""
-        config = self._queues.get(queue_name_of(name))
-        if config is None:
-            raise NotFound(
-                f"The specified queue {name!r} does not exist.",
-                code="QueueDoesNotExist",
-                hint="list them: unkai queues ls",
-            )
-        return config
-
-    def names(self, prefix: str = "") -> list[str]:
-        return sorted(n for n in self._queues if n.startswith(prefix))
-
-    async def create(self, name: str, attributes: Mapping[str, str]) -> QueueConfig:
-        """Create the queue; the same call again is a no-op. Raises Conflict (QueueNameExists)
-        when it exists with other values for the attributes given."""
-        _check_attribute_text(attributes)
-        now = self._clock_ms()
-        config = new_queue(name, attributes, now)
-        existing = self._queues.get(name)
-        if existing is not None:
-            differing = sorted(self._changed(existing, attributes))
-            if differing:
-                raise Conflict(
-                    f"queue {name!r} already exists with different values for "
-                    f"{', '.join(differing)}",
-                    code="QueueNameExists",
-                    hint="change them with set-queue-attributes (unkai queues set)",
-                )
-            return existing
-        self._check_redrive(config)
-        await self._store.commit([Write(KIND, name, config.to_doc(), expected_revision=0)])
-        self._queues[name] = config
-        return config
-
-    async def set_attributes(self, name: str, attributes: Mapping[str, str]) -> QueueConfig:
-        _check_attribute_text(attributes)
-        config = self.get(name).with_attributes(attributes, self._clock_ms())
-        self._check_redrive(config)
-        await self._store.commit([Write(KIND, config.name, config.to_doc())])
-        self._queues[config.name] = config
-        return config
-
-    def describe_change(self, name: str, attributes: Mapping[str, str]) -> str | None:
-        """What `ensure` would do, or None when the queue already is as asked."""
-        existing = self._queues.get(name)
-        if existing is None:
-            return f"create queue {name}"
-        changed = self._changed(existing, attributes)
-        return f"update queue {name} ({', '.join(sorted(changed))})" if changed else None
-
-    async def ensure(self, name: str, attributes: Mapping[str, str]) -> QueueConfig:
-        """Create the queue, or set the attributes of the one that exists (deploys)."""
-        existing = self._queues.get(name)
-        if existing is None:
-            return await self.create(name, attributes)
-        changed = self._changed(existing, attributes)
-        if not changed:
-            return existing
-        return await self.set_attributes(name, {k: attributes[k] for k in changed})
-
-    def _changed(self, existing: QueueConfig, attributes: Mapping[str, str]) -> list[str]:
-        """The attributes whose value differs from the queue's (FifoQueue cannot change)."""
-        proposed = new_queue(existing.name, attributes, 0)
-        dead_letter = proposed.redrive.dead_letter_queue if proposed.redrive else None
-        wanted = proposed.attributes("", dead_letter)
-        current = existing.attributes(
-            "", existing.redrive.dead_letter_queue if existing.redrive else None
-        )
-        return [k for k in attributes if k != "FifoQueue" and wanted.get(k) != current.get(k)]
-
-    async def delete(self, name: str) -> None:
-        config = self.get(name)
-        users = [
-            q.name
-            for q in self._queues.values()
-            if q.redrive and q.redrive.dead_letter_queue == config.name
-        ]
-        if users:
-            raise Conflict(
-                f"queue {config.name!r} is the dead-letter queue of {', '.join(users)}",
-                code="InvalidParameterValue",
-                hint="remove their RedrivePolicy first",
-            )
-        await self._store.commit([Write(KIND, config.name, None)])
+    async def delete(self, name: str) -> QueueConfig:
+        """DeleteQueue: the queue and its messages; a receive waiting on it returns."""
+        config = await super().delete(name)
         await self._store.purge_queue(config.name)
-        self._queues.pop(config.name, None)
         self._waiters.notify(config.name)
+        return config
 
     async def attributes(self, name: str, wanted: Sequence[str] = ("All",)) -> dict[str, str]:
         config = self.get(name)
@@ -299,7 +152,7 @@ class QueueService:
         return [by_id.get(e.id) or failed[e.id] for e in entries]
 
     async def _send(self, config: QueueConfig, entries: Sequence[CheckedSend]) -> list[Sent]:
-        ids = _message_ids(len(entries))
+        ids = message_ids(len(entries))
         messages = [
             NewMessage(
                 next(ids),
@@ -374,7 +227,7 @@ class QueueService:
             got = await self._store.receive_messages(request)
             remaining = deadline - time.monotonic()
             if got or remaining <= 0:
-                return [_message(m) for m in got]
+                return [message_of(m) for m in got]
             await self._waiters.wait(config.name, min(remaining, POLL_S), max_messages)
             config = self.get(name)
 
@@ -386,7 +239,7 @@ class QueueService:
         outcomes: list[EntryError | None] = []
         valid: list[str] = []
         for entry_id, receipt in receipts:
-            error = _check_receipt(receipt)
+            error = check_receipt(receipt)
             outcomes.append(EntryError.of(entry_id, error) if error else None)
             if error is None:
                 valid.append(receipt)
@@ -409,7 +262,7 @@ class QueueService:
         outcomes: list[EntryError | None] = [None] * len(changes)
         valid: list[tuple[int, str, int]] = []
         for index, (entry_id, receipt, timeout_s) in enumerate(changes):
-            error = _check_receipt(receipt)
+            error = check_receipt(receipt)
             if error is None:
                 try:
                     check_range(
@@ -492,31 +345,6 @@ class QueueService:
 
     # -- internals ------------------------------------------------------------------------
 
-    def _dead_letter(self, config: QueueConfig) -> tuple[str, int] | None:
-        if config.redrive is None or config.redrive.dead_letter_queue not in self._queues:
-            return None
-        return (config.redrive.dead_letter_queue, config.redrive.max_receive_count)
-
-    def _check_redrive(self, config: QueueConfig) -> None:
-        if config.redrive is None:
-            return
-        target = self._queues.get(config.redrive.dead_letter_queue)
-        reason = None
-        if target is None:
-            reason = f"Dead letter target {config.redrive.dead_letter_queue!r} does not exist."
-        elif target.fifo != config.fifo:
-            reason = (
-                "the dead-letter queue of a FIFO queue must be FIFO, of a standard one standard."
-            )
-        elif target.name == config.name:
-            reason = "a queue cannot be its own dead-letter queue."
-        if reason is not None:
-            raise InvalidRequest(
-                f"queue {config.name!r}: Value for parameter RedrivePolicy is invalid. "
-                f"Reason: {reason}",
-                code="InvalidParameterValue",
-            )
-
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self._sweep_interval_s)
@@ -528,61 +356,3 @@ class QueueService:
                     )
                 except Exception:  # boundary: the next sweep tries again
                     log.exception("queue %s: retention sweep failed", config.name)
-
-
-def _check_attribute_text(attributes: Mapping[str, str]) -> None:
-    """SQS refuses an attribute value outside XML 1.0's characters (InvalidAttributeValue):
-    stored, it would be shown by GetQueueAttributes, whose query-protocol answer is XML. Names
-    are checked first (InvalidAttributeName), as the value's error names its attribute."""
-    for name, value in attributes.items():
-        xml_chars.check(str(name), "An attribute name", code="InvalidAttributeName")
-        xml_chars.check(
-            str(value), f"Invalid value for the parameter {name}", code="InvalidAttributeValue"
-        )
-
-
-def _message(m: QueuedMessage) -> Message:
-    body = m.body.decode()
-    attributes: Attributes = (
-        {k: (v[0], v[1]) for k, v in orjson.loads(m.attributes).items()} if m.attributes else {}
-    )
-    return Message(
-        m.message_id,
-        m.receipt,
-        body,
-        message_attributes.md5_of_body(body),
-        attributes,
-        message_attributes.md5_of_attributes(attributes),
-        m.sent_ms,
-        m.receive_count,
-        m.first_receive_ms,
-        m.sequence,
-        m.group_id,
-        m.dedup_id,
-    )
-
-
-def _message_ids(count: int) -> Iterator[str]:
-    """`count` random (version 4) UUIDs from one system call, formatted directly
-    (`uuid.UUID` costs several microseconds per id, on the send path of every message)."""
-    raw = bytearray(os.urandom(16 * count))
-    for start in range(0, 16 * count, 16):
-        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40  # version 4
-        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80  # RFC 4122 variant
-    text = raw.hex()
-    for start in range(0, 32 * count, 32):
-        h = text[start : start + 32]
-        yield f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-
-
-def _check_receipt(receipt: object) -> InvalidRequest | None:
-    if (
-        isinstance(receipt, str)
-        and _RECEIPT.match(receipt)
-        and int(receipt.partition(":")[0]) < 2**63  # a row id SQLite can hold
-    ):
-        return None
-    return InvalidRequest(
-        f"The input receipt handle {receipt!r} is not a valid receipt handle.",
-        code="ReceiptHandleIsInvalid",
-    )
