@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib.util
 import json
 import logging
@@ -69,6 +70,7 @@ async def serve(
             on_deployed(await platform.control.deploy(str(app_dir), stage, dry_run=False))
         platform.control.ready = True
         on_ready(url)
+        _freeze_startup_objects()
         await _until_stopped()
     finally:
         with contextlib.suppress(BaseException):
@@ -77,6 +79,17 @@ async def serve(
             with contextlib.suppress(BaseException):
                 await asyncio.shield(secure.close())
         await _shutdown(platform)
+
+
+def _freeze_startup_objects() -> None:
+    """Move what start-up built (modules, settings, routes: ~57k objects) out of the cyclic
+    collector's reach. Serving allocates few long-lived containers, but each full collection
+    walked all of them: measured 23-33 ms with the event loop stopped, every request waiting
+    behind it; after the freeze a full collection of what serving left was under 1 ms. The
+    objects stay alive as before (they were anyway); only the collector stops re-checking them.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def tls_context(settings: Settings) -> ssl.SSLContext:
