@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from unkai.config.queue_config import QueueMappingConfig
-from unkai.config.spec import NAME_PATTERN
+from unkai.config.spec_base import NAME_PATTERN
 from unkai.deploy import versions as layout
 from unkai.deploy.event_source_mappings import MappingView, QueueMapping, derived_uuid
 from unkai.deploy.function_dirs import (

@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from unkai.config.spec import NAME_PATTERN
+from unkai.config.spec_base import NAME_PATTERN
 from unkai.errors import InvalidRequest
 
 MANIFEST = "unkai.yml"

@@ -28,8 +28,9 @@ from pathlib import Path
 from unkai.backends.base import Write
 from unkai.config.checks import requirements_file
 from unkai.config.http_api import RouteAuthorizer, ScheduleConfig, canonical_json
+from unkai.config.http_spec import RouteAuthorizerSpec
 from unkai.config.queue_config import QueueMappingConfig
-from unkai.config.spec import AppSpec, ResolvedFunction, RouteAuthorizerSpec
+from unkai.config.spec import AppSpec, ResolvedFunction
 from unkai.config.topic_config import SubscriptionConfig
 from unkai.deploy import versions as layout
 from unkai.deploy.bundle import CodeBundle

@@ -17,7 +17,8 @@ from typing import Protocol
 
 from unkai.backends.base import MetadataStore
 from unkai.config.load import app_dir_of, load_app
-from unkai.config.spec import NAME_PATTERN, AppSpec
+from unkai.config.spec import AppSpec
+from unkai.config.spec_base import NAME_PATTERN
 from unkai.deploy.apply import Applier, ConcurrentDeploy, DryRunApplier
 from unkai.deploy.plan import Plan, plan_deploy, plan_remove
 from unkai.deploy.registry import Registry

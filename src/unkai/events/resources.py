@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 
 from unkai.config.async_config import parse_target
+from unkai.config.event_spec import SqsEventSpec
 from unkai.config.queue_config import new_queue
-from unkai.config.spec import AppSpec, SqsEventSpec
+from unkai.config.spec import AppSpec
 from unkai.errors import ConfigError, UnkaiError
 from unkai.events.filter_policy import FilterPolicy, FilterPolicyError
 from unkai.events.queues import QueueService

@@ -43,7 +43,7 @@ from unkai.config.http_api import (
     IDENTITY_STAGE_VARIABLE,
     identity_source_problem,
 )
-from unkai.config.spec import NAME_PATTERN
+from unkai.config.spec_base import NAME_PATTERN
 from unkai.gateway.http1 import Request
 from unkai.gateway.mapping import build_event
 from unkai.gateway.routes import Match
