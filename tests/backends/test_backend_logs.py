@@ -180,3 +180,12 @@ async def test_ids_keep_increasing_after_everything_was_purged(
     later = [rec(1, A, "after purge")]
     await backend.append_logs(later)
     assert later[0].id > sample[-1].id
+
+
+async def test_a_nul_in_a_message_does_not_cut_it(backend: Backend) -> None:
+    # A function printed a NUL in the middle of its output
+    await backend.append_logs([rec(1, A, "before\x00after\nEND r1")])
+    [stored] = await backend.query_logs(LogQuery())
+    # The rest of the record (and its END line) is kept; a backend may keep the NUL or store
+    # U+FFFD in its place (SQLite's JSON functions cannot carry it)
+    assert stored.message in ("before\x00after\nEND r1", "before\ufffdafter\nEND r1")

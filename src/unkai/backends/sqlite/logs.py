@@ -41,11 +41,18 @@ def append(conn: sqlite3.Connection, records: Sequence[LogRecord]) -> int:
     row = conn.execute(_LAST_ID).fetchone()
     first_id: int = (row[0] if row else 0) + 1
     rows = [
-        (i, r.timestamp_ms, r.group, r.stream, r.request_id, r.message)
+        (i, r.timestamp_ms, r.group, r.stream, r.request_id, _without_nul(r.message))
         for i, r in enumerate(records, first_id)
     ]
     conn.execute(_INSERT, (orjson.dumps(rows),))
     return first_id
+
+
+def _without_nul(message: str) -> str:
+    """SQLite's JSON functions end a string at U+0000 (`->>` of "a\\u0000b" is "a"), which
+    would cut a record, END and REPORT included, at a NUL a function printed: it is stored
+    as U+FFFD instead, as other undecodable output is."""
+    return message.replace("\x00", "\ufffd") if "\x00" in message else message
 
 
 def purge_chunk(conn: sqlite3.Connection, before_ms: int) -> int:
