@@ -375,7 +375,7 @@ class AsyncEvents:
                 "condition": condition,
                 "approximateInvokeCount": event.attempts,
             },
-            "requestPayload": orjson.loads(event.payload),
+            "requestPayload": _json_value(event.payload),
         }
         if outcome is not None:
             response: dict[str, Any] = {
@@ -386,7 +386,7 @@ class AsyncEvents:
                 response["functionError"] = outcome.error.kind
                 record["responsePayload"] = outcome.error.to_document()
             else:
-                record["responsePayload"] = orjson.loads(outcome.payload or b"null")
+                record["responsePayload"] = _json_value(outcome.payload or b"null")
             record["responseContext"] = response
         encoded = orjson.dumps(record)
         if len(encoded) > MAX_PAYLOAD_BYTES:
@@ -407,3 +407,14 @@ class AsyncEvents:
 
     def _spawn(self, coro: Any) -> None:
         self._tasks.spawn(coro)
+
+
+def _json_value(data: bytes) -> Any:
+    """A payload as a JSON value for a destination record. Python handlers' results are
+    encoded by `json.dumps`, which writes NaN, Infinity and lone surrogates that strict JSON
+    (orjson) refuses; such a payload goes in as its text, so that the record is still made:
+    failing here would count as a failed store and run the event again."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return data.decode("utf-8", "replace")

@@ -36,6 +36,10 @@ def once(event, context):
 
 def sink(event, context):
     _note("sink", event)
+
+def nan(event, context):
+    _note("nan", event)
+    return float("nan")  # json.dumps writes NaN, which strict JSON refuses
 """
 
 MANIFEST = """
@@ -56,6 +60,9 @@ functions:
     destinations: {{onFailure: sink}}
   sink:
     handler: app.sink
+  nan:
+    handler: app.nan
+    destinations: {{onSuccess: sink}}
 """
 
 
@@ -107,6 +114,21 @@ def test_event_runs_and_success_reaches_the_destination(
     assert record["responseContext"]["executedVersion"] == "$LATEST"
     # The function ran with the request id the 202 gave
     assert [n["id"] for n in notes(out) if n["kind"] == "work"] == [request_id]
+
+
+def test_a_result_strict_json_refuses_still_reaches_the_destination_once(
+    node: tuple[PlatformProcess, Path, Path],
+) -> None:
+    platform, _, out = node
+    # When a function's result is not strict JSON (NaN)
+    invoke_async(platform, "nan", {"n": 1})
+    # Then its success record reaches the destination, the result given as its text
+    assert wait_until(lambda: any(n["kind"] == "sink" for n in notes(out)))
+    record = next(n["event"] for n in notes(out) if n["kind"] == "sink")
+    assert record["requestContext"]["condition"] == "Success"
+    assert record["responsePayload"] == "NaN"
+    # And the event ran once: making the record did not count as a failed store
+    assert [n["kind"] for n in notes(out)].count("nan") == 1
 
 
 def test_failures_are_retried_then_reported_with_lambdas_record(
