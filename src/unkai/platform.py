@@ -96,6 +96,7 @@ def build_platform(settings: Settings) -> Platform:
         keep_alive_s=settings.keep_alive_s,
         preload_zygotes=settings.preload_zygotes,
         on_log=logs.record_text,
+        on_output=logs.record_output,
     )
     registry = Registry(backend)
     queues = QueueService(backend, account_id=settings.account_id, region=settings.region)

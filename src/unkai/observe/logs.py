@@ -45,6 +45,8 @@ GROUP_PREFIX = "/unkai/"
 #: written in several transactions so that other writes interleave.
 MAX_FLUSH_RECORDS = 20_000
 _MAX_RETRY_DELAY_S = 5.0
+#: Invocations with streamed output whose end is not yet recorded (each ends by its timeout).
+MAX_STREAMING = 10_000
 
 
 def matching_lines(records: list[LogRecord], contains: str) -> list[LogRecord]:
@@ -100,6 +102,9 @@ class LogService:
         self._flush_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        #: Invocations that streamed output before they ended, by request id: their START is
+        #: recorded, and this is their last output line still without its newline.
+        self._streaming: dict[str, str] = {}
         #: Records refused because the buffer was full (the store kept failing).
         self.dropped_records = 0
         self._dropped_reported = 0
@@ -155,8 +160,9 @@ class LogService:
         """
         rid = result.request_id
         now_ms = self._clock_ms()
-        parts = [start_line(rid, version or result.executed_version)]
-        output = result.log_text.removesuffix("\n")
+        partial = self._streaming.pop(rid, None)
+        parts = [] if partial is not None else [start_line(rid, version or result.executed_version)]
+        output = ((partial or "") + result.log_text).removesuffix("\n")
         if output:
             parts.append(output)
         error = error_text(result, now_ms)
@@ -164,9 +170,43 @@ class LogService:
             parts.append(error)
         parts.append(end_line(rid))
         parts.append(report_line(result))
-        started_ms = now_ms - int(result.duration_ms)
+        # After streamed output the record comes last, at the end; else it is the whole
+        # invocation, dated at its start as Lambda dates START.
+        when_ms = now_ms if partial is not None else now_ms - int(result.duration_ms)
         message = "\n".join(parts)
-        self._accept([LogRecord(started_ms, group_key(stage, function), stream, message, rid)])
+        self._accept([LogRecord(when_ms, group_key(stage, function), stream, message, rid)])
+
+    def record_output(
+        self,
+        *,
+        stage: str,
+        function: str,
+        stream: str,
+        request_id: str,
+        version: str,
+        started_ms: int,
+        text: str,
+    ) -> None:
+        """Output an invocation wrote while it runs (a long one streams it, so that `logs -t`
+        shows it live and a timeout or crash does not lose it). The first output records the
+        invocation's START ahead of it; whole lines are recorded as they come, and a line still
+        without its newline waits for the next output or for `record_invocation`, so that a
+        `print` split across two sends stays one line."""
+        group = group_key(stage, function)
+        partial = self._streaming.get(request_id)
+        if partial is None:
+            if len(self._streaming) >= MAX_STREAMING:
+                self._streaming.pop(next(iter(self._streaming)))  # a lost end; keep memory bounded
+            self._accept(
+                [LogRecord(started_ms, group, stream, start_line(request_id, version), request_id)]
+            )
+            partial = ""
+        text = partial + text
+        cut = text.rfind("\n") + 1
+        self._streaming[request_id] = text[cut:]
+        lines = text[: cut - 1] if cut else ""
+        if lines:
+            self._accept([LogRecord(self._clock_ms(), group, stream, lines, request_id)])
 
     def record_text(
         self,

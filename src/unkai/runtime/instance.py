@@ -206,7 +206,19 @@ class Instance:
         self.invocations += 1
         self.last_used = time.monotonic()
         if kind == frames.RESULT:
-            _deliver(done, self._from_result(invocation, body))
+            try:
+                result = self._from_result(invocation, body)
+            except Exception as exc:  # boundary: a handler can write its own bytes on the socket
+                log.warning("instance %s sent a malformed RESULT frame: %r", self.id, exc)
+                self.kill("malformed result")
+                self._fail()
+                result = self._failure(
+                    invocation,
+                    "Runtime.ExitError",
+                    f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
+                    "the runtime sent a malformed result",
+                )
+            _deliver(done, result)
         else:
             self._finish_later(invocation, done, kind, body)
 
@@ -336,7 +348,11 @@ class Instance:
             if not self._initialized.done():
                 self._initialized.set_result(True)
         elif kind == frames.LOG:
-            self._log(None, body.decode("utf-8", "replace"))
+            # Output of the running invocation, streamed while it runs: it is that
+            # invocation's (between its START and END), not the instance's.
+            pending = self._pending
+            rid = pending[0].request_id if pending is not None else None
+            self._log(rid, body.decode("utf-8", "replace"))
         else:
             if kind == frames.INIT_ERROR and not self._initialized.done():
                 self._initialized.set_result(False)
@@ -398,10 +414,12 @@ class Instance:
             return None
 
     def stop(self) -> None:
-        """Close the socket: an idle instance exits on EOF; a busy one is killed."""
+        """End the instance: its process group is killed, busy or idle, so that processes the
+        handler left running (a helper, a `Popen` it never waited for) go with it, as when
+        Lambda discards a sandbox; a busy one's invocation fails."""
         if self.state is InstanceState.BUSY:
-            self.kill("stop")
             self._fail()
+        self.kill("stop")
         if self.state is not InstanceState.STOPPED:
             self._move(InstanceState.STOPPED, "stop")
         self._close_probe()
@@ -411,6 +429,11 @@ class Instance:
     async def wait_initialized(self) -> bool:
         """True once init has run (READY), False if the instance went away first."""
         return await asyncio.shield(self._initialized)
+
+    @property
+    def started_wall_ms(self) -> int:
+        """When the current (or last) invocation began, in epoch milliseconds."""
+        return int(time.time() * 1000 - (time.monotonic() - self._started) * 1000)
 
     @property
     def exit_future(self) -> asyncio.Future[int]:

@@ -90,6 +90,8 @@ class Pool:
         self._waiters: collections.deque[_Waiter] = collections.deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Set once a retired pool has no instance left (see `retire`).
+        self._drained: asyncio.Event | None = None
 
     def acquire(self, deadline: float) -> _Lease:
         """An async context manager lending one instance until the block ends."""
@@ -173,6 +175,7 @@ class Pool:
         except Exception as error:  # boundary: a failed start fails one waiter, not the pool
             self.starting -= 1
             self._source.release_slot()
+            self._note_if_drained()
             self._fail_one_waiter(
                 InvocationFailed("Runtime.StartFailed", f"could not start an instance: {error}")
             )
@@ -208,6 +211,11 @@ class Pool:
             self.instances.discard(instance)
             instance.stop()
             self._source.release_slot()
+        self._note_if_drained()
+
+    def _note_if_drained(self) -> None:
+        if self._drained is not None and not self.instances and not self.starting:
+            self._drained.set()
 
     def stop_idle(self, count: int | None = None) -> int:
         """Stop the `count` oldest idle instances (all when None); returns how many."""
@@ -222,12 +230,30 @@ class Pool:
         count = scaler.expired_count([i.last_used for i in self.idle], now, keep_alive_s)
         return self.stop_idle(count) if count else 0
 
+    def retire(self) -> None:
+        """The version was replaced or removed: take no more work, stop the idle instances,
+        and let the busy ones finish their invocation (each is stopped when it comes back),
+        as Lambda lets running invocations of an old version end. `wait_drained` tells when
+        the last one is gone; callers still waiting for an instance get `Runtime.Retired`."""
+        self._drained = asyncio.Event()
+        self._shut()
+        self._note_if_drained()
+
+    async def wait_drained(self) -> None:
+        """Until a retired pool's last instance is gone. Bounded: a busy instance is killed
+        at its invocation's deadline, the latest a retired pool can hold one."""
+        if self._drained is not None:
+            await self._drained.wait()
+
     def close(self) -> None:
-        """Stop everything now; busy instances are killed, waiters fail."""
-        self.closed = True
-        self.stop_idle()
+        """Stop everything now (shutdown); busy instances are killed, waiters fail."""
+        self._shut()
         for instance in list(self.instances):
             self._discard(instance)
+
+    def _shut(self) -> None:
+        self.closed = True
+        self.stop_idle()
         while self._waiters:
             self._waiters.popleft().settle(
                 InvocationFailed(

@@ -50,14 +50,37 @@ class LogSink(Protocol):
     ) -> None: ...
 
 
+class OutputSink(Protocol):
+    """Takes what an invocation printed while it runs (LogService.record_output)."""
+
+    def __call__(
+        self,
+        *,
+        stage: str,
+        function: str,
+        stream: str,
+        request_id: str,
+        version: str,
+        started_ms: int,
+        text: str,
+    ) -> None: ...
+
+
 class Supervisor:
     def __init__(
-        self, *, max_instances: int, keep_alive_s: float, preload_zygotes: bool, on_log: LogSink
+        self,
+        *,
+        max_instances: int,
+        keep_alive_s: float,
+        preload_zygotes: bool,
+        on_log: LogSink,
+        on_output: OutputSink | None = None,
     ) -> None:
         self.max_instances = max_instances
         self.keep_alive_s = keep_alive_s
         self.preload_zygotes = preload_zygotes
         self._on_log = on_log
+        self._on_output = on_output
         self._pools: dict[str, Pool] = {}
         self._slots_used = 0
         self._base: Zygote | None = None
@@ -71,6 +94,10 @@ class Supervisor:
         #: Running instances of custom runtimes, awaited at close (their processes are ours).
         self._custom: set[CustomInstance] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        #: Pools of replaced versions whose busy instances are finishing (see `retire`).
+        self._retiring: set[Pool] = set()
+        self._base_lock = asyncio.Lock()
+        self._closing = False
 
     async def start(self) -> None:
         self._base = await Zygote.start_base(self._on_exit)
@@ -122,8 +149,13 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(starting.wait(), ZYGOTE_WAIT_S)
         zygote = self._version_zygotes.get(spec.version_key)
-        if zygote is None or not zygote.alive:
-            zygote = self._require_base()
+        if zygote is not None and not zygote.alive:
+            # It died (with the base zygote it was forked from, say): preload again later.
+            del self._version_zygotes[spec.version_key]
+            self._spawn(zygote.close())
+            zygote = None
+        if zygote is None:
+            zygote = await self._living_base()
         ours, theirs = socket.socketpair()
         try:
             pid = await zygote.spawn(request, theirs.fileno())
@@ -161,10 +193,22 @@ class Supervisor:
             env = self._environments[spec.version_key] = function_environment(spec)
         return env
 
-    def _require_base(self) -> Zygote:
-        if self._base is None or not self._base.alive:
-            raise ZygoteError("the base zygote is not running")
-        return self._base
+    async def _living_base(self) -> Zygote:
+        """The base zygote, started again if it died (the OOM killer, a handler signalling
+        its parent's parent): without it no instance could start until a restart."""
+        base = self._base
+        if base is not None and base.alive:
+            return base
+        async with self._base_lock:
+            if self._closing:
+                raise ZygoteError("the platform is shutting down")
+            if self._base is None or not self._base.alive:
+                lost, self._base = self._base, None
+                if lost is not None:
+                    log.warning("the base zygote (pid %s) is gone; starting a new one", lost.pid)
+                    await lost.close()  # reaps it
+                self._base = await Zygote.start_base(self._on_exit)
+            return self._base
 
     def _spawn_request(self, spec: InstanceSpec, instance: Instance) -> dict[str, Any]:
         env = self._function_environment(spec)
@@ -195,7 +239,7 @@ class Supervisor:
             request = self._spawn_request(instance.spec, instance)
             request.update(id=f"zygote-{instance.id}", modules=modules)
             request["env"].pop("AWS_LAMBDA_LOG_STREAM_NAME", None)
-            zygote = await self._require_base().spawn_zygote(request, key)
+            zygote = await (await self._living_base()).spawn_zygote(request, key)
             if key in self._pools:
                 self._version_zygotes[key] = zygote
             else:
@@ -209,6 +253,17 @@ class Supervisor:
 
     def _instance_log(self, instance: Instance, request_id: str | None, text: str) -> None:
         spec = instance.spec
+        if request_id is not None and self._on_output is not None:
+            self._on_output(
+                stage=spec.stage,
+                function=spec.function_name,
+                stream=instance.log_stream,
+                request_id=request_id,
+                version=spec.version,
+                started_ms=instance.started_wall_ms,
+                text=text,
+            )
+            return
         self._on_log(
             stage=spec.stage,
             function=spec.function_name,
@@ -235,7 +290,7 @@ class Supervisor:
     async def _watch_memory_forever(self) -> None:
         while True:
             await asyncio.sleep(WATCHDOG_INTERVAL_S)
-            for pool in self._pools.values():
+            for pool in [*self._pools.values(), *self._retiring]:
                 if len(pool.idle) == len(pool.instances):
                     continue
                 for instance in pool.busy():
@@ -253,15 +308,27 @@ class Supervisor:
     # -- control ------------------------------------------------------------------------------
 
     async def retire(self, version_key: str) -> None:
-        """The version is gone or replaced: stop its instances and its zygote."""
+        """The version is gone or replaced: no new invocations reach it; its idle instances
+        stop now, busy ones when their invocation ends, then its zygote (whose children they
+        may be) goes too. Returns at once; the drain runs in the background."""
         pool = self._pools.pop(version_key, None)
-        if pool is not None:
-            pool.close()
         self._environments.pop(version_key, None)
         self._nothing_to_preload.discard(version_key)
         zygote = self._version_zygotes.pop(version_key, None)
-        if zygote is not None:
-            await zygote.close()
+        if pool is not None:
+            pool.retire()
+            self._retiring.add(pool)
+        self._spawn(self._finish_retiring(pool, zygote))
+
+    async def _finish_retiring(self, pool: Pool | None, zygote: Zygote | None) -> None:
+        try:
+            if pool is not None:
+                await pool.wait_drained()
+        finally:
+            if pool is not None:
+                self._retiring.discard(pool)
+            if zygote is not None:
+                await zygote.close()
 
     async def drain_function(self, stage: str, function: str) -> int:
         """Stop the function's idle instances (its zygotes stay): the next call is cold."""
@@ -299,7 +366,7 @@ class Supervisor:
                 "state": i.state.value,
                 "invocations": i.invocations,
             }
-            for pool in self._pools.values()
+            for pool in [*self._pools.values(), *self._retiring]
             for i in pool.instances
         ]
 
@@ -310,11 +377,13 @@ class Supervisor:
         return found
 
     async def close(self) -> None:
+        self._closing = True
         for task in list(self._tasks):
             task.cancel()
-        for pool in list(self._pools.values()):
+        for pool in [*self._pools.values(), *self._retiring]:
             pool.close()
         self._pools.clear()
+        self._retiring.clear()
         for instance in list(self._custom):
             await instance.wait_closed(EXIT_WAIT_S)
         for zygote in list(self._version_zygotes.values()):

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 
-from runtime_harness import LogCollector, call, make_spec, run_supervised, write_handler
+from runtime_harness import (
+    LogCollector,
+    call,
+    make_spec,
+    process_gone,
+    run_supervised,
+    wait_until,
+    write_handler,
+)
 
+from unkai.runtime.instance import InstanceState
 from unkai.runtime.supervisor import Supervisor
 
 CRASHY = """
@@ -98,5 +109,101 @@ def test_memory_over_the_limit_is_killed(tmp_path: Path) -> None:
         huge = await call(pool, _event("huge"))
         assert huge.error is not None and huge.error.error_type == "Runtime.OutOfMemory"
         assert (await call(pool)).ok
+
+    run_supervised(body)
+
+
+FORGER = """
+import os, socket, stat, struct, time
+from unkai.runtime import frames
+
+def handler(event, context):
+    if event.get("action") != "forge":
+        return os.getpid()
+    # Write a RESULT frame of our own, with a body that is no error document, on every unix
+    # socket this process holds (the platform's is one of them), then keep quiet
+    body = frames.RESULT_HEAD.pack(frames.RESULT_ERROR, 1.0, 1024, 0) + b"not json"
+    for fd in range(3, 64):
+        try:
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            probe = socket.socket(fileno=os.dup(fd))
+            if probe.family == socket.AF_UNIX:
+                probe.sendall(frames.frame(frames.RESULT, body))
+            probe.detach()
+        except OSError:
+            pass
+    time.sleep(30)
+"""
+
+
+def test_a_malformed_result_fails_the_call_and_frees_the_instance(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, FORGER), timeout_s=20)
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        first_pid = json.loads((await call(pool)).payload or b"")
+        # When the handler writes a RESULT frame the platform cannot read
+        forged = await call(pool, _event("forge"), timeout_s=20)
+        # Then the caller gets an exit error at once (not after the 20 s timeout, not never)
+        assert forged.error is not None, forged
+        assert forged.error.error_type == "Runtime.ExitError"
+        assert "malformed result" in forged.error.error_message
+        # And the instance is gone and its slot free: the next call runs in a new process
+        assert await wait_gone(first_pid)
+        assert json.loads((await call(pool)).payload or b"") != first_pid
+        assert pool.stats()["total"] == 1
+
+    run_supervised(body)
+
+
+async def wait_gone(pid: int) -> bool:
+    return await wait_until(lambda: process_gone(pid), timeout_s=10)
+
+
+SPAWNER = """
+import os, subprocess
+def handler(event, context):
+    child = subprocess.Popen(["sleep", "97"], start_new_session=False)
+    return {"pid": os.getpid(), "child": child.pid}
+"""
+
+
+def test_stopping_an_idle_instance_ends_the_processes_it_started(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, SPAWNER))
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # Given a handler that left a child process running and returned
+        started = json.loads((await call(pool)).payload or b"")
+        assert not process_gone(started["child"])
+        # When its idle instance is stopped (drain, keep-alive, eviction)
+        assert pool.stop_idle() == 1
+        # Then the child goes with it, as when Lambda discards a sandbox
+        assert await wait_gone(started["child"])
+        assert await wait_gone(started["pid"])
+
+    run_supervised(body)
+
+
+def test_a_lost_base_zygote_is_started_again(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, CRASHY))
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        first_pid = json.loads((await call(pool)).payload or b"")
+        [base] = [z["pid"] for z in supervisor.zygotes() if z["version_key"] is None]
+        # When the base zygote dies (its instances go with it: they die with their parent)
+        os.kill(base, signal.SIGKILL)
+        assert await wait_gone(base) and await wait_gone(first_pid)
+        assert await wait_until(
+            lambda: all(i.state is not InstanceState.READY for i in pool.idle), timeout_s=10
+        )
+        # Then the next call still gets an instance, forked from a new base zygote
+        result = await call(pool)
+        assert result.error is None, result.error
+        assert json.loads(result.payload or b"") != first_pid
+        [new_base] = [z["pid"] for z in supervisor.zygotes() if z["version_key"] is None]
+        assert new_base != base and not process_gone(new_base)
 
     run_supervised(body)

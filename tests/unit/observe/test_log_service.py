@@ -375,3 +375,36 @@ async def test_stream_output_decodes_utf8_and_replaces_invalid_bytes(
     await service.flush()
     records = await backend.query_logs(LogQuery())
     assert [(r.message, r.request_id) for r in records] == [("é ok\n\ufffd", "r9")]
+
+
+async def test_streamed_output_comes_after_start_in_whole_lines(backend: SqliteBackend) -> None:
+    # Given a long invocation that streams its output in sends that split lines
+    clock = Clock()
+    service = LogService(backend, clock_ms=clock)
+    common = {"stage": "dev", "function": "f", "stream": "st", "request_id": "r9"}
+    started = NOW_MS - 3000
+    service.record_output(**common, version="2", started_ms=started, text="started 1\nfinis")
+    clock.now_ms += 1000
+    service.record_output(**common, version="2", started_ms=started, text="hed")
+    service.record_output(**common, version="2", started_ms=started, text=" 1\nabout to ")
+    clock.now_ms += 1000
+    # When it ends with the rest of its output
+    result = invocation("r9", log_text="return\n", duration_ms=2000.0)
+    service.record_invocation(stage="dev", function="f", stream="st", result=result, version="2")
+    await service.flush()
+    # Then START comes first (at the start), each line whole, and END and REPORT last
+    records = await backend.query_logs(LogQuery())
+    assert [r.message for r in records] == [
+        "START RequestId: r9 Version: 2",
+        "started 1",
+        "finished 1",
+        "about to return\nEND RequestId: r9\n" + records[-1].message.split("\n", 2)[2],
+    ]
+    assert records[-1].message.split("\n")[2].startswith("REPORT RequestId: r9\t")
+    assert [r.timestamp_ms for r in records] == [started, NOW_MS, NOW_MS + 1000, NOW_MS + 2000]
+    assert all(r.request_id == "r9" for r in records)
+    # And a later invocation that streams nothing is one record again, with its START
+    service.record_invocation(stage="dev", function="f", stream="st", result=invocation("r10"))
+    await service.flush()
+    last = (await backend.query_logs(LogQuery()))[-1]
+    assert last.message.startswith("START RequestId: r10 ")
