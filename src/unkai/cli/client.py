@@ -21,7 +21,25 @@ class CliError(Exception):
 
 
 def platform_url(explicit: str | None, environ: Mapping[str, str]) -> str:
-    return (explicit or environ.get("UNKAI_URL") or DEFAULT_URL).rstrip("/")
+    """--url, else UNKAI_URL, else the local default; raises CliError unless it is http(s).
+
+    Checked here, before any request, because httpx would only fail at the first request with
+    an `UnsupportedProtocol` that names neither the option nor the fix.
+    """
+    url = (explicit or environ.get("UNKAI_URL") or DEFAULT_URL).rstrip("/")
+    where = "--url" if explicit else "UNKAI_URL"  # the default itself is valid
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise CliError(
+            f"{where} {url!r} is not a valid URL ({exc})", hint=f"use e.g. {DEFAULT_URL}"
+        ) from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise CliError(
+            f"{where} must start with http:// or https:// and name a host, got {url!r}",
+            hint=f"use e.g. {DEFAULT_URL}",
+        )
+    return url
 
 
 class ControlClient:
@@ -51,13 +69,8 @@ class ControlClient:
                 content=content,
                 headers=headers,
             )
-        except httpx.ConnectError:
-            raise CliError(
-                f"no unkai platform answers at {self.url}",
-                hint="start one with `unkai up DIR`, or point UNKAI_URL / --url at it",
-            ) from None
-        except httpx.TimeoutException:
-            raise CliError(f"the platform at {self.url} did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise transport_error(self.url, exc) from None
         return response
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -65,7 +78,42 @@ class ControlClient:
         response = self.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise error_from_response(response)
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:
+            raise CliError(
+                f"the server at {self.url} answered {path} with something that is not JSON",
+                hint="is UNKAI_URL / --url the address of an unkai platform?",
+            ) from None
+
+
+def transport_error(url: str, exc: httpx.HTTPError) -> CliError:
+    """The advice for a request that got no complete answer (the CLI's one mapping of httpx's
+    failures, so that none of them reaches the user as a traceback)."""
+    if isinstance(exc, httpx.ConnectError):
+        return CliError(
+            f"no unkai platform answers at {url}",
+            hint="start one with `unkai up DIR`, or point UNKAI_URL / --url at it",
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return CliError(
+            f"the platform at {url} did not answer in time",
+            hint="check that it is running and not overloaded (unkai up)",
+        )
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+        return CliError(
+            f"the platform at {url} closed the connection mid-request",
+            hint="is it still running? (unkai up); a request that changes state may have run",
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return CliError(
+            f"--url must start with http:// or https://, got {url!r}",
+            hint=f"use e.g. {DEFAULT_URL}",
+        )
+    return CliError(
+        f"the request to the platform at {url} failed: {exc}",
+        hint="check UNKAI_URL / --url and that the platform is running (unkai up)",
+    )
 
 
 def error_from_response(response: httpx.Response) -> CliError:

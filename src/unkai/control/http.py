@@ -46,14 +46,47 @@ def _error_response(exc: UnkaiError) -> JSONResponse:
     return JSONResponse(body, status_code=status_for(exc))
 
 
-def _int_param(request: Request, name: str, default: int | None = None) -> int | None:
+#: The last millisecond `datetime` can represent (9999-12-31T23:59:59.999Z): a log time bound
+#: past it cannot be printed, and one past SQLite's 64-bit INTEGER made the query fail with 500.
+MAX_EPOCH_MS = 253_402_300_799_999
+#: SQLite's INTEGER (and so a log record id) is a signed 64-bit number.
+MAX_RECORD_ID = 2**63 - 1
+#: A page of the logs endpoint holds 1 to 10,000 records, as CloudWatch's FilterLogEvents `limit`:
+#: https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_FilterLogEvents.html
+MAX_LOG_PAGE_RECORDS = 10_000
+
+
+def _int_param(
+    request: Request,
+    name: str,
+    low: int,
+    high: int,
+    default: int | None = None,
+    hint: str | None = None,
+) -> int | None:
+    """Query parameter `name` as an int in [low, high], or `default` when it is absent.
+
+    Raises ConfigError (400) naming the parameter and the range, so an out-of-range value is
+    the caller's mistake and never reaches the store (where it would be a 500).
+    """
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
-    except ValueError:
-        raise ConfigError(f"must be an integer, got {raw!r}", field=name) from None
+        value = int(raw)
+    except ValueError:  # also a number of more than 4300 digits
+        raise ConfigError(f"must be an integer, got {raw[:40]!r}", field=name, hint=hint) from None
+    if not low <= value <= high:
+        raise ConfigError(
+            f"must be between {low} and {high}, got {raw[:40]}", field=name, hint=hint
+        )
+    return value
+
+
+def _time_param(request: Request, name: str) -> int | None:
+    """A log time bound in epoch milliseconds, from 1970 to the end of year 9999."""
+    hint = f"send epoch milliseconds, or leave {name} out for no bound"
+    return _int_param(request, name, 0, MAX_EPOCH_MS, hint=hint)
 
 
 _SEND_FIELDS = frozenset(
@@ -174,12 +207,12 @@ class ControlHttp:
         result = await self.control.logs(
             request.path_params["name"],
             q.get("stage"),
-            since_ms=_int_param(request, "since_ms"),
-            until_ms=_int_param(request, "until_ms"),
+            since_ms=_time_param(request, "since_ms"),
+            until_ms=_time_param(request, "until_ms"),
             request_id=q.get("request_id") or None,
             contains=q.get("filter") or None,
-            after_id=_int_param(request, "after_id", 0) or 0,
-            limit=min(_int_param(request, "limit", 1000) or 1000, 10000),
+            after_id=_int_param(request, "after_id", 0, MAX_RECORD_ID, 0) or 0,
+            limit=_int_param(request, "limit", 1, MAX_LOG_PAGE_RECORDS, 1000) or 1000,
         )
         return JSONResponse(result)
 

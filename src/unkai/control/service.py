@@ -179,6 +179,14 @@ class ControlService:
         after_id: int,
         limit: int,
     ) -> dict[str, Any]:
+        """One page of a function's records, ascending by id, and the cursor of the next page.
+
+        With a start time or a cursor the page holds the OLDEST `limit` matches after the
+        cursor, and a client pages on with `after_id=cursor` until a page comes back short
+        (`unkai logs --since` does); with neither, it holds the NEWEST `limit`. The bounds are
+        range-checked where the HTTP layer parses them, so the store never sees one it cannot
+        hold.
+        """
         stage = stage or self.default_stage
         records = await self._logs.query(
             stage=stage,
