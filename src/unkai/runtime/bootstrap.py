@@ -13,8 +13,11 @@ Pipeline, mirroring Lambda's Python runtime (awslambdaric `bootstrap.py`):
    with the non-task-root modules that import pulled in (the platform preloads them into a
    per-version zygote), or INIT_ERROR with Lambda's error document and exit.
 3. Loop: read INVOKE, call `handler(event, context)`, send one RESULT with the payload or the
-   error document, the duration, the peak RSS and the log text. Module state persists between
-   invocations (warm reuse). EOF on the socket means the platform is done with us: exit 0.
+   error document, the duration, the peak RSS and the log text not yet sent. Output that waits
+   longer than LOG_STREAM_INTERVAL_S goes ahead as LOG frames (LogCapture's flusher thread), so
+   a timeout, crash or memory kill does not lose it. A response over MAX_RESPONSE_BYTES becomes
+   Lambda's `Function.ResponseSizeTooLarge` error, and the instance stays. Module state persists
+   between invocations (warm reuse). EOF on the socket means the platform is done with us: exit 0.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -35,9 +39,22 @@ from unkai.runtime import frames
 
 #: A single invocation's log is cut here, with a marker (the platform stores it as one record).
 LOG_CAP_CHARS = 256 * 1024
-#: A long invocation streams its buffered log at most this often (checked on each write).
+#: While an invocation runs, printed text reaches the platform (as a LOG frame) at most this
+#: long after it was written, even if the handler then blocks until it is killed: on Lambda,
+#: stdout reaches CloudWatch as it is written, so the last lines before a timeout, a crash or a
+#: memory kill are the main debugging clue.
 LOG_STREAM_INTERVAL_S = 0.2
+#: Everything buffered is sent this long before the invocation's deadline, whatever its age:
+#: the platform SIGKILLs the instance at the deadline.
+DEADLINE_FLUSH_MARGIN_S = 0.05
 TRUNCATED_MARKER = "\n[unkai] log truncated: this invocation wrote more than 256 KiB\n"
+
+#: Lambda fails a synchronous invocation whose response is larger than this, with
+#: `Function.ResponseSizeTooLarge`, and keeps the execution environment: 6 MB plus 100 bytes,
+#: the number its error message reports ("Response payload size exceeded maximum allowed
+#: payload size (6291556 bytes).").
+#: https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
+MAX_RESPONSE_BYTES = 6_291_556
 
 #: Lambda's Python log format (awslambdaric `bootstrap.py`, `LambdaLoggerHandler`).
 LOG_FORMAT = "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s\n"
@@ -50,9 +67,18 @@ ErrorDoc = dict[str, Any]
 class LogCapture(io.TextIOBase):
     """A stdout/stderr replacement that buffers one invocation's output.
 
-    While an invocation runs, a write that finds the buffer older than LOG_STREAM_INTERVAL_S
-    sends it as a LOG frame, so `unkai logs -t` sees long handlers' output as it happens. Writes
-    may come from the handler's own threads, hence the lock around buffer and socket.
+    The common case costs nothing extra: the handler prints a little and returns, and its text
+    rides in the RESULT frame (one frame each way). So that text written shortly before a
+    timeout, crash or memory kill is not lost with the process, a daemon flusher thread (started
+    on the first write of the instance's first invocation) sends text that has waited
+    LOG_STREAM_INTERVAL_S, or that is still buffered just before the deadline, as a LOG frame.
+
+    The flusher parks on `_wake` once nothing has been written for an interval; a write during
+    an invocation wakes it only if it is parked, so a steady stream of invocations does not
+    hand off to it once per invocation. Buffer, socket sends and the flusher's state are
+    guarded by `_lock` (writes may also come from the handler's own threads). `take` clears the
+    buffer and stops streaming under that lock, so the flusher never sends after the main
+    thread has taken the text for the RESULT: the log is neither duplicated nor reordered.
     """
 
     def __init__(self, sock: socket.socket) -> None:
@@ -63,8 +89,29 @@ class LogCapture(io.TextIOBase):
         self._chars = 0
         self._truncated = False
         self._streaming = False
-        self._last_flush = 0.0
+        self._deadline_ms = 0
+        #: When the oldest unsent text was written (monotonic), or its invocation began; once
+        #: that text is gone, when the latest burst of output began.
+        self._oldest = 0.0
         self._lock = _allocate_lock()
+        #: Locked, except between a wake-up (`_unpark`) and the flusher taking it again.
+        self._wake = _allocate_lock()
+        self._wake.acquire()
+        self._parked = True
+        self._flusher_started = False
+        os.register_at_fork(after_in_child=self._forget_after_fork)
+
+    def _forget_after_fork(self) -> None:
+        """In a process the handler forked (multiprocessing, say): the flusher thread did not
+        come along and its lock may have been held at the fork, so start from fresh locks,
+        and never send on the socket this child shares with its parent: what it prints is
+        kept in its own buffer only, as before the flusher existed."""
+        self._lock = _allocate_lock()
+        self._wake = _allocate_lock()
+        self._wake.acquire()
+        self._parked = True
+        self._flusher_started = True  # no flusher here
+        self._streaming = False
 
     #: What `print` and `logging` see; io.TextIOBase reports None otherwise.
     encoding = "utf-8"
@@ -76,23 +123,33 @@ class LogCapture(io.TextIOBase):
         return False
 
     def write(self, text: str) -> int:
+        """Buffer text; raises TypeError for a non-str, with io.TextIOWrapper's message."""
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
         with self._lock:
             size = len(text)
             if self._chars + size > LOG_CAP_CHARS:
                 text = text[: max(0, LOG_CAP_CHARS - self._chars)]
                 self._truncated = True
             if text:
+                if not self._parts:
+                    self._oldest = time.monotonic()
                 self._parts.append(text)
                 self._chars += len(text)
-            if self._streaming and time.monotonic() - self._last_flush >= LOG_STREAM_INTERVAL_S:
-                self._stream()
+                if self._streaming and self._parked:
+                    self._unpark()
             return size
 
-    def begin(self, request_id: str) -> None:
+    def begin(self, request_id: str, deadline_ms: int) -> None:
         """Start an invocation's log; output written between invocations joins it."""
         self.request_id = request_id
+        self._deadline_ms = deadline_ms
         self._streaming = True
-        self._last_flush = time.monotonic()
+        if self._parts:
+            with self._lock:
+                self._oldest = time.monotonic()
+                if self._parked:
+                    self._unpark()
 
     def take(self) -> bytes:
         """Return the unsent log text (plus the truncation marker) and start afresh."""
@@ -106,12 +163,53 @@ class LogCapture(io.TextIOBase):
             self._streaming = False
             return text.encode("utf-8", "backslashreplace")
 
-    def _stream(self) -> None:
-        self._last_flush = time.monotonic()
-        if self._parts:
-            data = "".join(self._parts).encode("utf-8", "backslashreplace")
-            self._parts.clear()
-            self._sock.sendall(frames.frame(frames.LOG, data))
+    def _unpark(self) -> None:
+        """Wake the flusher (starting it the first time); call with `_lock` held."""
+        self._parked = False
+        self._wake.release()
+        if not self._flusher_started:
+            self._flusher_started = True
+            threading.Thread(target=self._flush_forever, name="unkai-log", daemon=True).start()
+
+    def _flush_forever(self) -> None:
+        """The flusher thread: park until woken, then send the buffer once it is due.
+
+        Ends when the socket fails: the platform is gone, and the main thread learns it from
+        its own next send or read (and exits), so there is nobody left to tell.
+        """
+        try:
+            while True:
+                self._wake.acquire()
+                while (wait_s := self._flush_if_due()) is not None:
+                    time.sleep(wait_s)
+        except OSError:
+            return
+
+    def _flush_if_due(self) -> float | None:
+        """Send the buffer as a LOG frame once due; the seconds to wait before the next check,
+        or None to park.
+
+        With nothing to send, the flusher still waits out LOG_STREAM_INTERVAL_S after the
+        latest text before parking: on a busy instance the RESULT has usually taken the text
+        by the time the flusher runs, and parking then would cost a wake-up per invocation.
+        """
+        with self._lock:
+            wait_s = self._oldest + LOG_STREAM_INTERVAL_S - time.monotonic()
+            if self._streaming and self._parts:
+                near_deadline_s = self._deadline_ms / 1000.0 - time.time()
+                wait_s = min(wait_s, near_deadline_s - DEADLINE_FLUSH_MARGIN_S)
+                if wait_s <= 0:
+                    self._send_parts()
+            if wait_s > 0:
+                return wait_s
+            self._parked = True
+            return None
+
+    def _send_parts(self) -> None:
+        """Send the buffered text as one LOG frame; call with `_lock` held."""
+        data = "".join(self._parts).encode("utf-8", "backslashreplace")
+        self._parts.clear()
+        self._sock.sendall(frames.frame(frames.LOG, data))
 
 
 def _allocate_lock() -> Any:
@@ -299,7 +397,7 @@ class Runtime:
         """Run one invocation and send its RESULT; False when the process must exit (OOM)."""
         request_id, deadline_ms, _extra, event_bytes = frames.decode_invoke(body)
         context = LambdaContext(self.config, request_id, deadline_ms)
-        self.capture.begin(request_id)
+        self.capture.begin(request_id, deadline_ms)
         started = time.perf_counter()
         status, data, healthy = self._call(handler, event_bytes, context)
         duration_ms = (time.perf_counter() - started) * 1000.0
@@ -317,7 +415,10 @@ class Runtime:
             return frames.RESULT_ERROR, _dump(doc), True
         try:
             result = handler(event, context)
-            return frames.RESULT_OK, json.dumps(result).encode(), True
+            data = json.dumps(result).encode()
+            if len(data) > MAX_RESPONSE_BYTES:
+                return frames.RESULT_ERROR, _dump(_response_too_large()), True
+            return frames.RESULT_OK, data, True
         except MemoryError:
             return frames.RESULT_ERROR, _dump(self._out_of_memory(context)), False
         except (TypeError, ValueError, OverflowError) as error:
@@ -339,6 +440,14 @@ class Runtime:
 
 def _handler_error(error: BaseException) -> ErrorDoc:
     return error_document(type(error).__name__, str(error), format_stack(error, 1))
+
+
+def _response_too_large() -> ErrorDoc:
+    """Lambda's error for a response over MAX_RESPONSE_BYTES (the instance stays usable)."""
+    message = (
+        f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+    )
+    return error_document("Function.ResponseSizeTooLarge", message)
 
 
 def _dump(doc: ErrorDoc) -> bytes:
