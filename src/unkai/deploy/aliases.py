@@ -217,6 +217,7 @@ class Aliases:
         except Conflict:
             raise _Raced from None
         self._registry.invalidate(stage)
+        await self._registry.settled()  # the next call through the alias routes as written
         return new
 
     async def _check_versions(self, stage: str, function: str, alias: Alias) -> None:

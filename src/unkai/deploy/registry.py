@@ -13,9 +13,11 @@ invalidate the others (that needs a change feed from the backend).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from unkai.backends.base import MetadataStore
 from unkai.deploy import versions as layout
@@ -32,7 +34,13 @@ from unkai.errors import NotFound
 
 log = logging.getLogger("unkai.deploy")
 
-StageListener = Callable[[str], None]
+#: Called after a stage changed; returns the task it started to catch up, if any, so that
+#: `Registry.settled` can wait for it.
+StageListener = Callable[[str], "asyncio.Task[Any] | None"]
+
+
+#: How long a change waits for its listeners (they read the registry; seconds at most).
+SETTLE_TIMEOUT_S = 30.0
 
 
 class Registry:
@@ -49,6 +57,8 @@ class Registry:
         #: Bumped by `invalidate`; a load that started before a bump is not cached.
         self._generation = 0
         self._listeners: list[StageListener] = []
+        #: What listeners started for changes not yet caught up with (see `settled`).
+        self._catching_up: set[asyncio.Task[Any]] = set()
 
     async def get_version(
         self, stage: str, name: str, qualifier: str | None = None
@@ -160,9 +170,26 @@ class Registry:
             del self._versions[key]
         for callback in list(self._listeners):
             try:
-                callback(stage)
+                task = callback(stage)
             except Exception:
                 log.exception("stage change listener %r failed for stage %s", callback, stage)
+                continue
+            if task is not None:
+                self._catching_up.add(task)
+                task.add_done_callback(self._catching_up.discard)
+
+    async def settled(self, timeout_s: float = SETTLE_TIMEOUT_S) -> None:
+        """Until every listener caught up with the changes so far (the gateway compiled the
+        new routes, the invoker re-resolved its targets, event sources reloaded), or
+        `timeout_s` passed: a deploy that returns after this serves its routes at once. A
+        listener's failure is its own (it logs); it does not fail the change."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while self._catching_up:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                log.warning("%d stage listeners still catching up", len(self._catching_up))
+                return
+            await asyncio.wait(list(self._catching_up), timeout=left)
 
     async def _function_records(self, stage: str) -> dict[str, FunctionRecord]:
         cached = self._functions.get(stage)

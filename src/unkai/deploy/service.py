@@ -93,11 +93,16 @@ class Deployer:
             if dry_run:
                 return await self._dry_run.apply(plan)
             try:
-                return await self._applier.apply(plan)
+                result = await self._applier.apply(plan)
             except ConcurrentDeploy:
                 if attempt >= self._max_attempts:
                     raise
                 attempt += 1
+                continue
+            # Return once the new routes serve and the event sources run: a client that
+            # deploys and then calls must not get the old routes (or a 404).
+            await self._registry.settled()
+            return result
 
 
 def _check_name(value: str, field: str) -> None:

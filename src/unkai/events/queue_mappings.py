@@ -94,10 +94,10 @@ class QueueMappings:
     def list(self) -> list[dict[str, Any]]:
         return [p.summary() for p in sorted(self._pollers.values(), key=lambda p: str(p.key))]
 
-    def _on_stage_changed(self, stage: str) -> None:
+    def _on_stage_changed(self, stage: str) -> asyncio.Task[Any] | None:
         if self._closed:
-            return
-        self._tasks.spawn(self._load(stage))
+            return None
+        return self._tasks.spawn(self._load(stage))
 
     async def _load(self, stage: str) -> None:
         async with self._lock:

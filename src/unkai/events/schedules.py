@@ -106,8 +106,8 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
 
-    def _on_stage_changed(self, stage: str) -> None:
-        self._tasks.spawn(self._load(stage))
+    def _on_stage_changed(self, stage: str) -> asyncio.Task[Any]:
+        return self._tasks.spawn(self._load(stage))
 
     async def _load(self, stage: str) -> None:
         states = {d.key: d.value for d in await self._store.list(STATE_KIND, f"{stage}/")}

@@ -445,8 +445,8 @@ class TopicService:
         self._subscriptions.pop(sub_id, None)
         self._policies.pop(sub_id, None)
 
-    def _on_stage_changed(self, stage: str) -> None:
-        self._tasks.spawn(self._load_routes(stage))
+    def _on_stage_changed(self, stage: str) -> asyncio.Task[Any]:
+        return self._tasks.spawn(self._load_routes(stage))
 
     async def _load_routes(self, stage: str) -> None:
         async with self._routes_lock:  # two deploys in a row: the later one's routes win

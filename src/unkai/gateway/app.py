@@ -166,10 +166,11 @@ class GatewayApp:
                 in_use.add(("stage", t.stage, t.service))
         self._throttles.forget(in_use, kinds=("route", "stage"))
 
-    def _on_stage_changed(self, stage: str) -> None:
+    def _on_stage_changed(self, stage: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._compile(stage))
         self._compiling.add(task)
         task.add_done_callback(self._compiling.discard)
+        return task
 
     def upgrade(self, request: Request, connection: HttpConnection, rest: bytes) -> bool:
         """WebSocket handshakes for `/` (the default stage) or `/{stage}`."""

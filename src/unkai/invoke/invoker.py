@@ -317,7 +317,7 @@ class Invoker:
             aws_credentials=(key.access_key_id, key.secret_access_key),
         )
 
-    def _on_stage_changed(self, stage: str) -> None:
+    def _on_stage_changed(self, stage: str) -> asyncio.Task[None] | None:
         """A deploy or remove in `stage`: re-resolve its targets, retire pools of old code.
 
         Targets whose version is unchanged resolve to the same version key, so their warm
@@ -328,6 +328,8 @@ class Invoker:
             task = asyncio.get_running_loop().create_task(self._refresh(stale))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+            return task
+        return None
 
     async def _refresh(self, stale: dict[Target, _Resolved]) -> None:
         for target in stale:

@@ -302,3 +302,28 @@ def test_manifest_errors_surface_through_deploy(tmp_path: Path) -> None:
                 await node.deployer.deploy(app, "bad/stage")
 
     asyncio.run(scenario())
+
+
+def test_a_deploy_returns_once_its_listeners_caught_up(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        # Given a listener (as the gateway's route compiler) that takes a while to catch up
+        app = write_app(tmp_path / "app")
+        async with running_node(tmp_path / "data") as node:
+            caught_up: list[str] = []
+
+            async def compile_routes(stage: str) -> None:
+                await asyncio.sleep(0.2)
+                caught_up.append(stage)
+
+            node.registry.subscribe(
+                lambda stage: asyncio.get_running_loop().create_task(compile_routes(stage))
+            )
+            # When an app is deployed, then by the time the deploy returns it has caught up
+            await node.deployer.deploy(app, "dev")
+            assert caught_up == ["dev"]
+            # And a listener that starts nothing does not hold a deploy up
+            node.registry.subscribe(lambda stage: None)
+            await node.deployer.remove("dev", "hello")
+            assert caught_up == ["dev", "dev"]
+
+    asyncio.run(scenario())
