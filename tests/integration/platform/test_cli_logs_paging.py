@@ -227,16 +227,20 @@ def hanging_up_server() -> Iterator[str]:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen()
-    listener.settimeout(30)
+    listener.settimeout(0.2)
+    stop = threading.Event()
 
     def hang_up() -> None:
         with listener:
-            while True:
+            while not stop.is_set():
                 try:
                     conn, _ = listener.accept()
-                except OSError:  # closed by the fixture, or nobody came
+                except TimeoutError:
+                    continue
+                except OSError:  # closed
                     return
                 with conn:
+                    conn.settimeout(30)
                     conn.recv(1024)
 
     thread = threading.Thread(target=hang_up, daemon=True)
@@ -244,7 +248,7 @@ def hanging_up_server() -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     finally:
-        listener.close()
+        stop.set()
         thread.join(timeout=10)
 
 
