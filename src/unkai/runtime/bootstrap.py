@@ -22,6 +22,7 @@ Pipeline, mirroring Lambda's Python runtime (awslambdaric `bootstrap.py`):
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import logging
@@ -99,19 +100,23 @@ class LogCapture(io.TextIOBase):
         self._wake.acquire()
         self._parked = True
         self._flusher_started = False
+        #: In a process the handler forked: text goes to fd 1, which `capture_process_output`
+        #: pointed at the instance's output pipe, so the parent's pump picks it up.
+        self._forked = False
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
     def _forget_after_fork(self) -> None:
         """In a process the handler forked (multiprocessing, say): the flusher thread did not
         come along and its lock may have been held at the fork, so start from fresh locks,
-        and never send on the socket this child shares with its parent: what it prints is
-        kept in its own buffer only, as before the flusher existed."""
+        and never send on the socket this child shares with its parent: what it prints goes
+        to fd 1, the instance's output pipe, and so into the log through the parent."""
         self._lock = _allocate_lock()
         self._wake = _allocate_lock()
         self._wake.acquire()
         self._parked = True
         self._flusher_started = True  # no flusher here
         self._streaming = False
+        self._forked = True
 
     #: What `print` and `logging` see; io.TextIOBase reports None otherwise.
     encoding = "utf-8"
@@ -126,6 +131,9 @@ class LogCapture(io.TextIOBase):
         """Buffer text; raises TypeError for a non-str, with io.TextIOWrapper's message."""
         if not isinstance(text, str):
             raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if self._forked:
+            os.write(1, text.encode("utf-8", "backslashreplace"))
+            return len(text)
         with self._lock:
             size = len(text)
             if self._chars + size > LOG_CAP_CHARS:
@@ -226,6 +234,27 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.aws_request_id = self._capture.request_id
         return True
+
+
+def capture_process_output(capture: LogCapture) -> None:
+    """Point fd 1 and 2 at a pipe whose reader thread feeds `capture`. Output that bypasses
+    sys.stdout (a subprocess, `os.write(1, ...)`, a C extension's printf, a forked child) is
+    then the function's log, as on Lambda, where the whole sandbox's stdout and stderr go to
+    CloudWatch, instead of the platform's terminal. It lands in the invocation that is
+    running when the reader gets it (between invocations: the next one)."""
+    read_fd, write_fd = os.pipe()
+    os.dup2(write_fd, 1)
+    os.dup2(write_fd, 2)
+    os.close(write_fd)
+    threading.Thread(
+        target=_pump, args=(read_fd, capture), name="unkai-output", daemon=True
+    ).start()
+
+
+def _pump(read_fd: int, capture: LogCapture) -> None:
+    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
+    while data := os.read(read_fd, 65536):
+        capture.write(decode(data))
 
 
 def install_log_capture(sock: socket.socket) -> LogCapture:
@@ -460,6 +489,7 @@ def serve(sock: socket.socket, function_arn: str = "") -> int:
     Reads its configuration from the (already prepared) Lambda environment variables.
     """
     capture = install_log_capture(sock)
+    capture_process_output(capture)
     runtime = Runtime(sock, RuntimeConfig(os.environ, function_arn), capture)
     handler = runtime.init()
     if handler is None:

@@ -154,3 +154,38 @@ def test_writing_bytes_to_stdout_raises_in_the_handler(tmp_path: Path) -> None:
         assert json.loads((await call(pool)).payload or b"") == pid
 
     run_supervised(body)
+
+
+BELOW_STDOUT = """
+import multiprocessing, os, subprocess, sys, time
+
+def child():
+    print("from a forked child")
+
+def handler(event, context):
+    subprocess.run(["echo", "from a subprocess"], check=True)
+    os.write(2, b"written to fd 2\\n")
+    worker = multiprocessing.get_context("fork").Process(target=child)
+    worker.start()
+    worker.join(10)
+    time.sleep(0.3)  # let the output pipe's reader catch up before the result
+    return worker.exitcode
+"""
+
+
+def test_output_below_sys_stdout_is_the_functions_log(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, BELOW_STDOUT))
+
+    async def body(supervisor: Supervisor, logs: LogCollector) -> None:
+        # When a handler writes to fd 1 and 2 directly, through a subprocess and a forked child
+        result = await call(supervisor.pool_for(spec), timeout_s=20)
+        assert result.error is None, result.error
+        assert json.loads(result.payload or b"") == 0
+        # Then all of it is the invocation's log, not the platform's terminal
+        for line in ("from a subprocess", "written to fd 2", "from a forked child"):
+            assert line in result.log_text or _logged(logs, result.request_id, line), (
+                line,
+                result.log_text,
+            )
+
+    run_supervised(body)
