@@ -22,7 +22,7 @@ Pipeline, mirroring Lambda's Python runtime (awslambdaric `bootstrap.py`):
 
 from __future__ import annotations
 
-import codecs
+import _thread
 import io
 import json
 import logging
@@ -100,8 +100,8 @@ class LogCapture(io.TextIOBase):
         self._wake.acquire()
         self._parked = True
         self._flusher_started = False
-        #: In a process the handler forked: text goes to fd 1, which `capture_process_output`
-        #: pointed at the instance's output pipe, so the parent's pump picks it up.
+        #: In a process the handler forked: text goes to fd 1, the instance's output pipe,
+        #: which the platform reads into the function's log.
         self._forked = False
         os.register_at_fork(after_in_child=self._forget_after_fork)
 
@@ -221,8 +221,6 @@ class LogCapture(io.TextIOBase):
 
 
 def _allocate_lock() -> Any:
-    import _thread
-
     return _thread.allocate_lock()
 
 
@@ -234,27 +232,6 @@ class _RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.aws_request_id = self._capture.request_id
         return True
-
-
-def capture_process_output(capture: LogCapture) -> None:
-    """Point fd 1 and 2 at a pipe whose reader thread feeds `capture`. Output that bypasses
-    sys.stdout (a subprocess, `os.write(1, ...)`, a C extension's printf, a forked child) is
-    then the function's log, as on Lambda, where the whole sandbox's stdout and stderr go to
-    CloudWatch, instead of the platform's terminal. It lands in the invocation that is
-    running when the reader gets it (between invocations: the next one)."""
-    read_fd, write_fd = os.pipe()
-    os.dup2(write_fd, 1)
-    os.dup2(write_fd, 2)
-    os.close(write_fd)
-    threading.Thread(
-        target=_pump, args=(read_fd, capture), name="unkai-output", daemon=True
-    ).start()
-
-
-def _pump(read_fd: int, capture: LogCapture) -> None:
-    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-    while data := os.read(read_fd, 65536):
-        capture.write(decode(data))
 
 
 def install_log_capture(sock: socket.socket) -> LogCapture:
@@ -489,7 +466,6 @@ def serve(sock: socket.socket, function_arn: str = "") -> int:
     Reads its configuration from the (already prepared) Lambda environment variables.
     """
     capture = install_log_capture(sock)
-    capture_process_output(capture)
     runtime = Runtime(sock, RuntimeConfig(os.environ, function_arn), capture)
     handler = runtime.init()
     if handler is None:

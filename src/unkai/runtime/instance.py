@@ -16,6 +16,7 @@ Failures come back as an InvocationResult with Lambda's error document, never as
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import enum
 import json
@@ -130,6 +131,8 @@ class Instance:
         self.preload_modules: list[str] = []
         self.last_rss_kb = 0
         self._rss_probe: RssProbe | None = None
+        #: The read end of the process's stdout/stderr pipe (Python instances), or -1.
+        self._stdio = -1
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
         self._pending: tuple[Invocation, ResultCallback, asyncio.TimerHandle] | None = None
@@ -144,12 +147,38 @@ class Instance:
         self._init_reported = False
         self._started = self.created
 
-    async def connect(self, sock: socket.socket, pid: int) -> None:
-        """Adopt the platform's end of the socketpair whose other end the child holds."""
+    async def connect(self, sock: socket.socket, pid: int, output_fd: int | None = None) -> None:
+        """Adopt the platform's end of the socketpair whose other end the child holds, and
+        the read end of the pipe that is the child's stdout and stderr."""
         self.pid = pid
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), sock=sock)
         self._transport = transport
+        if output_fd is not None:
+            os.set_blocking(output_fd, False)
+            self._stdio = output_fd
+            self._stdio_decoder = codecs.getincrementaldecoder("utf-8")("replace")
+            loop.add_reader(output_fd, self._read_stdio)
+
+    def _read_stdio(self) -> None:
+        """Output that bypassed sys.stdout: the running invocation's, else the instance's."""
+        try:
+            data = os.read(self._stdio, 65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # the process and every child that shared the pipe are gone
+            self._close_stdio()
+            return
+        pending = self._pending
+        self._log(pending[0].request_id if pending else None, self._stdio_decoder.decode(data))
+
+    def _close_stdio(self) -> None:
+        if self._stdio >= 0:
+            self._loop.remove_reader(self._stdio)
+            os.close(self._stdio)
+            self._stdio = -1
 
     def _move(self, target: InstanceState, action: str) -> None:
         if target not in ALLOWED[self.state]:

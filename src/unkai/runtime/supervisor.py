@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import socket
 import time
 from typing import Any, Protocol
@@ -157,12 +158,17 @@ class Supervisor:
         if zygote is None:
             zygote = await self._living_base()
         ours, theirs = socket.socketpair()
+        output_r, output_w = os.pipe()
         try:
-            pid = await zygote.spawn(request, theirs.fileno())
+            pid = await zygote.spawn(request, theirs.fileno(), output_w)
+        except BaseException:
+            os.close(output_r)
+            raise
         finally:
             theirs.close()
+            os.close(output_w)
         self._by_pid[pid] = instance
-        await instance.connect(ours, pid)
+        await instance.connect(ours, pid, output_r)
         key = spec.version_key
         if (
             self.preload_zygotes

@@ -70,15 +70,18 @@ class Zygote:
         except TimeoutError:
             raise ZygoteError(f"zygote did not start within {START_TIMEOUT_S} s") from None
 
-    async def spawn(self, request: dict[str, Any], fd: int) -> int:
-        """Fork a child that takes over `fd`; returns its pid. The caller keeps its own fd."""
+    async def spawn(self, request: dict[str, Any], fd: int, output_fd: int | None = None) -> int:
+        """Fork a child that takes over `fd` (and `output_fd` as its stdout and stderr);
+        returns its pid. The caller keeps its own fds."""
         if self._closed:
             raise ZygoteError("zygote is closed")
         future: asyncio.Future[int] = self._loop.create_future()
         self._pending[request["id"]] = future
         message = frames.encode_json(frames.SPAWN, request)
         try:
-            socket.send_fds(self._control, [message], [fd])
+            socket.send_fds(
+                self._control, [message], [fd] if output_fd is None else [fd, output_fd]
+            )
         except OSError as error:
             self._pending.pop(request["id"], None)
             raise ZygoteError(f"zygote is gone: {error}") from None

@@ -78,7 +78,7 @@ class ZygoteServer:
 
     def _handle_request(self) -> bool:
         try:
-            data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE_BYTES, 1)
+            data, fds, _flags, _addr = socket.recv_fds(self.control, MAX_MESSAGE_BYTES, 2)
         except (ConnectionError, OSError):
             return False
         if not data:
@@ -86,30 +86,44 @@ class ZygoteServer:
         kind = frames.HEADER.unpack_from(data)[1]
         request = json.loads(data[frames.HEADER.size :])
         if kind == frames.SPAWN and fds:
-            self._spawn(request, fds[0])
-        for fd in fds[1:]:
-            os.close(fd)
+            self._spawn(request, fds[0], fds[1] if len(fds) > 1 else None)
+        else:
+            for fd in fds:
+                os.close(fd)
         return True
 
-    def _spawn(self, request: dict[str, Any], fd: int) -> None:
+    def _spawn(self, request: dict[str, Any], fd: int, output_fd: int | None) -> None:
         try:
             pid = os.fork()
         except OSError as error:
             os.close(fd)
+            if output_fd is not None:
+                os.close(output_fd)
             self._send(
                 frames.encode_json(frames.SPAWNED, {"id": request["id"], "error": str(error)})
             )
             return
         if pid == 0:
-            self._become_child(request, fd)
+            self._become_child(request, fd, output_fd)
         os.close(fd)
+        if output_fd is not None:
+            os.close(output_fd)
         self.children.add(pid)
         self._send(frames.encode_json(frames.SPAWNED, {"id": request["id"], "pid": pid}))
 
-    def _become_child(self, request: dict[str, Any], fd: int) -> None:
-        """Runs in the forked child; never returns into the zygote's loop."""
+    def _become_child(self, request: dict[str, Any], fd: int, output_fd: int | None) -> None:
+        """Runs in the forked child; never returns into the zygote's loop.
+
+        `output_fd` (an instance's) becomes its fd 1 and 2: whatever bypasses sys.stdout (a
+        subprocess, a C extension, a forked child) is read by the platform into the
+        function's log, as Lambda sends the whole sandbox's stdout and stderr to CloudWatch.
+        """
         code = 1
         try:
+            if output_fd is not None:
+                os.dup2(output_fd, 1)
+                os.dup2(output_fd, 2)
+                os.close(output_fd)
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             self.control.close()
