@@ -229,9 +229,8 @@ class CustomInstance(Instance):
         super()._complete(kind, body)
 
     def stop(self) -> None:
-        """Stopping kills the runtime: unlike a Python instance it does not exit on EOF."""
+        """Stop as any instance (its process group is killed), and close its Runtime API."""
         super().stop()
-        self.kill("stop")
         self._close_server()
 
     # -- the process --------------------------------------------------------------------------
