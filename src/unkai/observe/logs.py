@@ -47,6 +47,8 @@ MAX_FLUSH_RECORDS = 20_000
 _MAX_RETRY_DELAY_S = 5.0
 #: Invocations with streamed output whose end is not yet recorded (each ends by its timeout).
 MAX_STREAMING = 10_000
+#: A streamed line still without its newline is held at most this long, then recorded as is.
+MAX_PARTIAL_LINE_CHARS = 64 * 1024
 
 
 def matching_lines(records: list[LogRecord], contains: str) -> list[LogRecord]:
@@ -202,6 +204,8 @@ class LogService:
             )
             partial = ""
         text = partial + text
+        if len(text) > MAX_PARTIAL_LINE_CHARS and "\n" not in text[-MAX_PARTIAL_LINE_CHARS:]:
+            text += "\n"  # a line that never ends (progress bars): recorded as it stands
         cut = text.rfind("\n") + 1
         self._streaming[request_id] = text[cut:]
         lines = text[: cut - 1] if cut else ""

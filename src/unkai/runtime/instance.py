@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 from unkai.invoke.models import FunctionError, Invocation, InvocationResult
 from unkai.runtime import frames
+from unkai.runtime.bootstrap import LOG_CAP_CHARS, TRUNCATED_MARKER
 from unkai.runtime.limits import RssProbe
 from unkai.runtime.spec import InstanceSpec
 
@@ -43,6 +44,8 @@ ResultCallback = Callable[[InvocationResult], None]
 _background: set[asyncio.Task[InvocationResult]] = set()
 #: How long a crashed instance waits for its exit status before reporting without it.
 EXIT_STATUS_WAIT_S = 1.0
+#: How long a stopped instance's stdout pipe is still read before it is closed.
+STDIO_DRAIN_S = 1.0
 
 SIGNAL_NAMES = {
     signal.SIGSEGV: "segmentation fault",
@@ -131,8 +134,11 @@ class Instance:
         self.preload_modules: list[str] = []
         self.last_rss_kb = 0
         self._rss_probe: RssProbe | None = None
-        #: The read end of the process's stdout/stderr pipe (Python instances), or -1.
+        #: The read end of the process's stdout/stderr pipe (Python instances), or -1, and how
+        #: much of it the current invocation wrote (capped as sys.stdout's text is).
         self._stdio = -1
+        self._stdio_rid: str | None = None
+        self._stdio_chars = 0
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
         self._pending: tuple[Invocation, ResultCallback, asyncio.TimerHandle] | None = None
@@ -172,7 +178,16 @@ class Instance:
             self._close_stdio()
             return
         pending = self._pending
-        self._log(pending[0].request_id if pending else None, self._stdio_decoder.decode(data))
+        rid = pending[0].request_id if pending else None
+        if rid != self._stdio_rid:
+            self._stdio_rid, self._stdio_chars = rid, 0
+        text = self._stdio_decoder.decode(data)
+        if self._stdio_chars >= LOG_CAP_CHARS:
+            return  # past the cap: the marker was written once, the rest is dropped
+        self._stdio_chars += len(text)
+        if self._stdio_chars >= LOG_CAP_CHARS:
+            text = text[: len(text) - (self._stdio_chars - LOG_CAP_CHARS)] + TRUNCATED_MARKER
+        self._log(rid, text)
 
     def _close_stdio(self) -> None:
         if self._stdio >= 0:
@@ -410,7 +425,7 @@ class Instance:
         handler started go too, as when Lambda discards a sandbox. The zygote reaps it."""
         if self._killed_for is None:
             self._killed_for = reason
-        if self.pid:
+        if self.pid and not self._exit.done():  # once reaped, the pid may be another's
             try:
                 os.killpg(self.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
@@ -452,6 +467,10 @@ class Instance:
         if self.state is not InstanceState.STOPPED:
             self._move(InstanceState.STOPPED, "stop")
         self._close_probe()
+        if self._stdio >= 0:
+            # What the process wrote just before the kill is still read; then the pipe closes
+            # even if a child that left the process group keeps its write end open.
+            self._loop.call_later(STDIO_DRAIN_S, self._close_stdio)
         if self._transport is not None:
             self._transport.close()
 

@@ -213,7 +213,11 @@ class Supervisor:
                 if lost is not None:
                     log.warning("the base zygote (pid %s) is gone; starting a new one", lost.pid)
                     await lost.close()  # reaps it
-                self._base = await Zygote.start_base(self._on_exit)
+                started = await Zygote.start_base(self._on_exit)
+                if self._closing:  # shut down meanwhile: nobody would close it
+                    await started.close()
+                    raise ZygoteError("the platform is shutting down")
+                self._base = started
             return self._base
 
     def _spawn_request(self, spec: InstanceSpec, instance: Instance) -> dict[str, Any]:

@@ -189,3 +189,31 @@ def test_output_below_sys_stdout_is_the_functions_log(tmp_path: Path) -> None:
             )
 
     run_supervised(body)
+
+
+FLOOD = """
+import os, time
+
+def handler(event, context):
+    for _ in range(16):  # 1 MiB straight to fd 1, with no newline at all
+        os.write(1, b"x" * 65536)
+    time.sleep(0.5)  # let the platform read the pipe while the invocation runs
+    return "flooded"
+"""
+
+
+def test_output_to_fd_1_is_capped_as_print_output_is(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, FLOOD))
+
+    async def body(supervisor: Supervisor, logs: LogCollector) -> None:
+        # When a handler writes 1 MiB to fd 1 without a newline
+        result = await call(supervisor.pool_for(spec), timeout_s=20)
+        assert result.error is None, result.error
+        # Then its log keeps the first 256 KiB and says it was truncated
+        logged = "".join(
+            r["message"] for r in logs.records if r.get("request_id") == result.request_id
+        )
+        assert logged.count("x") == 256 * 1024
+        assert "log truncated" in logged
+
+    run_supervised(body)
