@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.hook_server import HookServer, serving
 from tests.integration.platform_process import PlatformProcess
 
 _stage_numbers = itertools.count(1)
@@ -44,3 +45,9 @@ def sqs(platform: PlatformProcess) -> Any:
 @pytest.fixture
 def sns(platform: PlatformProcess) -> Any:
     return platform.aws("sns")
+
+
+@pytest.fixture
+def hooks() -> Iterator[HookServer]:
+    """An HTTP endpoint that records what topic deliveries send it."""
+    yield from serving()

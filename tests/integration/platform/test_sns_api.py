@@ -15,16 +15,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import uuid
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.integration.hook_server import HookServer
 from tests.integration.platform_process import PlatformProcess, wait_until, write_app
 
 ACCOUNT = "000000000000"
@@ -275,41 +273,6 @@ def test_publish_batch_fails_a_bad_entry_alone(
         sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=twice)
 
 
-class Recorder(BaseHTTPRequestHandler):
-    server: HookServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        with self.server.lock:
-            self.server.requests.append((dict(self.headers.items()), body))
-        self.send_response(200)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test reads `requests`."""
-
-
-class HookServer(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Recorder)
-        self.lock = threading.Lock()
-        self.requests: list[tuple[dict[str, str], bytes]] = []
-
-
-@pytest.fixture
-def hooks() -> Iterator[HookServer]:
-    server = HookServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
 def test_an_http_subscription_gets_the_notification(
     sns: Any, hooks: HookServer, platform: PlatformProcess
 ) -> None:
@@ -321,7 +284,7 @@ def test_an_http_subscription_gets_the_notification(
     message_id = sns.publish(TopicArn=topic, Message="ping", Subject="hi")["MessageId"]
     assert wait_until(lambda: delivered(platform, topic), timeout_s=10)
     # Then the endpoint got SNS's notification
-    ((headers, body),) = hooks.requests
+    ((_path, headers, body),) = hooks.requests
     lowered = {k.lower(): v for k, v in headers.items()}
     assert lowered["x-amz-sns-subscription-arn"] == sub
     assert lowered["x-amz-sns-message-id"] == message_id

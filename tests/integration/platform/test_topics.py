@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ import boto3
 import httpx
 import pytest
 
+from tests.integration.hook_server import HookServer
 from tests.integration.platform_process import PlatformProcess, wait_until, write_app
 
 TOPICS = "/_unkai/api/topics"
@@ -93,54 +92,6 @@ def attribute(name: str, data_type: str, value: str) -> dict[str, dict[str, str]
 
 def error_of(response: httpx.Response) -> tuple[int, str]:
     return response.status_code, response.json()["code"]
-
-
-class Recorder(BaseHTTPRequestHandler):
-    """Records each POST; answers the statuses `server.statuses[path]` lists in turn (the last
-    one from then on), or 200."""
-
-    server: HookServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["content-length"]))
-        with self.server.lock:
-            self.server.requests.append((self.path, dict(self.headers.items()), body))
-            statuses = self.server.statuses.get(self.path, [200])
-            status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
-        self.send_response(status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the test reads `requests`."""
-
-
-class HookServer(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Recorder)
-        self.lock = threading.Lock()
-        self.requests: list[tuple[str, dict[str, str], bytes]] = []
-        self.statuses: dict[str, list[int]] = {}
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}{path}"
-
-    def to(self, path: str) -> list[tuple[dict[str, str], bytes]]:
-        with self.lock:
-            return [(headers, body) for p, headers, body in self.requests if p == path]
-
-
-@pytest.fixture
-def hooks() -> Iterator[HookServer]:
-    server = HookServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 def test_a_queue_gets_sns_envelope_and_a_raw_subscription_the_bare_message(
