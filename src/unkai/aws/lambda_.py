@@ -36,8 +36,8 @@ from unkai.background import Background
 from unkai.errors import LimitExceeded, UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.invoke.async_events import AsyncEvents
-from unkai.invoke.invoker import Invoker, Target
-from unkai.invoke.models import InvocationResult
+from unkai.invoke.invoker import Invoker
+from unkai.invoke.models import InvocationResult, Target
 from unkai.invoke.request_ids import new_request_id
 from unkai.observe.logs import LogService
 

@@ -34,8 +34,8 @@ from unkai.events import message_attributes
 from unkai.events.queue_messages import Message
 from unkai.events.queues import QueueService
 from unkai.invoke.backoff import full_jitter
-from unkai.invoke.invoker import Invoker, Target
-from unkai.invoke.models import InvocationResult
+from unkai.invoke.invoker import Invoker
+from unkai.invoke.models import InvocationResult, Target
 
 log = logging.getLogger("unkai.events")
 

@@ -32,7 +32,7 @@ from unkai.deploy.registry import Registry
 from unkai.deploy.versions import SCHEDULE_METHOD
 from unkai.errors import NotFound, UnkaiError
 from unkai.invoke.async_events import AsyncEvents
-from unkai.invoke.invoker import Target
+from unkai.invoke.models import Target
 from unkai.invoke.request_ids import new_request_id
 
 log = logging.getLogger("unkai.events")

@@ -42,7 +42,7 @@ from unkai.events.sns_messages import (
 from unkai.events.subscriptions import Subscription
 from unkai.invoke.async_events import AsyncEvents
 from unkai.invoke.backoff import full_jitter
-from unkai.invoke.invoker import Target
+from unkai.invoke.models import Target
 
 if TYPE_CHECKING:
     import httpx

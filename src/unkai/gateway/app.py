@@ -39,7 +39,7 @@ from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
 from unkai.gateway.routes import Match, RouteTable, RouteTarget
 from unkai.gateway.throttle import Throttles
 from unkai.gateway.websocket import WebSocketApi, WsRoute
-from unkai.invoke.invoker import Invoker, Target
+from unkai.invoke.invoker import Invoker
 from unkai.invoke.models import InvocationResult
 from unkai.invoke.request_ids import new_request_id
 from unkai.observe.logs import LogService
@@ -350,7 +350,7 @@ class GatewayApp:
             authorizer=authorizer if route.payload == "2.0" else _authorizer_v1(authorizer),
         )
         header = (b"apigw-requestid", request_id.encode())
-        target = Target(route.stage, route.function)
+        target = route.invoke_target
         timer: asyncio.TimerHandle | None = None
 
         def answer(outcome: InvocationResult | UnkaiError) -> None:

@@ -23,8 +23,8 @@ from unkai.errors import UnkaiError
 from unkai.gateway.authorizers import lambda_authorizer as fn_auth
 from unkai.gateway.http1 import Request
 from unkai.gateway.routes import Match, RouteTarget
-from unkai.invoke.invoker import Invoker, Target
-from unkai.invoke.models import InvocationResult
+from unkai.invoke.invoker import Invoker
+from unkai.invoke.models import InvocationResult, Target
 from unkai.invoke.request_ids import new_request_id
 
 if TYPE_CHECKING:

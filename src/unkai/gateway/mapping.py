@@ -15,7 +15,6 @@ import base64
 import binascii
 import re
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -219,10 +218,12 @@ def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
         key = checked_header_name(name)
         if key not in HOP_HEADERS:
             headers.append((key, checked_header_value(name, value)))
-    cookies = result.get("cookies") or []
-    if not isinstance(cookies, Sequence) or isinstance(cookies, str):
-        raise BadResponse("cookies must be a list of strings")
-    headers.extend((b"set-cookie", checked_header_value("cookies", c)) for c in cookies)
+    cookies = result.get("cookies")
+    if cookies:
+        # A parsed JSON value: only a list is one (an ABC isinstance check costs every call).
+        if type(cookies) is not list:
+            raise BadResponse("cookies must be a list of strings")
+        headers.extend((b"set-cookie", checked_header_value("cookies", c)) for c in cookies)
     body = result.get("body")
     if body is None:
         data = b""

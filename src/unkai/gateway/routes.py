@@ -18,6 +18,7 @@ from unkai.config.http_api import (
     ThrottleConfig,
     UsagePlanConfig,
 )
+from unkai.invoke.models import Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,11 @@ class RouteTarget:
     access_log: str | None = None
     service: str = ""
     stage_throttle: ThrottleConfig | None = None
+    #: What a request of this route invokes, made once per deploy rather than per request.
+    invoke_target: Target = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "invoke_target", Target(self.stage, self.function))
 
     def usage_plan(self, name: str) -> UsagePlanConfig | None:
         for plan_name, plan in self.usage_plans:

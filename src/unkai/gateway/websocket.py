@@ -45,8 +45,8 @@ from unkai.config.http_api import IpRules
 from unkai.errors import UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
 from unkai.gateway.mapping import request_time
-from unkai.invoke.invoker import Invoker, Target
-from unkai.invoke.models import InvocationResult
+from unkai.invoke.invoker import Invoker
+from unkai.invoke.models import InvocationResult, Target
 from unkai.invoke.request_ids import new_request_id
 
 log = logging.getLogger("unkai.gateway")

@@ -34,8 +34,8 @@ from unkai.background import Background
 from unkai.config.async_config import AsyncConfig, TargetKind, parse_target
 from unkai.errors import InvocationFailed, LimitExceeded, NotFound, Throttled, UnkaiError
 from unkai.invoke.backoff import full_jitter
-from unkai.invoke.invoker import Invoker, Target
-from unkai.invoke.models import InvocationMode, InvocationResult
+from unkai.invoke.invoker import Invoker
+from unkai.invoke.models import InvocationMode, InvocationResult, Target
 from unkai.invoke.request_ids import new_request_id
 
 log = logging.getLogger("unkai.invoke")

@@ -26,7 +26,7 @@ from unkai.access.aws_keys import FunctionKeys
 from unkai.deploy.registry import Registry
 from unkai.deploy.versions import Alias, FunctionVersion
 from unkai.errors import NotFound, Throttled, UnkaiError
-from unkai.invoke.models import Invocation, InvocationMode, InvocationResult
+from unkai.invoke.models import Invocation, InvocationMode, InvocationResult, Target
 from unkai.invoke.request_ids import new_request_id
 from unkai.observe.logs import LogService
 from unkai.runtime.instance import Instance
@@ -35,16 +35,6 @@ from unkai.runtime.spec import InstanceSpec
 from unkai.runtime.supervisor import Supervisor
 
 LATEST = "$LATEST"
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """What to run: a function of a stage, optionally a version number or an alias name
-    (`qualifier`)."""
-
-    stage: str
-    function: str
-    qualifier: str | None = None
 
 
 @dataclass(slots=True)

@@ -11,6 +11,25 @@ import enum
 from dataclasses import dataclass, field
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What to run: a function of a stage, optionally a version number or an alias name
+    (`qualifier`)."""
+
+    stage: str
+    function: str
+    qualifier: str | None = None
+    #: Every request looks its target up (twice on an HTTP route), and a dataclass's own
+    #: hash is Python code: it is computed once here.
+    _hash: int = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.stage, self.function, self.qualifier)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+
 class InvocationMode(enum.Enum):
     SYNC = "RequestResponse"
     ASYNC = "Event"

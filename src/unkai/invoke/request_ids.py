@@ -16,18 +16,27 @@ import time
 _BATCH = 1024
 #: A random hex digit -> one of the RFC 9562 variant digits (binary 10xx).
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
-_buffer = b""
+#: 20 random hex digits per id (19 are used), hex-encoded once per batch.
+_hex = ""
 _offset = 0
+#: The id's first 15 characters ("xxxxxxxx-xxxx-7") for the millisecond `_ms`.
+_ms = -1
+_prefix = ""
 
 
 def new_request_id() -> str:
-    global _buffer, _offset
-    if _offset >= len(_buffer):
-        _buffer = os.urandom(10 * _BATCH)
+    """Two per HTTP request (API Gateway's and Lambda's), so it is kept to slicing: the hex
+    text is made once per batch and the time prefix once per millisecond."""
+    global _hex, _offset, _ms, _prefix
+    if _offset >= len(_hex):
+        _hex = os.urandom(10 * _BATCH).hex()
         _offset = 0
-    rand = _buffer[_offset : _offset + 10].hex()
-    _offset += 10
-    ms = format(time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF, "012x")
+    rand = _hex[_offset : _offset + 20]
+    _offset += 20
+    ms = time.time_ns() // 1_000_000
+    if ms != _ms:
+        _ms = ms
+        stamp = format(ms & 0xFFFF_FFFF_FFFF, "012x")
+        _prefix = f"{stamp[:8]}-{stamp[8:]}-7"
     # version nibble 7; variant bits 10 (one of 8, 9, a, b)
-    variant = _VARIANT[rand[3]]
-    return f"{ms[:8]}-{ms[8:]}-7{rand[:3]}-{variant}{rand[4:7]}-{rand[7:19]}"
+    return f"{_prefix}{rand[:3]}-{_VARIANT[rand[3]]}{rand[4:7]}-{rand[7:19]}"

@@ -217,8 +217,8 @@ class CustomInstance(Instance):
         self._move(InstanceState.BUSY, "invoke")
         self._started = now = time.monotonic()
         self._log_since = now
-        timer = self._loop.call_later(max(0.0, invocation.deadline - now), self._on_timeout)
-        self._pending = (invocation, done, timer)
+        self._pending = (invocation, done)
+        self._watch_deadline(invocation.deadline, now)
         self._hand_out()
 
     def _complete(self, kind: int, body: bytes) -> None:

@@ -46,6 +46,9 @@ _background: set[asyncio.Task[InvocationResult]] = set()
 EXIT_STATUS_WAIT_S = 1.0
 #: How long a stopped instance's stdout pipe is still read before it is closed.
 STDIO_DRAIN_S = 1.0
+#: The loop's timers have millisecond resolution and may fire that much early: a deadline
+#: this close is due.
+TIMER_SLACK_S = 0.002
 
 SIGNAL_NAMES = {
     signal.SIGSEGV: "segmentation fault",
@@ -67,6 +70,10 @@ def _deliver(done: ResultCallback, result: InvocationResult) -> None:
 
 
 class InstanceState(enum.Enum):
+    #: Enum's own `__hash__` is Python code, and every invocation makes four transition
+    #: lookups; members are singletons compared by identity, so the identity hash agrees.
+    __hash__ = object.__hash__
+
     STARTING = "starting"
     READY = "ready"
     BUSY = "busy"
@@ -141,7 +148,10 @@ class Instance:
         self._stdio_chars = 0
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
-        self._pending: tuple[Invocation, ResultCallback, asyncio.TimerHandle] | None = None
+        self._pending: tuple[Invocation, ResultCallback] | None = None
+        #: The deadline timer, and when it fires (see `_arm`); None when none is armed.
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
         #: Kept: asyncio.get_running_loop() costs a getpid() syscall on every call.
         self._loop = loop = asyncio.get_running_loop()
         self._exit: asyncio.Future[int] = loop.create_future()
@@ -225,8 +235,27 @@ class Instance:
         transport.write(
             frames.encode_invoke(invocation.request_id, deadline_ms, invocation.payload)
         )
-        timer = self._loop.call_later(max(0.0, invocation.deadline - now), self._on_timeout)
-        self._pending = (invocation, done, timer)
+        self._pending = (invocation, done)
+        self._watch_deadline(invocation.deadline, now)
+
+    def _watch_deadline(self, deadline: float, now: float) -> None:
+        """One timer per instance, not one per invocation: an earlier deadline's timer is
+        kept when a later invocation starts, and when it fires it re-arms for the running
+        invocation's own deadline (`_on_timer`). A warm invocation so costs no timer at all:
+        scheduling and cancelling one was a visible share of the gateway's per-request CPU."""
+        if self._timer is None or self._timer_at > deadline:
+            self._arm(deadline, now)
+
+    def _arm(self, deadline: float, now: float) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer_at = deadline
+        self._timer = self._loop.call_later(max(0.0, deadline - now), self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     async def invoke(self, invocation: Invocation) -> InvocationResult:
         """`begin` for callers that await; see the module docstring for the outcomes."""
@@ -245,8 +274,7 @@ class Instance:
         if pending is None:
             return
         self._pending = None
-        invocation, done, timer = pending
-        timer.cancel()
+        invocation, done = pending
         self.invocations += 1
         self.last_used = time.monotonic()
         if kind == frames.RESULT:
@@ -416,7 +444,18 @@ class Instance:
         if self.state in (InstanceState.READY, InstanceState.STARTING):
             self._fail()
 
-    def _on_timeout(self) -> None:
+    def _on_timer(self) -> None:
+        """The armed deadline came: the running invocation is past its own deadline (then
+        it is killed), or it is a later one (then the timer waits for that one's)."""
+        self._timer = None
+        pending = self._pending
+        if pending is None:
+            return  # idle: the next `begin` arms again
+        now = time.monotonic()
+        deadline = pending[0].deadline
+        if deadline - now > TIMER_SLACK_S:
+            self._arm(deadline, now)
+            return
         self.kill("timeout")
         self._complete(0, b"")
 
@@ -464,6 +503,7 @@ class Instance:
         if self.state is InstanceState.BUSY:
             self._fail()
         self.kill("stop")
+        self._cancel_timer()
         if self.state is not InstanceState.STOPPED:
             self._move(InstanceState.STOPPED, "stop")
         self._close_probe()

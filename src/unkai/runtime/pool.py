@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,6 +23,10 @@ from unkai.runtime.spec import InstanceSpec
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+#: The loop's timers have millisecond resolution and may fire that much early: a deadline
+#: this close is due.
+EXPIRY_SLACK_S = 0.002
 
 
 class InstanceSource(Protocol):
@@ -65,17 +68,15 @@ LendCallback = Callable[[Instance | UnkaiError], None]
 
 
 class _Waiter:
-    """A caller waiting for an instance; its timer refuses it at the deadline."""
+    """A caller waiting for an instance until `deadline` (a `time.monotonic()` value)."""
 
-    __slots__ = ("callback", "timer")
+    __slots__ = ("callback", "deadline")
 
-    def __init__(self, callback: LendCallback) -> None:
+    def __init__(self, callback: LendCallback, deadline: float) -> None:
         self.callback = callback
-        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = deadline
 
     def settle(self, outcome: Instance | UnkaiError) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
         self.callback(outcome)
 
 
@@ -88,6 +89,9 @@ class Pool:
         self.closed = False
         self._source = source
         self._waiters: collections.deque[_Waiter] = collections.deque()
+        #: One timer refuses waiters at their deadlines (see `_expire_due`), and when it fires.
+        self._expiry: asyncio.TimerHandle | None = None
+        self._expiry_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Set once a retired pool has no instance left (see `retire`).
@@ -121,14 +125,23 @@ class Pool:
         if self.closed:
             callback(InvocationFailed("Runtime.Retired", f"{self.spec.version_key} was retired"))
             return
-        waiter = _Waiter(callback)
+        self._waiters.append(_Waiter(callback, deadline))
+        if self._expiry is None or deadline < self._expiry_at:
+            self._arm_expiry(deadline)
+        self._scale()
+
+    def _arm_expiry(self, deadline: float) -> None:
+        """One timer for all waiters, not one each: under sustained load every request waits
+        for an instance, and a timer scheduled and cancelled per request was a visible share
+        of the gateway's CPU. It fires at the earliest deadline and re-arms for the next."""
+        if self._expiry is not None:
+            self._expiry.cancel()
         loop = self._loop
         if loop is None:
             # Kept: asyncio.get_running_loop() costs a getpid() syscall on every call.
             loop = self._loop = asyncio.get_running_loop()
-        waiter.timer = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire, waiter)
-        self._waiters.append(waiter)
-        self._scale()
+        self._expiry_at = deadline
+        self._expiry = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire_due)
 
     async def wait_for_instance(self, deadline: float) -> Instance:
         """`lend` for callers that await; raises what `lend` would hand over as a refusal."""
@@ -147,10 +160,16 @@ class Pool:
             raise outcome
         return outcome
 
-    def _expire(self, waiter: _Waiter) -> None:
-        with contextlib.suppress(ValueError):
-            self._waiters.remove(waiter)
-            waiter.timer = None
+    def _expire_due(self) -> None:
+        """Refuse the waiters whose deadline has come (in order), and re-arm for the rest."""
+        self._expiry = None
+        now = time.monotonic() + EXPIRY_SLACK_S
+        due = [w for w in self._waiters if w.deadline <= now]
+        if due:
+            self._waiters = collections.deque(w for w in self._waiters if w.deadline > now)
+        if self._waiters:
+            self._arm_expiry(min(w.deadline for w in self._waiters))
+        for waiter in due:
             waiter.settle(
                 Throttled(
                     f"Rate Exceeded. No instance of {self.spec.function_name} became free in "
@@ -253,6 +272,9 @@ class Pool:
 
     def _shut(self) -> None:
         self.closed = True
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         self.stop_idle()
         while self._waiters:
             self._waiters.popleft().settle(

@@ -133,8 +133,15 @@ class Supervisor:
         self._slots_used -= 1
 
     def _least_recently_used_idle(self, exclude: Pool) -> Pool | None:
-        candidates = [p for p in self._pools.values() if p.idle and p is not exclude]
-        return min(candidates, key=lambda p: p.idle[0].last_used) if candidates else None
+        """Asked on every request that waits while the node is at its cap: a plain loop."""
+        victim: Pool | None = None
+        oldest = 0.0
+        for pool in self._pools.values():
+            if pool.idle and pool is not exclude:
+                last_used = pool.idle[0].last_used
+                if victim is None or last_used < oldest:
+                    victim, oldest = pool, last_used
+        return victim
 
     async def start_instance(self, pool: Pool) -> Instance:
         spec = pool.spec

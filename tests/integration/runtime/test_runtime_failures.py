@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 from runtime_harness import (
@@ -63,6 +65,31 @@ def test_timeout_kills_and_next_call_is_fresh(tmp_path: Path) -> None:
         # And the next call runs in a new process
         after = json.loads((await call(pool)).payload or b"")
         assert after != before
+
+    run_supervised(body)
+
+
+def test_a_warm_instance_times_out_at_each_invocations_own_deadline(tmp_path: Path) -> None:
+    """One deadline timer per instance, re-armed lazily: a later invocation is killed at its
+    own deadline, neither at an earlier invocation's nor at a longer one's."""
+    spec = make_spec(write_handler(tmp_path, CRASHY), timeout_s=10)
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # Given a warm instance whose first call armed a deadline 1 s out
+        first = json.loads((await call(pool, timeout_s=1)).payload or b"")
+        await asyncio.sleep(0.6)
+        # When the next call on it runs past its own 1 s deadline
+        late = await call(pool, _event("sleep"), timeout_s=1)
+        # Then it ran its full second (the first call's deadline came 0.4 s into it)
+        assert late.error is not None and late.error.error_type == "Sandbox.Timedout"
+        assert late.duration_ms >= 950
+        # And after a call with a long deadline, a shorter one still ends on time
+        assert json.loads((await call(pool, timeout_s=30)).payload or b"") != first
+        started = time.monotonic()
+        short = await call(pool, _event("sleep"), timeout_s=0.5)
+        assert short.error is not None and short.error.error_type == "Sandbox.Timedout"
+        assert time.monotonic() - started < 5
 
     run_supervised(body)
 
