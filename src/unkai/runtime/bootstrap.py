@@ -367,6 +367,26 @@ def preloadable_modules(before: set[str], task_root: str, handler_module: str) -
     return names
 
 
+#: What `json.loads` runs inside (the C scanner with its default settings).
+_scan_once: Callable[[str, int], tuple[Any, int]] = vars(json.JSONDecoder())["scan_once"]
+
+
+def parse_event(data: bytes) -> Any:
+    """`json.loads(data)`, at about half its cost for the events the platform sends (UTF-8,
+    no surrounding whitespace): one scan of the decoded text, without `json.loads`'s encoding
+    detection and whitespace matching. Anything else, errors included, goes through
+    `json.loads`, so results and error messages are exactly its own."""
+    try:
+        text = data.decode()
+        if text and not text[0].isspace():
+            value, end = _scan_once(text, 0)
+            if end == len(text):
+                return value
+    except (UnicodeDecodeError, ValueError, StopIteration):
+        pass
+    return json.loads(data)
+
+
 def peak_rss_kb() -> int:
     """Peak resident set of this process (Lambda's Max Memory Used), in KiB; one syscall."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -415,7 +435,7 @@ class Runtime:
         self, handler: Handler, event_bytes: bytes, context: LambdaContext
     ) -> tuple[int, bytes, bool]:
         try:
-            event = json.loads(event_bytes) if event_bytes else {}
+            event = parse_event(event_bytes) if event_bytes else {}
         except ValueError as error:
             doc = error_document("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}")
             return frames.RESULT_ERROR, _dump(doc), True
