@@ -29,6 +29,10 @@ class Target:
     def __hash__(self) -> int:
         return self._hash
 
+    def __reduce__(self) -> tuple[type[Target], tuple[str, str, str | None]]:
+        """Pickled by its fields: the cached hash belongs to this process's hash seed."""
+        return Target, (self.stage, self.function, self.qualifier)
+
 
 class InvocationMode(enum.Enum):
     SYNC = "RequestResponse"

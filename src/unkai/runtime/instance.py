@@ -46,9 +46,9 @@ _background: set[asyncio.Task[InvocationResult]] = set()
 EXIT_STATUS_WAIT_S = 1.0
 #: How long a stopped instance's stdout pipe is still read before it is closed.
 STDIO_DRAIN_S = 1.0
-#: The loop's timers have millisecond resolution and may fire that much early: a deadline
-#: this close is due.
-TIMER_SLACK_S = 0.002
+#: The loop's timers have millisecond resolution (uvloop's may fire up to that much early, and
+#: then the timer is armed again, for at least this long).
+TIMER_RESOLUTION_S = 0.001
 
 SIGNAL_NAMES = {
     signal.SIGSEGV: "segmentation fault",
@@ -250,7 +250,11 @@ class Instance:
         if self._timer is not None:
             self._timer.cancel()
         self._timer_at = deadline
-        self._timer = self._loop.call_later(max(0.0, deadline - now), self._on_timer)
+        delay = deadline - now
+        self._timer = self._loop.call_later(
+            delay if delay <= 0 or delay >= TIMER_RESOLUTION_S else TIMER_RESOLUTION_S,
+            self._on_timer,
+        )
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:
@@ -453,7 +457,7 @@ class Instance:
             return  # idle: the next `begin` arms again
         now = time.monotonic()
         deadline = pending[0].deadline
-        if deadline - now > TIMER_SLACK_S:
+        if deadline > now:
             self._arm(deadline, now)
             return
         self.kill("timeout")
@@ -503,7 +507,10 @@ class Instance:
         if self.state is InstanceState.BUSY:
             self._fail()
         self.kill("stop")
-        self._cancel_timer()
+        if self._pending is None:
+            # A busy one keeps its timer: it still ends its invocation at the deadline if no
+            # EOF comes (a child that left the process group may hold the socket open).
+            self._cancel_timer()
         if self.state is not InstanceState.STOPPED:
             self._move(InstanceState.STOPPED, "stop")
         self._close_probe()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
@@ -24,9 +25,11 @@ from unkai.runtime.spec import InstanceSpec
 if TYPE_CHECKING:
     from types import TracebackType
 
-#: The loop's timers have millisecond resolution and may fire that much early: a deadline
-#: this close is due.
-EXPIRY_SLACK_S = 0.002
+log = logging.getLogger("unkai.runtime")
+
+#: The loop's timers have millisecond resolution (uvloop's may fire up to that much early, and
+#: then the timer is armed again, for at least this long).
+TIMER_RESOLUTION_S = 0.001
 
 
 class InstanceSource(Protocol):
@@ -92,6 +95,9 @@ class Pool:
         #: One timer refuses waiters at their deadlines (see `_expire_due`), and when it fires.
         self._expiry: asyncio.TimerHandle | None = None
         self._expiry_at = 0.0
+        #: True while the waiters' deadlines never decrease from the first to the last (every
+        #: caller gives now + the function's timeout), so the due ones are at the front.
+        self._in_order = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Set once a retired pool has no instance left (see `retire`).
@@ -125,7 +131,12 @@ class Pool:
         if self.closed:
             callback(InvocationFailed("Runtime.Retired", f"{self.spec.version_key} was retired"))
             return
-        self._waiters.append(_Waiter(callback, deadline))
+        waiters = self._waiters
+        if not waiters:
+            self._in_order = True
+        elif deadline < waiters[-1].deadline:
+            self._in_order = False
+        waiters.append(_Waiter(callback, deadline))
         if self._expiry is None or deadline < self._expiry_at:
             self._arm_expiry(deadline)
         self._scale()
@@ -141,7 +152,11 @@ class Pool:
             # Kept: asyncio.get_running_loop() costs a getpid() syscall on every call.
             loop = self._loop = asyncio.get_running_loop()
         self._expiry_at = deadline
-        self._expiry = loop.call_later(max(0.0, deadline - time.monotonic()), self._expire_due)
+        delay = deadline - time.monotonic()
+        self._expiry = loop.call_later(
+            delay if delay <= 0 or delay >= TIMER_RESOLUTION_S else TIMER_RESOLUTION_S,
+            self._expire_due,
+        )
 
     async def wait_for_instance(self, deadline: float) -> Instance:
         """`lend` for callers that await; raises what `lend` would hand over as a refusal."""
@@ -161,22 +176,36 @@ class Pool:
         return outcome
 
     def _expire_due(self) -> None:
-        """Refuse the waiters whose deadline has come (in order), and re-arm for the rest."""
+        """Refuse the waiters whose deadline has come (in order), and re-arm for the rest.
+
+        In order, the due waiters are taken from the front, so an overloaded pool whose
+        waiters time out one by one pays for each once, not for the whole queue each time."""
         self._expiry = None
-        now = time.monotonic() + EXPIRY_SLACK_S
-        due = [w for w in self._waiters if w.deadline <= now]
-        if due:
-            self._waiters = collections.deque(w for w in self._waiters if w.deadline > now)
-        if self._waiters:
-            self._arm_expiry(min(w.deadline for w in self._waiters))
-        for waiter in due:
-            waiter.settle(
-                Throttled(
-                    f"Rate Exceeded. No instance of {self.spec.function_name} became free in "
-                    "time; the node is at its instance limit (--max-instances)",
-                    reason="ConcurrentInvocationLimitExceeded",
-                )
+        now = time.monotonic()
+        waiters = self._waiters
+        due: list[_Waiter] = []
+        if self._in_order:
+            while waiters and waiters[0].deadline <= now:
+                due.append(waiters.popleft())
+        else:
+            due = [w for w in waiters if w.deadline <= now]
+            if due:
+                self._waiters = waiters = collections.deque(w for w in waiters if w.deadline > now)
+        if waiters:
+            self._arm_expiry(
+                waiters[0].deadline if self._in_order else min(w.deadline for w in waiters)
             )
+        for waiter in due:
+            try:
+                waiter.settle(
+                    Throttled(
+                        f"Rate Exceeded. No instance of {self.spec.function_name} became free "
+                        "in time; the node is at its instance limit (--max-instances)",
+                        reason="ConcurrentInvocationLimitExceeded",
+                    )
+                )
+            except Exception:  # boundary: one caller's bug must not strand the other waiters
+                log.exception("refusing a waiter of %s failed", self.spec.version_key)
 
     def _scale(self) -> None:
         waiting = len(self._waiters)
