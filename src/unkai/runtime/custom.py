@@ -39,7 +39,8 @@ from unkai.gateway.http1 import Headers, HttpConnection, HttpServer
 from unkai.invoke.models import Invocation
 from unkai.runtime import frames
 from unkai.runtime.bootstrap import LOG_CAP_CHARS, LOG_STREAM_INTERVAL_S, TRUNCATED_MARKER
-from unkai.runtime.instance import Instance, InstanceState, LogCallback, ResultCallback
+from unkai.runtime.instance import Instance, LogCallback, ResultCallback
+from unkai.runtime.instance_state import InstanceState
 from unkai.runtime.limits import MAX_OPEN_FILES, prefer_platform_scheduling, read_rss_kb
 from unkai.runtime.runtime_api import LIMITS, RuntimeApi
 from unkai.runtime.spec import InstanceSpec

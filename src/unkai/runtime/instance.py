@@ -1,4 +1,4 @@
-"""`Instance`: the platform's side of one function process, with an explicit state machine.
+"""`Instance`: the platform's side of one function process (its states: instance_state.py).
 
 STARTING -> BUSY -> READY -> BUSY -> ... -> STOPPED, or FAILED after a timeout, crash, memory
 kill or init error (a FAILED instance is never reused; the pool starts another). The first
@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import enum
 import json
 import logging
 import os
@@ -31,6 +30,7 @@ from collections.abc import Callable
 from unkai.invoke.models import FunctionError, Invocation, InvocationResult
 from unkai.runtime import frames
 from unkai.runtime.bootstrap import LOG_CAP_CHARS, TRUNCATED_MARKER
+from unkai.runtime.instance_state import ALLOWED, InstanceState, InvalidTransition, describe_exit
 from unkai.runtime.limits import RssProbe
 from unkai.runtime.spec import InstanceSpec
 
@@ -50,16 +50,6 @@ STDIO_DRAIN_S = 1.0
 #: then the timer is armed again, for at least this long).
 TIMER_RESOLUTION_S = 0.001
 
-SIGNAL_NAMES = {
-    signal.SIGSEGV: "segmentation fault",
-    signal.SIGKILL: "killed",
-    signal.SIGABRT: "aborted",
-    signal.SIGBUS: "bus error",
-    signal.SIGTERM: "terminated",
-    signal.SIGFPE: "floating point exception",
-}
-
-
 def _deliver(done: ResultCallback, result: InvocationResult) -> None:
     """Hand a result to its caller; a bug in the caller's callback is logged, and never
     reaches the instance's socket callback (which would close the instance's connection)."""
@@ -67,49 +57,6 @@ def _deliver(done: ResultCallback, result: InvocationResult) -> None:
         done(result)
     except Exception:  # boundary: the instance stays usable whatever the caller did
         log.exception("a callback of invocation %s failed", result.request_id)
-
-
-class InstanceState(enum.Enum):
-    #: Enum's own `__hash__` is Python code, and every invocation makes four transition
-    #: lookups; members are singletons compared by identity, so the identity hash agrees.
-    __hash__ = object.__hash__
-
-    STARTING = "starting"
-    READY = "ready"
-    BUSY = "busy"
-    DRAINING = "draining"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-
-ALLOWED: dict[InstanceState, frozenset[InstanceState]] = {
-    InstanceState.STARTING: frozenset(
-        {InstanceState.BUSY, InstanceState.STOPPED, InstanceState.FAILED}
-    ),
-    InstanceState.READY: frozenset(
-        {InstanceState.BUSY, InstanceState.DRAINING, InstanceState.STOPPED, InstanceState.FAILED}
-    ),
-    InstanceState.BUSY: frozenset(
-        {InstanceState.READY, InstanceState.FAILED, InstanceState.DRAINING}
-    ),
-    InstanceState.DRAINING: frozenset({InstanceState.STOPPED, InstanceState.FAILED}),
-    InstanceState.STOPPED: frozenset(),
-    InstanceState.FAILED: frozenset({InstanceState.STOPPED}),
-}
-
-
-class InvalidTransition(Exception):
-    def __init__(self, instance_id: str, action: str, state: InstanceState) -> None:
-        super().__init__(f"instance {instance_id} cannot {action} while {state.value}")
-
-
-def describe_exit(status: int | None) -> str:
-    if status is None:
-        return "Runtime exited without providing a reason"
-    if status < 0:
-        name = SIGNAL_NAMES.get(signal.Signals(-status), f"signal {-status}")
-        return f"Runtime exited with error: signal: {name}"
-    return f"Runtime exited with error: exit status {status}"
 
 
 class _Protocol(asyncio.Protocol):

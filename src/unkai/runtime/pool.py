@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from unkai.errors import InvocationFailed, Throttled, UnkaiError
 from unkai.runtime import scaler
-from unkai.runtime.instance import Instance, InstanceState
+from unkai.runtime.instance import Instance
+from unkai.runtime.instance_state import InstanceState
 from unkai.runtime.spec import InstanceSpec
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from runtime_harness import (
     write_handler,
 )
 
-from unkai.runtime.instance import InstanceState
+from unkai.runtime.instance_state import InstanceState
 from unkai.runtime.supervisor import Supervisor
 
 CRASHY = """
