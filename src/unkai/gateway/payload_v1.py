@@ -23,7 +23,6 @@ Response rules:
 
 from __future__ import annotations
 
-import base64
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -39,7 +38,7 @@ from unkai.gateway.mapping import (
     checked_header_value,
     checked_status,
     decoded_body,
-    is_text,
+    event_body,
     request_time,
 )
 from unkai.gateway.routes import Match
@@ -135,11 +134,7 @@ def build_event_v1(
     body: str | None = None
     is_base64 = False
     if request.body:
-        if is_text(request.header(b"content-type")):
-            body = request.body.decode("utf-8", "replace")
-        else:
-            body = base64.b64encode(request.body).decode("ascii")
-            is_base64 = True
+        body, is_base64 = event_body(request.body, request.header(b"content-type"))
     event: dict[str, Any] = {
         "version": "1.0",
         "resource": resource,

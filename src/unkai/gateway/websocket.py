@@ -44,7 +44,7 @@ from wsproto.utilities import LocalProtocolError, RemoteProtocolError
 from unkai.config.http_api import IpRules
 from unkai.errors import UnkaiError
 from unkai.gateway.http1 import Headers, HttpConnection, Request
-from unkai.gateway.mapping import request_time
+from unkai.gateway.mapping import BadResponse, checked_header_value, checked_status, request_time
 from unkai.invoke.invoker import Invoker
 from unkai.invoke.models import InvocationResult, Target
 from unkai.invoke.request_ids import new_request_id
@@ -54,6 +54,8 @@ log = logging.getLogger("unkai.gateway")
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: API Gateway's limit on a WebSocket frame (and a management API post).
 MAX_MESSAGE_BYTES = 128 * 1024
+#: Routes API Gateway runs on the connection's own events, never for a message.
+LIFECYCLE_ROUTES = frozenset({"$connect", "$disconnect"})
 JSON = [(b"content-type", b"application/json")]
 
 
@@ -139,7 +141,9 @@ class Session:
                 self.http.close()
                 self.api.disconnected(self, event.code, event.reason or "")
         elif isinstance(event, TextMessage | BytesMessage):
-            self._size += len(event.data)
+            data = event.data
+            # The limit is on the message's bytes: UTF-8 for text, before any base64.
+            self._size += len(data.encode()) if isinstance(data, str) else len(data)
             if self._size > MAX_MESSAGE_BYTES:
                 # Counted as the fragments arrive: a huge or endless message is cut off here,
                 # not buffered first.
@@ -222,22 +226,25 @@ class WebSocketApi:
         event = self._event(session, "$connect", "CONNECT", extra=self._handshake_parts(request))
 
         def decided(outcome: InvocationResult | UnkaiError) -> None:
-            status = _connect_status(outcome)
+            status, subprotocol = _connect_answer(outcome)
             if 200 <= status < 300:
-                self._accept(session, key, rest)
+                self._accept(session, key, rest, subprotocol)
             else:
                 http.respond(status, JSON, b'{"message":"Forbidden"}')
                 http.close()
 
         self._invoker.start(Target(stage, route.function), event, decided)
 
-    def _accept(self, session: Session, key: bytes, rest: bytes) -> None:
+    def _accept(
+        self, session: Session, key: bytes, rest: bytes, subprotocol: bytes | None = None
+    ) -> None:
         http = session.http
         if http.closed:
             return
+        chosen = b"sec-websocket-protocol: " + subprotocol + b"\r\n" if subprotocol else b""
         http.write(
             b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
-            b"sec-websocket-accept: " + accept_key(key) + b"\r\n\r\n"
+            b"sec-websocket-accept: " + accept_key(key) + b"\r\n" + chosen + b"\r\n"
         )
         http.switch(session)
         self.sessions[session.id] = session
@@ -270,13 +277,13 @@ class WebSocketApi:
     # -- messages -------------------------------------------------------------------------
 
     def message(self, session: Session, body: str, is_base64: bool) -> None:
-        if len(body) > MAX_MESSAGE_BYTES:
-            session.close(1009, "message too big")
-            return
+        """One whole message (its size was checked as it arrived, in `Session`)."""
         routes = self._routes.get(session.stage, {})
         selection = next(iter(routes.values())).selection_expression if routes else ""
         key = None if is_base64 else select_route(selection, body)
-        route_key = key if key is not None and key in routes else "$default"
+        # Route selection never picks $connect or $disconnect: a client cannot run them.
+        selectable = key is not None and key in routes and key not in LIFECYCLE_ROUTES
+        route_key = key if selectable and key is not None else "$default"
         route = routes.get(route_key)
         request_id = new_request_id()
         if route is None:
@@ -415,20 +422,35 @@ class WebSocketApi:
             session.close(1001, "going away")
 
 
-def _connect_status(outcome: InvocationResult | UnkaiError) -> int:
+def _connect_answer(outcome: InvocationResult | UnkaiError) -> tuple[int, bytes | None]:
     """API Gateway accepts the connection on a 2xx answer of `$connect`, and on an answer that
-    is not a response document; an error refuses it."""
+    is not a response document; an error refuses it, and so does a response document whose
+    `statusCode` is not a status (500). A `Sec-WebSocket-Protocol` header in the answer is
+    the subprotocol the handshake agrees on."""
     if isinstance(outcome, UnkaiError):
-        return 500 if not getattr(outcome, "code", "").startswith("TooMany") else 429
+        return (500 if not getattr(outcome, "code", "").startswith("TooMany") else 429), None
     if outcome.error is not None or outcome.payload is None:
-        return 500
+        return 500, None
     try:
         doc = orjson.loads(outcome.payload)
     except orjson.JSONDecodeError:
-        return 200
-    if isinstance(doc, dict) and isinstance(doc.get("statusCode"), int):
-        return int(doc["statusCode"])
-    return 200
+        return 200, None
+    if not isinstance(doc, dict) or "statusCode" not in doc:
+        return 200, None
+    try:
+        status = checked_status(doc["statusCode"])
+    except BadResponse:
+        return 500, None
+    headers = doc.get("headers")
+    if not isinstance(headers, dict):
+        return status, None
+    for name, value in headers.items():
+        if str(name).lower() == "sec-websocket-protocol" and isinstance(value, str):
+            try:
+                return status, checked_header_value(name, value)
+            except BadResponse:
+                return 500, None
+    return status, None
 
 
 def _reply(payload: bytes) -> str:

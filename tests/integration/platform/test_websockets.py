@@ -29,6 +29,10 @@ def connect(event, context):
     token = (event.get("queryStringParameters") or {}).get("token")
     if token == "bad":
         return {"statusCode": 403}
+    if token == "nonsense":
+        return {"statusCode": True}
+    if token == "proto":
+        return {"statusCode": 200, "headers": {"Sec-WebSocket-Protocol": "chat.v1"}}
     return {"statusCode": 200}
 
 def disconnect(event, context):
@@ -149,6 +153,47 @@ def test_a_message_over_128_kb_closes_the_connection_with_1009(
     url = deploy(platform, apps, stage, tmp_path / "d.txt")
     with connect(url, open_timeout=20, max_size=None) as ws:
         ws.send("x" * (128 * 1024 + 1))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=20)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
+def test_connect_answers_a_subprotocol_and_a_nonsense_status_refuses(
+    platform: PlatformProcess, apps: Path, stage: str, tmp_path: Path
+) -> None:
+    url = deploy(platform, apps, stage, tmp_path / "d.txt")
+    with connect(url + "?token=proto", open_timeout=20, subprotocols=["chat.v1"]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == "chat.v1"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url + "?token=nonsense", open_timeout=20)
+    assert refused.value.response.status_code == 500
+
+
+def test_a_message_cannot_select_the_connect_or_disconnect_route(
+    platform: PlatformProcess, apps: Path, stage: str, tmp_path: Path
+) -> None:
+    disconnects = tmp_path / "disconnects.txt"
+    url = deploy(platform, apps, stage, disconnects)
+    with connect(url, open_timeout=20) as ws:
+        for route in ("$disconnect", "$connect"):
+            message = json.dumps({"action": route})
+            ws.send(message)
+            assert ws.recv(timeout=20) == f"fallback:{message}:$default"
+        assert not disconnects.exists()
+
+
+def test_the_128_kb_limit_counts_bytes_before_base64(
+    platform: PlatformProcess, apps: Path, stage: str, tmp_path: Path
+) -> None:
+    url = deploy(platform, apps, stage, tmp_path / "d.txt")
+    with connect(url, open_timeout=20, max_size=None) as ws:
+        # 100 KB of binary is 133 KB once base64-encoded for the event: still within the limit
+        ws.send(b"\x00" * (100 * 1024))
+        ws.send(json.dumps({"action": "echo", "text": "still open"}))
+        assert ws.recv(timeout=20) == "echo:still open"
+    with connect(url, open_timeout=20, max_size=None) as ws:
+        # 70,000 characters of "é" are 140,000 bytes of UTF-8: over it
+        ws.send("é" * 70_000)
         with pytest.raises(ConnectionClosed) as closed:
             ws.recv(timeout=20)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009

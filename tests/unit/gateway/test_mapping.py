@@ -92,6 +92,31 @@ def test_text_body_is_a_string_and_binary_is_base64() -> None:
     assert base64.b64decode(event["body"]) == b"\x89PNG\x00"
 
 
+@pytest.mark.parametrize(
+    ("content_type", "body", "as_text"),
+    [
+        (b"text/plain; charset=utf-8", "héllo".encode(), True),
+        (b"application/xml", b"<a/>", True),
+        (b"application/javascript", b"f()", True),
+        (b"application/vnd.api+json", b"{}", True),
+        # HTTP APIs base64 everything else, these two included
+        (None, b"a=1", False),
+        (b"application/x-www-form-urlencoded", b"a=1&b=%20", False),
+        (b"application/octet-stream", bytes(range(256)), False),
+        # A text type whose bytes are not UTF-8 is base64 rather than altered
+        (b"text/plain", b"caf\xe9", False),
+    ],
+)
+def test_which_bodies_are_text_and_which_base64(
+    content_type: bytes | None, body: bytes, as_text: bool
+) -> None:
+    headers = [(b"content-type", content_type)] if content_type else []
+    event = event_of(scope(headers=headers), body)
+    assert event["isBase64Encoded"] is (not as_text)
+    received = event["body"].encode() if as_text else base64.b64decode(event["body"])
+    assert received == body
+
+
 def test_no_query_string_means_no_parameters_key() -> None:
     assert "queryStringParameters" not in event_of(scope(query_string=b""))
 
@@ -132,6 +157,9 @@ def test_invalid_status_code_is_a_bad_response(status: Any) -> None:
         ({"statusCode": 200, "headers": {"x\r\nset-cookie: a=b\r\nx": "1"}}, "invalid header name"),
         ({"statusCode": 200, "headers": {"x-€": "1"}}, "invalid header name"),
         ({"statusCode": 200, "headers": {"x-ok": "a\r\nb"}}, "CR, LF or NUL"),
+        ({"statusCode": 200, "headers": {"x-foo\n": "1"}}, "invalid header name"),
+        ({"statusCode": 200, "headers": {"x-list": ["a", "b"]}}, "must be a string, got list"),
+        ({"statusCode": 200, "headers": {"x-map": {}}}, "must be a string, got dict"),
         ({"statusCode": 101}, "from 200 to 599"),
         ({"statusCode": 200, "body": "abc", "isBase64Encoded": True}, "not valid base64"),
     ],
@@ -141,3 +169,10 @@ def test_responses_that_could_split_or_confuse_http_are_malformed(
 ) -> None:
     with pytest.raises(BadResponse, match=problem):
         response_from_payload(orjson.dumps(document))
+
+
+def test_a_null_header_is_no_header() -> None:
+    document = {"statusCode": 200, "headers": {"x-gone": None, "x-n": 5, "x-b": True}}
+    _, headers, _ = response_from_payload(orjson.dumps(document))
+    assert (b"x-n", b"5") in headers and (b"x-b", b"true") in headers
+    assert all(name != b"x-gone" for name, _ in headers)

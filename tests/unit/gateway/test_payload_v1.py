@@ -142,6 +142,17 @@ def test_binary_body_is_base64() -> None:
     assert base64.b64decode(event["body"]) == b"\x89PNG\x00"
 
 
+def test_a_body_without_content_type_is_base64() -> None:
+    # Given a form post, and a body with no content type, on an HTTP API
+    for headers in ([(b"content-type", b"application/x-www-form-urlencoded")], []):
+        # When it becomes a 1.0 event
+        event = event_of(headers=headers, body=b"a=1&b=\xff")
+
+        # Then it arrives base64-encoded, byte for byte
+        assert event["isBase64Encoded"] is True
+        assert base64.b64decode(event["body"]) == b"a=1&b=\xff"
+
+
 def test_text_body_is_a_string() -> None:
     # Given a JSON body
     headers = [(b"content-type", b"application/json")]
