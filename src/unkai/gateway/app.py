@@ -302,8 +302,8 @@ class GatewayApp:
         def allow(context: dict[str, Any] | None) -> None:
             self._proceed(stage, stage_path, request, connection, match, context)
 
-        def refuse(status: int, body: bytes) -> None:
-            answer = (status, list(JSON_HEADERS), body)
+        def refuse(status: int, body: bytes, headers: Headers) -> None:
+            answer = (status, [*JSON_HEADERS, *headers], body)
             connection.respond(*self._with_cors(route, request, answer))
 
         self._authorizers.authorize(stage, stage_path, request, match, allow, refuse)

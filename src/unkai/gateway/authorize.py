@@ -2,7 +2,7 @@
 
 Both answer through callbacks so that the common case (a token seen before, a cached function
 decision) costs no task and no loop turn: `allow(authorizer_context)` continues the request,
-`refuse(status, body)` answers it. Only a JWKS fetch or a call of the authorizer function
+`refuse(status, body, headers)` answers it. Only a JWKS fetch or a call of the authorizer function
 waits, and then only that request does.
 
 The authorizer function is run with `Invoker.start`, like any function of the stage: its logs,
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from unkai.config.http_api import RouteAuthorizer
 from unkai.errors import UnkaiError
 from unkai.gateway.authorizers import lambda_authorizer as fn_auth
-from unkai.gateway.http1 import Request
+from unkai.gateway.http1 import Headers, Request
 from unkai.gateway.routes import Match, RouteTarget
 from unkai.invoke.invoker import Invoker
 from unkai.invoke.models import InvocationResult, Target
@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("unkai.gateway")
 
 Allow = Callable[[dict[str, Any] | None], None]
-Refuse = Callable[[int, bytes], None]
+#: (status, body, extra headers) of a refusal.
+Refuse = Callable[[int, bytes, Headers], None]
 
 _JWT_BODIES = {401: fn_auth.UNAUTHORIZED_BODY, 403: fn_auth.FORBIDDEN_BODY}
 
@@ -89,7 +90,7 @@ class Authorizers:
         header = request.header(b"authorization")
         decision = jwt.decide_cached(header, authorizer.scopes)
         if decision is not None:
-            _finish_jwt(decision, allow, refuse)
+            _finish_jwt(decision, authorizer.scopes, allow, refuse)
             return
 
         async def fetch_then_decide() -> None:
@@ -97,9 +98,9 @@ class Authorizers:
                 decision = await jwt.decide(header, authorizer.scopes)
             except Exception:  # boundary: a failed key fetch is a 500, never a hung request
                 log.exception("jwt authorizer %s failed", authorizer.name)
-                refuse(500, fn_auth.INTERNAL_ERROR_BODY)
+                refuse(500, fn_auth.INTERNAL_ERROR_BODY, [])
                 return
-            _finish_jwt(decision, allow, refuse)
+            _finish_jwt(decision, authorizer.scopes, allow, refuse)
 
         self._spawn(fetch_then_decide())
 
@@ -123,7 +124,7 @@ class Authorizers:
             self._functions[authorizer.settings_json] = config
         identity = fn_auth.identity_values(config, request, route.route_key, route.stage_variables)
         if identity is None:
-            refuse(401, fn_auth.UNAUTHORIZED_BODY)
+            refuse(401, fn_auth.UNAUTHORIZED_BODY, [])
             return
         arn = fn_auth.route_arn(
             self._region, self._account_id, self._api_id, stage, request.method, stage_path
@@ -163,11 +164,18 @@ class Authorizers:
         task.add_done_callback(self._tasks.discard)
 
 
-def _finish_jwt(decision: JwtDecision, allow: Allow, refuse: Refuse) -> None:
+def _finish_jwt(
+    decision: JwtDecision, route_scopes: tuple[str, ...], allow: Allow, refuse: Refuse
+) -> None:
     if decision.status == 200:
         allow({"jwt": {"claims": decision.claims, "scopes": decision.scopes}})
-    else:
-        refuse(decision.status, _JWT_BODIES.get(decision.status, fn_auth.UNAUTHORIZED_BODY))
+        return
+    challenge = decision.www_authenticate(route_scopes)
+    refuse(
+        decision.status,
+        _JWT_BODIES.get(decision.status, fn_auth.UNAUTHORIZED_BODY),
+        [(b"www-authenticate", challenge)] if challenge is not None else [],
+    )
 
 
 def _function_decision(
@@ -189,4 +197,5 @@ def _finish_function(decision: fn_auth.AuthDecision, allow: Allow, refuse: Refus
         refuse(
             decision.status,
             fn_auth.BODY_BY_STATUS.get(decision.status, fn_auth.INTERNAL_ERROR_BODY),
+            [],
         )

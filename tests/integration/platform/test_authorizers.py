@@ -133,12 +133,30 @@ def test_jwt_authorizer_allows_denies_and_passes_claims(
 ) -> None:
     deploy(platform, apps / "a", stage, jwks)
     now = int(time.time())
+    invalid = 'Bearer scope="" error="invalid_token" error_description='
     cases = {
-        "missing": (None, 401),
-        "expired": (jwks.token(exp=now - 600, iat=now - 900), 401),
-        "wrong audience": (jwks.token(aud="someone-else"), 401),
-        "wrong issuer": (jwks.token(iss="https://evil.test"), 401),
-        "no scope": (jwks.token(scope="write"), 403),
+        "missing": (None, 401, invalid + '"the token is missing"'),
+        "expired": (
+            jwks.token(exp=now - 600, iat=now - 900),
+            401,
+            invalid + '"the token has expired"',
+        ),
+        "wrong audience": (
+            jwks.token(aud="someone-else"),
+            401,
+            invalid + '"the token does not have a valid audience"',
+        ),
+        "wrong issuer": (
+            jwks.token(iss="https://evil.test"),
+            401,
+            invalid + '"the token does not have a valid issuer"',
+        ),
+        "no scope": (
+            jwks.token(scope="write"),
+            403,
+            'Bearer scope="read" error="insufficient_scope" '
+            'error_description="the token does not have a valid scope"',
+        ),
     }
     with platform.client() as http:
         good = http.get(f"/{stage}/jwt", headers={"authorization": f"Bearer {jwks.token()}"})
@@ -147,16 +165,19 @@ def test_jwt_authorizer_allows_denies_and_passes_claims(
             name: http.get(
                 f"/{stage}/jwt", headers={"authorization": f"Bearer {token}"} if token else {}
             )
-            for name, (token, _) in cases.items()
+            for name, (token, _, _) in cases.items()
         }
     assert good.status_code == 200
     claims = good.json()["authorizer"]["jwt"]
     assert claims["claims"]["sub"] == "user-1" and "read" in claims["scopes"]
     assert again.status_code == 200
-    for name, (_, status) in cases.items():
+    assert "www-authenticate" not in good.headers
+    for name, (_, status, challenge) in cases.items():
         assert statuses[name].status_code == status, name
         expected = "Unauthorized" if status == 401 else "Forbidden"
         assert statuses[name].json() == {"message": expected}, name
+        # As API Gateway does, the refusal says why in www-authenticate
+        assert statuses[name].headers["www-authenticate"] == challenge, name
     # The key set was fetched once for all of these
     assert jwks.hits == 1
 

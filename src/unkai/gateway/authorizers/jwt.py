@@ -158,15 +158,45 @@ class JwtDecision:
     claims: dict[str, Any] | None = None  # as they reach the function: values are strings
     scopes: list[str] | None = None  # None for a route without authorization scopes
     reason: str = ""  # for logs, never sent to the client
+    #: What the client is told in `www-authenticate` (a fixed wording, no internal detail).
+    description: str = ""
+
+    def www_authenticate(self, route_scopes: tuple[str, ...]) -> bytes | None:
+        """API Gateway's `www-authenticate` for a refusal (RFC 6750's Bearer challenge):
+        `Bearer scope="" error="invalid_token" error_description="..."` on a 401, and
+        `error="insufficient_scope"` with the route's scopes on a 403."""
+        if self.status == 401:
+            scope, error = "", "invalid_token"
+        elif self.status == 403:
+            scope, error = " ".join(route_scopes), "insufficient_scope"
+        else:
+            return None
+        challenge = (
+            f'Bearer scope="{_quoted(scope)}" error="{error}" '
+            f'error_description="{_quoted(self.description)}"'
+        )
+        return challenge.encode("latin-1", "replace")
 
 
-_MISSING = JwtDecision(401, reason="no token in the Authorization header")
-_EXPIRED = JwtDecision(401, reason="the token has expired")
-_FORBIDDEN = JwtDecision(403, reason="the token has none of the route's scopes")
+def _quoted(text: str) -> str:
+    """Text inside a quoted-string of a header: no quote, backslash or control character."""
+    return "".join(c for c in text if c >= " " and c not in '"\\\x7f')
 
 
-def _deny(reason: str) -> JwtDecision:
-    return JwtDecision(401, reason=reason)
+INVALID = "the token is invalid"
+_MISSING = JwtDecision(
+    401, reason="no token in the Authorization header", description="the token is missing"
+)
+_EXPIRED = JwtDecision(401, reason="the token has expired", description="the token has expired")
+_FORBIDDEN = JwtDecision(
+    403,
+    reason="the token has none of the route's scopes",
+    description="the token does not have a valid scope",
+)
+
+
+def _deny(reason: str, description: str = INVALID) -> JwtDecision:
+    return JwtDecision(401, reason=reason, description=description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,9 +295,9 @@ class JwtAuthorizer:
             return _deny(f"invalid token: {exc}")
         if not isinstance(claims, dict):
             return _deny("the token's payload is not a JSON object")
-        problem = self._claims_problem(claims, now)
+        problem, description = self._claims_problem(claims, now)
         if problem:
-            return _deny(problem)
+            return _deny(problem, description)
         kid = header["kid"] if self._static is None else None
         verified = _verified(claims, kid, self._config.leeway_s)
         self._cache[token] = verified
@@ -296,19 +326,20 @@ class JwtAuthorizer:
             return _deny(f"algorithm {alg!r} not allowed for the key")
         return key
 
-    def _claims_problem(self, claims: dict[str, Any], now: float) -> str:
-        """Why the claims fail, or "" when they pass."""
+    def _claims_problem(self, claims: dict[str, Any], now: float) -> tuple[str, str]:
+        """Why the claims fail and what the client is told, or ("", "") when they pass."""
         if claims.get("iss") != self._config.issuer:
-            return "iss does not match the issuer"
+            return "iss does not match the issuer", "the token does not have a valid issuer"
+        audience = "the token does not have a valid audience"
         if "aud" in claims:
             aud = claims["aud"]
             values = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
             if not any(isinstance(value, str) and value in self._audiences for value in values):
-                return "aud has none of the audiences"
+                return "aud has none of the audiences", audience
         else:
             client_id = claims.get("client_id")
             if not isinstance(client_id, str) or client_id not in self._audiences:
-                return "no aud, and client_id is none of the audiences"
+                return "no aud, and client_id is none of the audiences", audience
         return _times_problem(claims, now, self._config.leeway_s)
 
     # The key set
@@ -400,22 +431,22 @@ def _scoped(verified: _Verified, scopes: tuple[str, ...]) -> JwtDecision:
     return verified.scoped
 
 
-def _times_problem(claims: dict[str, Any], now: float, leeway: int) -> str:
+def _times_problem(claims: dict[str, Any], now: float, leeway: int) -> tuple[str, str]:
     """`exp` must be after now; `nbf` and `iat`, when present, before it."""
     exp = claims.get("exp")
     if not _is_time(exp):
-        return "exp is missing or not a number"
+        return "exp is missing or not a number", INVALID
     if now >= exp + leeway:
-        return "the token has expired"
+        return "the token has expired", "the token has expired"
     for name in ("nbf", "iat"):
         value = claims.get(name)
         if value is None:
             continue
         if not _is_time(value):
-            return f"{name} is not a number"
+            return f"{name} is not a number", INVALID
         if value > now + leeway:
-            return f"{name} is in the future"
-    return ""
+            return f"{name} is in the future", "the token is not valid yet"
+    return "", ""
 
 
 def _is_time(value: Any) -> TypeGuard[float]:
