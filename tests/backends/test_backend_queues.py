@@ -200,3 +200,61 @@ async def test_a_receive_that_sets_messages_aside_returns_each_message_once(
     # When two are asked for, X moves to the DLQ and only Y is returned, once
     got = await backend.receive_messages(recv("q", 1, n=2, dead_letter=dlq))
     assert [(m.body, m.receive_count) for m in got] == [(b"y", 1)]
+
+
+async def test_a_fifo_redrive_restarts_retention_in_the_dead_letter_queue(backend: Backend) -> None:
+    # Given a FIFO message received once, with a maxReceiveCount of 1
+    await backend.send_messages("f.fifo", msgs("poison", group="G"), 0, DEDUP_MS)
+    dlq = ("f-dlq.fifo", 1)
+    await backend.receive_messages(recv("f.fifo", 10, vis=50, fifo=True, dead_letter=dlq))
+    # When the next receive moves it to the dead-letter queue
+    assert await backend.receive_messages(recv("f.fifo", 100, fifo=True, dead_letter=dlq)) == []
+    # Then it was enqueued there at the move (SQS resets it for FIFO; standard keeps it)
+    moved = await backend.receive_messages(recv("f-dlq.fifo", 100, fifo=True))
+    assert [m.sent_ms for m in moved] == [100]
+
+
+async def test_deduplication_scoped_to_the_message_group(backend: Backend) -> None:
+    def message(message_id: str, group: str, per_group: bool) -> NewMessage:
+        return NewMessage(message_id, b"ping", None, 0, group, "d-ping", per_group)
+
+    # Given the same deduplication id in two groups, scoped per group
+    a = await backend.send_messages("g.fifo", [message("a", "A", True)], 0, DEDUP_MS)
+    b = await backend.send_messages("g.fifo", [message("b", "B", True)], 0, DEDUP_MS)
+    # Then both are messages, while a repeat within a group is a duplicate
+    assert not a[0].duplicate and not b[0].duplicate
+    again = await backend.send_messages("g.fifo", [message("a2", "A", True)], 0, DEDUP_MS)
+    assert again[0].duplicate and again[0].message_id == "a"
+    # And scoped to the queue, the second group's message is the first one's duplicate
+    c = await backend.send_messages("q.fifo", [message("c", "A", False)], 0, DEDUP_MS)
+    d = await backend.send_messages("q.fifo", [message("d", "B", False)], 0, DEDUP_MS)
+    assert not c[0].duplicate and d[0].duplicate
+
+
+async def test_returned_messages_are_visible_without_a_used_receive(backend: Backend) -> None:
+    # Given two messages received once
+    await backend.send_messages("q", msgs("a", "b"), 0, DEDUP_MS)
+    got = await backend.receive_messages(recv("q", 10, vis=30_000))
+    # When one is given back
+    assert await backend.return_messages("q", [got[1].receipt], 20) == 1
+    assert await backend.return_messages("q", [got[1].receipt], 20) == 0  # not in flight now
+    # Then it is visible at once, and the next receive is its first again
+    again = await backend.receive_messages(recv("q", 20))
+    assert [(m.body, m.receive_count) for m in again] == [(b"b", 1)]
+
+
+async def test_dropping_a_queue_forgets_its_deduplication_ids(backend: Backend) -> None:
+    await backend.send_messages("f.fifo", msgs("x", group="G"), 0, DEDUP_MS)
+    assert await backend.drop_queue("f.fifo") == 1
+    # A queue of the same name made again takes the same id as a new message
+    sent = await backend.send_messages(
+        "f.fifo", [NewMessage("new", b"x", None, 0, "G", "d-x")], 1000, DEDUP_MS
+    )
+    assert not sent[0].duplicate
+    # While purge_queue deletes messages only
+    await backend.send_messages("p.fifo", msgs("y", group="G"), 0, DEDUP_MS)
+    await backend.purge_queue("p.fifo")
+    repeat = await backend.send_messages(
+        "p.fifo", [NewMessage("n2", b"y", None, 0, "G", "d-y")], 1000, DEDUP_MS
+    )
+    assert repeat[0].duplicate

@@ -117,6 +117,9 @@ class NewMessage:
     #: FIFO queues: the message group, and the deduplication id (explicit or content hash).
     group_id: str | None = None
     dedup_id: str | None = None
+    #: The deduplication id counts within the message group only (DeduplicationScope
+    #: messageGroup), not in the whole queue.
+    dedup_per_group: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,8 +201,18 @@ class QueueStore(Protocol):
         """Move up to `limit` of the oldest messages, visible at once, receive count reset."""
         ...
 
+    async def return_messages(self, queue: str, receipts: Sequence[str], now_ms: int) -> int:
+        """Make in-flight messages visible now as if this receive had not happened (its
+        receive count taken back): a consumer that took more than it could hand on returns
+        the rest without using up their maxReceiveCount. Returns how many went back."""
+        ...
+
     async def purge_queue(self, queue: str) -> int:
         """Delete every message of the queue; returns how many went."""
+        ...
+
+    async def drop_queue(self, queue: str) -> int:
+        """The queue is deleted: its messages and its deduplication ids go."""
         ...
 
     async def expire_messages(self, queue: str, sent_before_ms: int, now_ms: int) -> int:

@@ -43,7 +43,8 @@ _SETTABLE = {
     "SqsManagedSseEnabled",
     "Policy",
 }
-#: Accepted for compatibility and stored as given; they change nothing here.
+#: Stored as given. DeduplicationScope is checked and acted on (`dedup_per_group`); the
+#: others are accepted for compatibility and change nothing here.
 _PASSED_THROUGH = (
     "DeduplicationScope",
     "FifoThroughputLimit",
@@ -110,15 +111,31 @@ class QueueConfig:
                         code="InvalidAttributeValue",
                     )
             elif name == "ContentBasedDeduplication":
-                if not self.fifo:
-                    raise InvalidRequest(
-                        "ContentBasedDeduplication is only valid for FIFO queues",
-                        code="InvalidAttributeName",
-                    )
+                self._check_fifo_only(name)
                 changes["content_based_deduplication"] = _boolean(name, value)
+            elif name == "DeduplicationScope":
+                self._check_fifo_only(name)
+                if value not in ("queue", "messageGroup"):
+                    raise InvalidRequest(
+                        f"Invalid value for the parameter DeduplicationScope: {value!r} "
+                        "(queue or messageGroup)",
+                        code="InvalidAttributeValue",
+                    )
+                extra[name] = value
             else:
                 extra[name] = value
         return replace(self, **changes, extra=tuple(sorted(extra.items())), modified_ms=now_ms)
+
+    def _check_fifo_only(self, name: str) -> None:
+        if not self.fifo:
+            raise InvalidRequest(
+                f"{name} is only valid for FIFO queues", code="InvalidAttributeName"
+            )
+
+    @property
+    def dedup_per_group(self) -> bool:
+        """DeduplicationScope messageGroup: a deduplication id counts within its group only."""
+        return dict(self.extra).get("DeduplicationScope") == "messageGroup"
 
     def attributes(self, arn: str, dead_letter_arn: str | None) -> dict[str, str]:
         """The settable and static attributes as SQS shows them (counts come from the store)."""

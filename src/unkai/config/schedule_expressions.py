@@ -124,6 +124,12 @@ def _dow(field: str, expression: str) -> str:
     return ",".join(items)
 
 
+#: The years a cron expression may name (AWS: 1970-2199). Bounded, so a year range costs
+#: at most 230 entries however it is written.
+FIRST_YEAR = 1970
+LAST_YEAR = 2199
+
+
 def _years(field: str) -> list[int] | None:
     """The years a field allows (None: every year), from `2027`, `2026-2028`, `2026/2`,
     `2026-2030/2` and lists of them, up to 2199 (AWS's limit)."""
@@ -134,11 +140,18 @@ def _years(field: str) -> list[int] | None:
         span, _, step = part.partition("/")
         low, _, high = span.partition("-")
         if span == "*":
-            low, high = "1970", "2199"
+            low, high = str(FIRST_YEAR), str(LAST_YEAR)
         if not low.isdigit() or (high and not high.isdigit()) or (step and not step.isdigit()):
             raise ScheduleError(f"year field {field!r} is not years, ranges or steps")
-        last = int(high) if high else (2199 if step else int(low))
-        years.update(range(int(low), last + 1, int(step) if step else 1))
+        first = int(low)
+        last = int(high) if high else (LAST_YEAR if step else first)
+        if not FIRST_YEAR <= first <= LAST_YEAR or not FIRST_YEAR <= last <= LAST_YEAR:
+            raise ScheduleError(
+                f"year field {field!r}: years must be between {FIRST_YEAR} and {LAST_YEAR}"
+            )
+        if step and int(step) == 0:
+            raise ScheduleError(f"year field {field!r}: a step must be at least 1")
+        years.update(range(first, last + 1, int(step) if step else 1))
     return sorted(years)
 
 

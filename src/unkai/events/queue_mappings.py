@@ -280,9 +280,9 @@ class _Poller:
             spill = batch[len(records) // 2 :]
             del batch[len(records) // 2 :]
             records = records[: len(batch)]
-            await self._queues.change_visibility(
-                self.key.queue, [(str(i), m.receipt_handle, 0) for i, m in enumerate(spill)]
-            )
+            # Given back, not made visible: their receive count is not used up by a trim
+            # they did not cause (else they could reach the DLQ without being invoked).
+            await self._queues.give_back(self.key.queue, [m.receipt_handle for m in spill])
             payload = orjson.dumps({"Records": records})
         try:
             return await self._invoker.invoke(self._target, payload)

@@ -85,7 +85,7 @@ class QueueService(QueueCatalog):
     async def delete(self, name: str) -> QueueConfig:
         """DeleteQueue: the queue and its messages; a receive waiting on it returns."""
         config = await super().delete(name)
-        await self._store.purge_queue(config.name)
+        await self._store.drop_queue(config.name)
         self._waiters.notify(config.name)
         return config
 
@@ -161,6 +161,7 @@ class QueueService(QueueCatalog):
                 e.delay_s * 1000,
                 e.group_id,
                 e.dedup_id,
+                config.dedup_per_group,
             )
             for e in entries
         ]
@@ -253,6 +254,14 @@ class QueueService(QueueCatalog):
         error = (await self.delete_messages(name, [("0", receipt)]))[0]
         if error is not None:
             raise InvalidRequest(error.message, code=error.code)
+
+    async def give_back(self, name: str, receipts: Sequence[str]) -> int:
+        """Return received messages a consumer could not pass on (an event source mapping
+        whose batch was too big for one invocation): visible again now, and this receive
+        does not count towards their maxReceiveCount."""
+        returned = await self._store.return_messages(name, receipts, self._clock_ms())
+        self._waiters.notify(name, returned)
+        return returned
 
     async def change_visibility(
         self, name: str, changes: Sequence[tuple[str, str, int]]

@@ -401,7 +401,13 @@ class TopicService:
             )
         if protocol == "sqs":
             endpoint = endpoint.rsplit(":", 1)[-1] if endpoint.startswith("arn:") else endpoint
-            self._queues.get(endpoint)
+            if self._queues.get(endpoint).fifo:
+                # Topics here are standard; SNS delivers to FIFO queues from FIFO topics only.
+                raise InvalidRequest(
+                    f"Invalid parameter: Endpoint {endpoint!r}: a FIFO queue can subscribe to a "
+                    "FIFO topic only, and this topic is standard",
+                    code="InvalidParameter",
+                )
         elif protocol == "lambda" and not re.fullmatch(r"[^/]+/[^/]+", endpoint):
             raise InvalidRequest(
                 f"Invalid parameter: Endpoint {endpoint!r} must be <stage>/<function>",

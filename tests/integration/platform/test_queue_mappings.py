@@ -46,7 +46,7 @@ resources:
   queues:
     {queue}-dlq: {{{fifo_attr}}}
     {queue}:
-      visibilityTimeout: 1
+      visibilityTimeout: {visibility}
       {fifo_line}
       deadLetterQueue: {{queue: {queue}-dlq, maxReceiveCount: 2}}
 functions:
@@ -82,6 +82,7 @@ def deploy(
     partial: bool = False,
     fifo: bool = False,
     extra: str = "",
+    visibility: int = 1,
 ) -> Path:
     out = tmp_path / "out.jsonl"
     manifest = MANIFEST.format(
@@ -94,6 +95,7 @@ def deploy(
         fifo_line="fifo: true\n      contentBasedDeduplication: true" if fifo else "",
         batch=batch,
         extra=extra,
+        visibility=visibility,
     )
     if fifo:
         base = queue.removesuffix(".fifo")
@@ -404,3 +406,32 @@ def test_removing_the_service_stops_its_mapping(
     time.sleep(1.5)
     assert [n["body"] for n in notes(out)] == ["before"]
     assert counts(sqs, url) == (1, 0)
+
+
+def test_messages_trimmed_off_an_oversized_batch_keep_their_receive_count(
+    platform: PlatformProcess, tmp_path: Path, stage: str
+) -> None:
+    # Given a queue with maxReceiveCount 2 and a mapping that gathers batches of 10
+    out = deploy(
+        platform,
+        tmp_path,
+        stage,
+        "map-big",
+        batch=10,
+        extra="maximumBatchingWindow: 3",
+        visibility=30,
+    )
+    sqs = sqs_client(platform)
+    url = sqs.get_queue_url(QueueName="map-big")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="map-big-dlq")["QueueUrl"]
+    # When 20 messages of 900 KB arrive: ten of them are over Lambda's 6 MB event, so the
+    # poller hands on half of each batch and gives the rest back, several times over
+    for i in range(20):
+        sqs.send_message(QueueUrl=url, MessageBody=f"m{i:02d}-" + "x" * 900_000)
+    # Then every message reaches the function once, each on its first counted receive,
+    # and none is moved to the dead-letter queue for receives it never got to use
+    assert wait_until(lambda: len({n["body"][:3] for n in notes(out)}) == 20, 60)
+    assert wait_until(lambda: counts(sqs, url) == (0, 0), 20)
+    assert counts(sqs, dlq) == (0, 0)
+    assert sorted(n["body"][:3] for n in notes(out)) == [f"m{i:02d}" for i in range(20)]
+    assert {n["count"] for n in notes(out)} == {"1"}

@@ -461,3 +461,17 @@ def test_the_aws_cli_creates_publishes_and_lists(
     assert [m["Body"] for m in got["Messages"]] == ["from the cli"]
     listed = aws_cli(platform, tmp_path, "sns", "list-topics")
     assert {"TopicArn": arn} in listed["Topics"]
+
+
+def test_a_fifo_queue_cannot_subscribe_to_a_standard_topic(sns: Any, sqs: Any) -> None:
+    # Given a standard topic and a FIFO queue
+    topic = sns.create_topic(Name=unique("std-topic"))["TopicArn"]
+    url = sqs.create_queue(
+        QueueName=unique("fifo-sub") + ".fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    # When the queue subscribes / Then SNS refuses it (deliveries could never be sent)
+    with pytest.raises(ClientError) as caught:
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["QueueArn"])
+    assert caught.value.response["Error"]["Code"] == "InvalidParameter"
+    assert "FIFO" in caught.value.response["Error"]["Message"]

@@ -167,3 +167,38 @@ def test_fifo_sequence_numbers_and_deduplication(sqs: Any) -> None:
     with pytest.raises(ClientError) as caught:
         sqs.send_message(QueueUrl=url, MessageBody="no group")
     assert caught.value.response["Error"]["Code"] == "MissingParameter"
+
+
+def test_deduplication_scope_message_group(sqs: Any) -> None:
+    # Given a FIFO queue whose deduplication ids count within a message group
+    url = sqs.create_queue(
+        QueueName=unique("scoped") + ".fifo",
+        Attributes={
+            "FifoQueue": "true",
+            "ContentBasedDeduplication": "true",
+            "DeduplicationScope": "messageGroup",
+        },
+    )["QueueUrl"]
+    # When the same body goes to two groups, and again to the first
+    a = sqs.send_message(QueueUrl=url, MessageBody="ping", MessageGroupId="tenant-a")
+    b = sqs.send_message(QueueUrl=url, MessageBody="ping", MessageGroupId="tenant-b")
+    again = sqs.send_message(QueueUrl=url, MessageBody="ping", MessageGroupId="tenant-a")
+    # Then each group has its message, and the repeat within a group is a duplicate
+    assert a["MessageId"] != b["MessageId"] and again["MessageId"] == a["MessageId"]
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"])
+    assert sorted(m["Attributes"]["MessageGroupId"] for m in got["Messages"]) == [
+        "tenant-a",
+        "tenant-b",
+    ]
+    # And the scope is a FIFO setting with two values
+    for name, attributes, code in (
+        (unique("std"), {"DeduplicationScope": "queue"}, "InvalidAttributeName"),
+        (
+            unique("bad") + ".fifo",
+            {"FifoQueue": "true", "DeduplicationScope": "everywhere"},
+            "InvalidAttributeValue",
+        ),
+    ):
+        with pytest.raises(ClientError) as caught:
+            sqs.create_queue(QueueName=name, Attributes=attributes)
+        assert caught.value.response["Error"]["Code"] == code

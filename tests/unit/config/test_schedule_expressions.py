@@ -46,6 +46,10 @@ def test_next_run(expression: str, zone: str, after: str, expected_utc: str) -> 
         ("cron(0 12 15W * ? *)", "UTC", "not supported"),
         ("cron(0 12 ? * 9 *)", "UTC", "1-7"),
         ("rate(5 minutes)", "Mars/Olympus", "unknown time zone"),
+        # AWS's years are 1970-2199; a huge range is refused, not expanded
+        ("cron(0 0 1 1 ? 2026-999999999)", "UTC", "between 1970 and 2199"),
+        ("cron(0 0 1 1 ? 1969)", "UTC", "between 1970 and 2199"),
+        ("cron(0 0 1 1 ? 2026/0)", "UTC", "at least 1"),
     ],
 )
 def test_invalid_expressions_name_the_problem(expression: str, zone: str, problem: str) -> None:

@@ -138,8 +138,16 @@ class SqliteBackend:
             lambda conn: queues.move(conn, source, destination, limit, now_ms)
         )
 
+    async def return_messages(self, queue: str, receipts: Sequence[str], now_ms: int) -> int:
+        return await self._writer.submit(
+            lambda conn: queues.return_unreceived(conn, queue, receipts, now_ms)
+        )
+
     async def purge_queue(self, queue: str) -> int:
         return await self._writer.submit(lambda conn: queues.purge(conn, queue))
+
+    async def drop_queue(self, queue: str) -> int:
+        return await self._writer.submit(lambda conn: queues.drop(conn, queue))
 
     async def expire_messages(self, queue: str, sent_before_ms: int, now_ms: int) -> int:
         return await self._writer.submit(

@@ -55,6 +55,16 @@ _MOVE_ONE = (
     "UPDATE queue_messages SET queue = ?, visible_ms = ?, receive_count = 0, "
     "first_receive_ms = NULL, receipt = NULL WHERE id = ?"
 )
+#: A FIFO queue's message moved to its dead-letter queue starts its retention again there
+#: (SQS resets the enqueue timestamp for FIFO queues; a standard queue's keeps the original).
+_MOVE_ONE_RESTARTED = (
+    "UPDATE queue_messages SET queue = ?, visible_ms = ?, sent_ms = ?, receive_count = 0, "
+    "first_receive_ms = NULL, receipt = NULL WHERE id = ?"
+)
+_RETURN = (
+    "UPDATE queue_messages SET visible_ms = ?, receive_count = max(receive_count - 1, 0), "
+    "receipt = NULL WHERE id = ? AND queue = ? AND receipt = ? AND visible_ms > ?"
+)
 _DELETE_ONE = "DELETE FROM queue_messages WHERE id = ?"
 _DELETE_BY_RECEIPT = "DELETE FROM queue_messages WHERE id = ? AND queue = ? AND receipt = ?"
 _CHANGE_VISIBILITY = (
@@ -83,7 +93,7 @@ def send(
     sent: list[SentMessage] = []
     for m in messages:
         if m.dedup_id is not None:
-            row = conn.execute(_DEDUP_GET, (queue, m.dedup_id)).fetchone()
+            row = conn.execute(_DEDUP_GET, (queue, _dedup_key(m))).fetchone()
             if row is not None and row[2] > now_ms:
                 sent.append(SentMessage(row[0], row[1], duplicate=True))
                 continue
@@ -104,10 +114,19 @@ def send(
         assert sequence is not None
         if m.dedup_id is not None:
             conn.execute(
-                _DEDUP_PUT, (queue, m.dedup_id, m.message_id, sequence, now_ms + dedup_window_ms)
+                _DEDUP_PUT,
+                (queue, _dedup_key(m), m.message_id, sequence, now_ms + dedup_window_ms),
             )
         sent.append(SentMessage(m.message_id, sequence))
     return sent
+
+
+def _dedup_key(message: NewMessage) -> str:
+    """The id deduplicates in the whole queue, or only within its message group (a group id
+    has no newline: SQS allows printable ASCII only)."""
+    if message.dedup_per_group:
+        return f"{message.group_id}\n{message.dedup_id}"
+    return str(message.dedup_id)
 
 
 def _send_many(
@@ -222,7 +241,13 @@ def _set_aside(
         conn.execute(_DELETE_ONE, (row_id,))
         return True
     if request.dead_letter is not None and _redriven(request, count):
-        conn.execute(_MOVE_ONE, (request.dead_letter[0], request.now_ms, row_id))
+        if request.fifo:
+            conn.execute(
+                _MOVE_ONE_RESTARTED,
+                (request.dead_letter[0], request.now_ms, request.now_ms, row_id),
+            )
+        else:
+            conn.execute(_MOVE_ONE, (request.dead_letter[0], request.now_ms, row_id))
         return True
     return False
 
@@ -256,8 +281,22 @@ def move(conn: sqlite3.Connection, source: str, destination: str, limit: int, no
     return len(ids)
 
 
+def return_unreceived(
+    conn: sqlite3.Connection, queue: str, receipts: Sequence[str], now_ms: int
+) -> int:
+    return sum(
+        conn.execute(_RETURN, (now_ms, _receipt_id(r), queue, r, now_ms)).rowcount
+        for r in receipts
+    )
+
+
 def purge(conn: sqlite3.Connection, queue: str) -> int:
     return conn.execute("DELETE FROM queue_messages WHERE queue = ?", (queue,)).rowcount
+
+
+def drop(conn: sqlite3.Connection, queue: str) -> int:
+    conn.execute("DELETE FROM queue_dedup WHERE queue = ?", (queue,))
+    return purge(conn, queue)
 
 
 def expire(conn: sqlite3.Connection, queue: str, sent_before_ms: int, now_ms: int) -> int:
