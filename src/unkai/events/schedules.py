@@ -140,6 +140,10 @@ class Scheduler:
                 # fired while this was loading is not run again.
                 entry.last_due_ms = max(entry.last_due_ms or 0, old.last_due_ms or 0) or None
                 entry.next_due_ms = old.next_due_ms
+                if entry.enabled and not old.enabled:
+                    # Enabled again (by the manifest, as `set_enabled` does): the next run
+                    # from now, not the one it skipped while disabled.
+                    entry.next_due_ms = self._first_due(entry, from_now=True)
             else:
                 entry.next_due_ms = self._first_due(entry)
             fresh[key] = entry
@@ -163,6 +167,8 @@ class Scheduler:
 
     async def _run_forever(self) -> None:
         while True:
+            # Cleared before the scan: a deploy or `set_enabled` during a run wakes the next one.
+            self._wake.clear()
             now_ms = int(self._clock_s() * 1000)
             soonest = now_ms + int(MAX_SLEEP_S * 1000)
             for entry in list(self._entries.values()):
@@ -175,23 +181,30 @@ class Scheduler:
                         log.exception("schedule %s failed; trying again in a minute", entry.key)
                         entry.next_due_ms = now_ms + 60_000
                 soonest = min(soonest, entry.next_due_ms)
-            self._wake.clear()
             wait_s = max(0.0, (soonest - now_ms) / 1000) / self._speed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait_s)
 
     async def _fire(self, entry: _Entry, now_ms: int) -> None:
         due_ms = entry.next_due_ms
+        # Advanced before the run is handed over: a deploy that reloads the entries while
+        # `accept` awaits copies the next due time, and does not run this one again.
+        after = dt.datetime.fromtimestamp(max(due_ms, now_ms) / 1000, dt.UTC)
+        following = next_run(entry.config.expression, entry.config.timezone, after)
+        entry.next_due_ms = int(following.timestamp() * 1000) if following else NEVER_MS
         try:
             await self._async.accept(Target(entry.stage, entry.function), self._event(entry))
         except UnkaiError as exc:
             log.warning("schedule %s: could not run %s: %s", entry.key, entry.function, exc)
         else:
             entry.last_due_ms = due_ms
-            await self._save(entry)
-        after = dt.datetime.fromtimestamp(max(due_ms, now_ms) / 1000, dt.UTC)
-        following = next_run(entry.config.expression, entry.config.timezone, after)
-        entry.next_due_ms = int(following.timestamp() * 1000) if following else NEVER_MS
+            current = self._entries.get(entry.key)
+            if current is not None and current is not entry:
+                # Reloaded meanwhile: the new entry learns of the run too.
+                current.last_due_ms = max(current.last_due_ms or 0, due_ms)
+                await self._save(current)
+            else:
+                await self._save(entry)
 
     def _event(self, entry: _Entry) -> bytes:
         if entry.config.input_json is not None:
