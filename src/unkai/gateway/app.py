@@ -160,11 +160,15 @@ class GatewayApp:
             for r in routes
         )
         in_use: set[Hashable] = set()
+        authorizers: set[tuple[str, str, str]] = set()
         for table in self._tables.values():
             for t in table.targets():
                 in_use.add(("route", t.stage, t.route_key))
                 in_use.add(("stage", t.stage, t.service))
+                if t.authorizer is not None:
+                    authorizers.add((t.stage, t.authorizer.name, t.authorizer.settings_json))
         self._throttles.forget(in_use, kinds=("route", "stage"))
+        self._authorizers.forget(authorizers)
 
     def _on_stage_changed(self, stage: str) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(self._compile(stage))

@@ -51,6 +51,16 @@ class Authorizers:
         self._decisions = fn_auth.DecisionCache()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def forget(self, in_use: set[tuple[str, str, str]]) -> None:
+        """Drop the authorizers no route uses any more, (stage, name, settings) each: every
+        redeploy with other settings makes new ones, and a JWT authorizer holds its key set
+        and up to CACHE_SIZE verified tokens."""
+        for key in [k for k in self._jwt if k not in in_use]:
+            del self._jwt[key]
+        settings = {key[2] for key in in_use}
+        for json_key in [k for k in self._functions if k not in settings]:
+            del self._functions[json_key]
+
     def authorize(
         self,
         stage: str,
