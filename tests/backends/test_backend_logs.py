@@ -66,6 +66,19 @@ async def test_records_round_trip_every_field(backend: Backend, sample: list[Log
     assert stored == sample
 
 
+async def test_a_large_append_keeps_its_order_and_every_field(backend: Backend) -> None:
+    # Given one append larger than any single statement or batch a store may split it into
+    records = [
+        rec(i, A if i % 2 else B, f"line {i}", f"s{i % 3}", f"r{i}" if i % 5 else None)
+        for i in range(1, 1001)
+    ]
+    await backend.append_logs(records)
+    # Then ids are contiguous in append order and every field comes back as written
+    assert [r.id for r in records] == list(range(records[0].id, records[0].id + 1000))
+    stored = await backend.query_logs(LogQuery(limit=5000))
+    assert stored == records
+
+
 async def test_concurrent_appends_get_unique_ids(backend: Backend) -> None:
     batches = [[rec(t, A, f"{t}-{i}") for i in range(20)] for t in range(50)]
     await asyncio.gather(*(backend.append_logs(b) for b in batches))

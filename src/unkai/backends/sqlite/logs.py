@@ -8,24 +8,24 @@ never repeat, even after a purge empties the table (schema.sql explains why that
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Sequence
-
-import orjson
 
 from unkai.backends.base import LogQuery, LogRecord
 from unkai.backends.sqlite.documents import prefix_upper_bound
 
 _LAST_ID = "SELECT seq FROM sqlite_sequence WHERE name = 'logs'"
-#: One statement per append, its rows in one JSON array: sqlite runs the whole batch with the
-#: GIL released once, where `executemany` takes the GIL back for every row and so stalls the
-#: event loop thread a little per row (measured: 26 vs 49 us per row under a busy main thread,
-#: and the longest main-thread stall 8 vs 22 ms).
-_INSERT = (
-    "INSERT INTO logs (id, timestamp_ms, log_group, stream, request_id, message) "
-    "SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5 "
-    "FROM json_each(?)"
-)
+#: Rows per INSERT statement: 6 parameters each stays under 999, the lowest limit any SQLite
+#: build has had (SQLITE_MAX_VARIABLE_NUMBER before 3.32).
+ROWS_PER_INSERT = 160
+#: An append binds its rows to multi-row INSERTs of up to ROWS_PER_INSERT rows: sqlite runs each
+#: statement with the GIL released once, where `executemany` takes the GIL back for every row
+#: and so stalls the event loop thread a little per row (measured: 26 vs 49 us per row under a
+#: busy main thread, and the longest main-thread stall 8 vs 22 ms). Bound parameters also cost
+#: less than the JSON array parsed by `json_each` used before (4.7 against 7.4 us per record
+#: with all three indexes, docs/benchmarks.md).
+_INSERT_HEAD = "INSERT INTO logs (id, timestamp_ms, log_group, stream, request_id, message) VALUES "
 _COLUMNS = "id, timestamp_ms, log_group, stream, request_id, message"
 #: Rows deleted per purge transaction: small enough that other writes queued behind a purge of
 #: millions of rows wait milliseconds, not seconds.
@@ -36,22 +36,28 @@ _PURGE = (
 )
 
 
+@functools.cache
+def _insert(rows: int) -> str:
+    return _INSERT_HEAD + ",".join(["(?,?,?,?,?,?)"] * rows)
+
+
 def append(conn: sqlite3.Connection, records: Sequence[LogRecord]) -> int:
     """Insert `records` in order; returns the id given to the first (the rest follow it)."""
     row = conn.execute(_LAST_ID).fetchone()
     first_id: int = (row[0] if row else 0) + 1
-    rows = [
-        (i, r.timestamp_ms, r.group, r.stream, r.request_id, _without_nul(r.message))
-        for i, r in enumerate(records, first_id)
-    ]
-    conn.execute(_INSERT, (orjson.dumps(rows),))
+    for start in range(0, len(records), ROWS_PER_INSERT):
+        chunk = records[start : start + ROWS_PER_INSERT]
+        params: list[object] = []
+        for i, r in enumerate(chunk, first_id + start):
+            params += (i, r.timestamp_ms, r.group, r.stream, r.request_id, _without_nul(r.message))
+        conn.execute(_insert(len(chunk)), params)
     return first_id
 
 
 def _without_nul(message: str) -> str:
-    """SQLite's JSON functions end a string at U+0000 (`->>` of "a\\u0000b" is "a"), which
-    would cut a record, END and REPORT included, at a NUL a function printed: it is stored
-    as U+FFFD instead, as other undecodable output is."""
+    """A NUL a function printed is stored as U+FFFD, as other undecodable output is
+    (docs/runtime.md): SQLite's string and JSON functions end a string at U+0000, so a filter
+    or an export could see a record cut there, END and REPORT included."""
     return message.replace("\x00", "\ufffd") if "\x00" in message else message
 
 
