@@ -278,7 +278,8 @@ class GatewayApp:
         stage, stage_path = mapped or self._stage_of(path)
         table = self._tables.get(stage)
         if (
-            table is not None
+            request.method == "OPTIONS"
+            and table is not None
             and is_preflight(request)
             and self._preflight(table, request, stage_path, connection)
         ):
@@ -336,23 +337,10 @@ class GatewayApp:
     ) -> None:
         """After the authorizer: keys, plans and throttles, then the invocation."""
         route = match.target
-        refusal = self._admit(stage, route, request)
-        if refusal is not None:
-            connection.respond(*self._with_cors(route, request, refusal))
+        if route.needs_admission and self._refused(stage, route, request, connection):
             return
         request_id = new_request_id()
-        build = build_event if route.payload == "2.0" else build_event_v1
-        event = build(
-            request,
-            match,
-            request_id=request_id,
-            stage=stage,
-            raw_path=request.path,
-            api_id="unkai",
-            account_id=self._account_id,
-            stage_variables=route.stage_variables,
-            authorizer=authorizer if route.payload == "2.0" else _authorizer_v1(authorizer),
-        )
+        event = self._event(stage, request, match, request_id, authorizer)
         header = (b"apigw-requestid", request_id.encode())
         target = route.invoke_target
         timer: asyncio.TimerHandle | None = None
@@ -369,7 +357,9 @@ class GatewayApp:
                 log.exception("route %s: mapping the result failed", route.route_key)
                 status, headers, data = 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
             headers.append(header)
-            connection.respond(*self._with_cors(route, request, (status, headers, data)))
+            if route.cors is not None:
+                headers = add_cors_headers(route.cors, request, headers)
+            connection.respond(status, headers, data)
 
         def give_up() -> None:
             nonlocal timer
@@ -391,6 +381,29 @@ class GatewayApp:
             # Only a function that may run longer than the integration timeout needs a timer.
             timer = self._loop().call_later(self._integration_timeout_s, give_up)
         self._invoker.start(target, event, answer)
+
+    def _event(
+        self,
+        stage: str,
+        request: Request,
+        match: Match,
+        request_id: str,
+        authorizer: dict[str, Any] | None,
+    ) -> bytes:
+        """The route's payload format (2.0 or 1.0) event, JSON-encoded."""
+        route = match.target
+        v2 = route.payload == "2.0"
+        return (build_event if v2 else build_event_v1)(
+            request,
+            match,
+            request_id=request_id,
+            stage=stage,
+            raw_path=request.path,
+            api_id="unkai",
+            account_id=self._account_id,
+            stage_variables=route.stage_variables,
+            authorizer=authorizer if v2 else _authorizer_v1(authorizer),
+        )
 
     def _access_recorder(
         self, connection: Responder, route: RouteTarget, request: Request, stage: str
@@ -420,6 +433,16 @@ class GatewayApp:
 
     def _forbidden(self, route: RouteTarget, request: Request) -> tuple[int, Headers, bytes]:
         return self._with_cors(route, request, (403, list(JSON_HEADERS), gw_errors.FORBIDDEN_BODY))
+
+    def _refused(
+        self, stage: str, route: RouteTarget, request: Request, connection: Responder
+    ) -> bool:
+        """Answer a request `_admit` refuses; True when it did."""
+        refusal = self._admit(stage, route, request)
+        if refusal is None:
+            return False
+        connection.respond(*self._with_cors(route, request, refusal))
+        return True
 
     def _admit(
         self, stage: str, route: RouteTarget, request: Request

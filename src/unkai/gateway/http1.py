@@ -47,10 +47,22 @@ _STATUS_LINES = {
     for status in http.HTTPStatus
 }
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: Request headers looked at once all headers are in (the body's size, `Expect`).
+_CHECKED_HEADERS = frozenset({b"content-length", b"expect"})
 
 
 def _status_line(status: int) -> bytes:
     return _STATUS_LINES.get(status) or f"HTTP/1.1 {status} Status\r\n".encode()
+
+
+def _split_free_head(status_line: bytes, date: bytes, headers: Headers) -> bytes:
+    """The status line, date and the headers without a CR or LF in their name or value."""
+    parts = [status_line, date]
+    for name, value in headers:
+        if b"\r" in value or b"\n" in value or b"\n" in name or b"\r" in name:
+            continue
+        parts += (name, b": ", value, b"\r\n")
+    return b"".join(parts)
 
 
 def _error_body(error: str, message: str) -> bytes:
@@ -184,11 +196,13 @@ class HttpConnection(asyncio.Protocol):
         self._begin()
 
     def _begin(self) -> None:
+        """The state of one message; reset again as each message completes."""
         self._url = b""
         self._headers: Headers = []
         self._header_bytes = 0
         self._body: list[bytes] = []
         self._body_bytes = 0
+        self._announces = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------------
 
@@ -239,15 +253,10 @@ class HttpConnection(asyncio.Protocol):
 
     # -- httptools callbacks ------------------------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self._begin()
-
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self._limits.max_url_bytes:
-            raise _Refusal(
-                414, "UriTooLong", f"the URL is over {self._limits.max_url_bytes} bytes"
-            )
+            raise _Refusal(414, "UriTooLong", f"the URL is over {self._limits.max_url_bytes} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
@@ -257,9 +266,14 @@ class HttpConnection(asyncio.Protocol):
                 "RequestHeaderFieldsTooLarge",
                 f"the headers are over {self._limits.max_header_bytes} bytes",
             )
-        self._headers.append((name.lower(), value))
+        name = name.lower()
+        if name in _CHECKED_HEADERS:
+            self._announces = True
+        self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        if not self._announces:
+            return  # no body size or Expect to look at: most requests
         length = self._header_value(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
             raise self._too_large()
@@ -283,11 +297,11 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         parser = self._parser
-        url = self._url
-        path, _, query = url.partition(b"?")
+        path, _, query = self._url.partition(b"?")
         if b"#" in query:
             query = query.partition(b"#")[0]
-        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        parts = self._body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
         request = Request(
             parser.get_method().decode("ascii"),
             path,
@@ -298,6 +312,13 @@ class HttpConnection(asyncio.Protocol):
             parser.should_keep_alive(),
             self.client,
         )
+        # The next message starts afresh (`_begin`, inlined: no on_message_begin callback).
+        self._url = b""
+        self._headers = []
+        self._header_bytes = 0
+        self._body = []
+        self._body_bytes = 0
+        self._announces = False
         if parser.should_upgrade():
             self._upgrade = request  # handled when httptools raises HttpParserUpgrade
             return
@@ -364,17 +385,22 @@ class HttpConnection(asyncio.Protocol):
             return
         parts = [_status_line(status), _Date.now()]
         for name, value in headers:
-            if b"\r" in value or b"\n" in value or b"\n" in name or b"\r" in name:
-                continue  # never let a header split the response (the mappers refuse these)
             parts += (name, b": ", value, b"\r\n")
-        if status not in _NO_BODY_STATUSES:
-            parts.append(b"content-length: %d\r\n" % len(body))
-        if not request.keep_alive:
-            parts.append(b"connection: close\r\n")
-        parts.append(b"\r\n")
-        if request.method != "HEAD" and status not in _NO_BODY_STATUSES:
-            parts.append(body)
-        self._transport.write(b"".join(parts))
+        # Every line so far ends with its CRLF, and there is no other CR or LF: else a header
+        # would split the response, and those are left out (the mappers refuse them already).
+        lines = len(headers) + 2
+        head = b"".join(parts)
+        if head.count(b"\n") != lines or head.count(b"\r") != lines:
+            head = _split_free_head(parts[0], parts[1], headers)
+        close = b"" if request.keep_alive else b"connection: close\r\n"
+        if status in _NO_BODY_STATUSES:
+            tail = close + b"\r\n"
+            body = b""
+        else:
+            tail = b"content-length: %d\r\n%s\r\n" % (len(body), close)
+            if request.method == "HEAD":
+                body = b""
+        self._transport.write(head + tail + body)
         self._active = None
         self.last_active = time.monotonic()
         if not request.keep_alive:

@@ -221,17 +221,12 @@ def response_from_payload(payload: bytes) -> tuple[int, Headers, bytes]:
 
 
 def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
-    status = checked_status(result.get("statusCode"))
+    status = result.get("statusCode")
+    if type(status) is not int or not 200 <= status <= 599:
+        status = checked_status(status)  # raises BadResponse, naming the value
     headers: Headers = []
-    raw_headers = result.get("headers") or {}
-    if not isinstance(raw_headers, dict):
-        raise BadResponse("headers must be an object")
-    for name, value in raw_headers.items():
-        if value is None:
-            continue  # as the 1.0 mapping does: a null header is no header
-        key = checked_header_name(name)
-        if key not in HOP_HEADERS:
-            headers.append((key, checked_header_value(name, value)))
+    raw_headers = result.get("headers")
+    typed = _add_headers(headers, raw_headers) if raw_headers else False
     cookies = result.get("cookies")
     if cookies:
         # A parsed JSON value: only a list is one (an ABC isinstance check costs every call).
@@ -245,6 +240,21 @@ def _response_document(result: dict[str, Any]) -> tuple[int, Headers, bytes]:
         data = decoded_body(body, result.get("isBase64Encoded") is True)
     else:
         data = orjson.dumps(body)
-    if not any(name == b"content-type" for name, _ in headers) and data:
+    if data and not typed:
         headers.append((b"content-type", b"application/json"))
     return status, headers, data
+
+
+def _add_headers(headers: Headers, raw_headers: Any) -> bool:
+    """Append a response document's `headers` (checked); True when one is content-type."""
+    if not isinstance(raw_headers, dict):
+        raise BadResponse("headers must be an object")
+    typed = False
+    for name, value in raw_headers.items():
+        if value is None:
+            continue  # as the 1.0 mapping does: a null header is no header
+        key = checked_header_name(name)
+        if key not in HOP_HEADERS:
+            headers.append((key, checked_header_value(name, value)))
+            typed = typed or key == b"content-type"
+    return typed

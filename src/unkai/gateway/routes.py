@@ -43,9 +43,16 @@ class RouteTarget:
     stage_throttle: ThrottleConfig | None = None
     #: What a request of this route invokes, made once per deploy rather than per request.
     invoke_target: Target = field(init=False, repr=False, compare=False, hash=False)
+    #: An API key, a usage plan or a throttle applies: the gateway's admission step runs.
+    needs_admission: bool = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "invoke_target", Target(self.stage, self.function))
+        object.__setattr__(
+            self,
+            "needs_admission",
+            self.api_key_required or self.throttle is not None or self.stage_throttle is not None,
+        )
 
     def usage_plan(self, name: str) -> UsagePlanConfig | None:
         for plan_name, plan in self.usage_plans:

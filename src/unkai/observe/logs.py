@@ -49,6 +49,9 @@ _MAX_RETRY_DELAY_S = 5.0
 MAX_STREAMING = 10_000
 #: A streamed line still without its newline is held at most this long, then recorded as is.
 MAX_PARTIAL_LINE_CHARS = 64 * 1024
+#: Group keys kept by (stage, function); past this many (functions come and go) they are
+#: dropped and made again.
+MAX_CACHED_GROUPS = 4096
 
 
 def matching_lines(records: list[LogRecord], contains: str) -> list[LogRecord]:
@@ -107,6 +110,7 @@ class LogService:
         #: Invocations that streamed output before they ended, by request id: their START is
         #: recorded, and this is their last output line still without its newline.
         self._streaming: dict[str, str] = {}
+        self._groups: dict[tuple[str, str], str] = {}
         #: Records refused because the buffer was full (the store kept failing).
         self.dropped_records = 0
         self._dropped_reported = 0
@@ -162,12 +166,16 @@ class LogService:
         """
         rid = result.request_id
         now_ms = self._clock_ms()
-        partial = self._streaming.pop(rid, None)
-        parts = [] if partial is not None else [start_line(rid, version or result.executed_version)]
-        output = ((partial or "") + result.log_text).removesuffix("\n")
+        partial = self._streaming.pop(rid, None) if self._streaming else None
+        if partial is None:
+            parts = [start_line(rid, version or result.executed_version)]
+            output = result.log_text.removesuffix("\n")
+        else:
+            parts = []
+            output = (partial + result.log_text).removesuffix("\n")
         if output:
             parts.append(output)
-        error = error_text(result, now_ms)
+        error = error_text(result, now_ms) if result.error is not None else None
         if error is not None:
             parts.append(error)
         parts.append(end_line(rid))
@@ -175,8 +183,15 @@ class LogService:
         # After streamed output the record comes last, at the end; else it is the whole
         # invocation, dated at its start as Lambda dates START.
         when_ms = now_ms if partial is not None else now_ms - int(result.duration_ms)
-        message = "\n".join(parts)
-        self._accept([LogRecord(when_ms, group_key(stage, function), stream, message, rid)])
+        group = self._groups.get((stage, function)) or self._group(stage, function)
+        self._accept(LogRecord(when_ms, group, stream, "\n".join(parts), rid))
+
+    def _group(self, stage: str, function: str) -> str:
+        """`group_key`, kept per (stage, function): every invocation's record names one."""
+        if len(self._groups) >= MAX_CACHED_GROUPS:
+            self._groups.clear()
+        key = self._groups[(stage, function)] = group_key(stage, function)
+        return key
 
     def record_output(
         self,
@@ -200,7 +215,7 @@ class LogService:
             if len(self._streaming) >= MAX_STREAMING:
                 self._streaming.pop(next(iter(self._streaming)))  # a lost end; keep memory bounded
             self._accept(
-                [LogRecord(started_ms, group, stream, start_line(request_id, version), request_id)]
+                LogRecord(started_ms, group, stream, start_line(request_id, version), request_id)
             )
             partial = ""
         text = partial + text
@@ -210,7 +225,7 @@ class LogService:
         self._streaming[request_id] = text[cut:]
         lines = text[: cut - 1] if cut else ""
         if lines:
-            self._accept([LogRecord(self._clock_ms(), group, stream, lines, request_id)])
+            self._accept(LogRecord(self._clock_ms(), group, stream, lines, request_id))
 
     def record_text(
         self,
@@ -227,7 +242,7 @@ class LogService:
         if not message:
             return
         ts = self._clock_ms() if timestamp_ms is None else timestamp_ms
-        self._accept([LogRecord(ts, group_key(stage, function), stream, message, request_id)])
+        self._accept(LogRecord(ts, group_key(stage, function), stream, message, request_id))
 
     def record_stream_output(
         self, *, stage: str, function: str, stream: str, request_id: str | None, data: bytes
@@ -241,12 +256,13 @@ class LogService:
             request_id=request_id,
         )
 
-    def _accept(self, records: list[LogRecord]) -> None:
-        if len(self._buffer) >= self._max_buffered:
-            self.dropped_records += len(records)
+    def _accept(self, record: LogRecord) -> None:
+        buffer = self._buffer
+        if len(buffer) >= self._max_buffered:
+            self.dropped_records += 1
             return
-        self._buffer.extend(records)
-        if len(self._buffer) >= self._flush_records:
+        buffer.append(record)
+        if len(buffer) >= self._flush_records:
             self._wake.set()
 
     # Commit

@@ -96,13 +96,14 @@ def encode_json(kind: int, obj: Any) -> bytes:
 class FrameDecoder:
     """Incremental decoder for a byte stream (the platform side, fed by `data_received`)."""
 
-    __slots__ = ("_buf",)
+    __slots__ = ("pending",)
 
     def __init__(self) -> None:
-        self._buf = bytearray()
+        #: Bytes received that do not make a whole frame yet (empty between frames).
+        self.pending = bytearray()
 
     def feed(self, data: bytes | memoryview) -> list[tuple[int, bytes]]:
-        buf = self._buf
+        buf = self.pending
         buf += data
         frames: list[tuple[int, bytes]] = []
         offset = 0

@@ -49,6 +49,8 @@ STDIO_DRAIN_S = 1.0
 #: The loop's timers have millisecond resolution (uvloop's may fire up to that much early, and
 #: then the timer is armed again, for at least this long).
 TIMER_RESOLUTION_S = 0.001
+HEADER_SIZE = frames.HEADER.size
+
 
 def _deliver(done: ResultCallback, result: InvocationResult) -> None:
     """Hand a result to its caller; a bug in the caller's callback is logged, and never
@@ -67,6 +69,13 @@ class _Protocol(asyncio.Protocol):
         self.decoder = frames.FrameDecoder()
 
     def data_received(self, data: bytes) -> None:
+        # Nearly always one whole RESULT frame arrives alone: it is taken as it is, without a
+        # pass through the decoder's buffer (a copy and a list per invocation).
+        if not self.decoder.pending and len(data) >= HEADER_SIZE:
+            length, kind = frames.HEADER.unpack_from(data)
+            if len(data) == HEADER_SIZE + length:
+                self.instance._on_frame(kind, data[HEADER_SIZE:])
+                return
         for kind, body in self.decoder.feed(data):
             self.instance._on_frame(kind, body)
 
@@ -172,18 +181,23 @@ class Instance:
             self._started = time.monotonic()
             self._finish_later(invocation, done, frames.INIT_ERROR, self._init_error)
             return
-        self._move(InstanceState.BUSY, "invoke")
+        if self.state is InstanceState.READY:  # the warm case: READY -> BUSY is allowed
+            self.state = InstanceState.BUSY
+        else:
+            self._move(InstanceState.BUSY, "invoke")
         self._started = now = time.monotonic()
         transport = self._transport
         if transport is None or transport.is_closing():
             self._finish_later(invocation, done, 0, b"")
             return
-        deadline_ms = int((time.time() + invocation.deadline - now) * 1000)
+        deadline = invocation.deadline
+        deadline_ms = int((time.time() + deadline - now) * 1000)
         transport.write(
             frames.encode_invoke(invocation.request_id, deadline_ms, invocation.payload)
         )
         self._pending = (invocation, done)
-        self._watch_deadline(invocation.deadline, now)
+        if self._timer is None or self._timer_at > deadline:  # `_watch_deadline`, inlined
+            self._arm(deadline, now)
 
     def _watch_deadline(self, deadline: float, now: float) -> None:
         """One timer per instance, not one per invocation: an earlier deadline's timer is
@@ -241,7 +255,10 @@ class Instance:
                     f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
                     "the runtime sent a malformed result",
                 )
-            _deliver(done, result)
+            try:
+                done(result)
+            except Exception:  # boundary: as in `_deliver`
+                log.exception("a callback of invocation %s failed", result.request_id)
         else:
             self._finish_later(invocation, done, kind, body)
 
@@ -316,7 +333,7 @@ class Instance:
         if error is not None and error.error_type == "Runtime.OutOfMemory":
             self._fail()
         elif self.state is InstanceState.BUSY:
-            self._move(InstanceState.READY, "finish")
+            self.state = InstanceState.READY  # BUSY -> READY is always allowed
         return InvocationResult(
             request_id=invocation.request_id,
             payload=payload,
@@ -324,9 +341,9 @@ class Instance:
             duration_ms=duration_ms,
             max_memory_used_mb=-(-max_rss_kb // 1024),
             memory_size_mb=self.spec.memory_size_mb,
-            init_duration_ms=self._take_init(),
+            init_duration_ms=None if self._init_reported else self._take_init(),
             executed_version=self.spec.version,
-            log_text=log.decode("utf-8", "replace"),
+            log_text=log.decode("utf-8", "replace") if log else "",
         )
 
     def _failure(
@@ -363,7 +380,10 @@ class Instance:
         return self.init_duration_ms
 
     def _on_frame(self, kind: int, body: bytes) -> None:
-        if kind == frames.READY:
+        if kind == frames.RESULT:  # the common case first
+            if self._pending is not None:
+                self._complete(kind, body)
+        elif kind == frames.READY:
             self.init_duration_ms = frames.READY_HEAD.unpack_from(body)[0]
             info = json.loads(body[frames.READY_HEAD.size :])
             self.preload_modules = list(info.get("modules", []))
