@@ -148,9 +148,7 @@ class KeyService:
                 f"no API key {name!r} in stage {stage!r}", hint="list them: unkai keys ls"
             )
         record = KeyRecord(**doc.value)
-        await self._store.commit(
-            [Write(KEY_KIND, doc.key, None, expected_revision=doc.revision)]
-        )
+        await self._store.commit([Write(KEY_KIND, doc.key, None, expected_revision=doc.revision)])
         self._by_hash.pop(record.sha256, None)
         self._by_value.clear()
         return record

@@ -17,9 +17,7 @@ from unkai.config.http_api import ThrottleConfig
 class TokenBucket:
     __slots__ = ("_clock", "_stamp", "_tokens", "burst", "rate")
 
-    def __init__(
-        self, config: ThrottleConfig, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, config: ThrottleConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = config.rate
         self.burst = config.burst
         self._clock = clock

@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from unkai.invoke.billing import billed_duration_ms
+
 
 @dataclass(frozen=True, slots=True)
 class Target:
@@ -91,11 +93,13 @@ class InvocationResult:
     executed_version: str = "$LATEST"
     log_text: str = ""
 
+    #: START to REPORT as the instance's runtime wrote it (observe/report.py's format), or
+    #: None: the platform formats the record (failures, custom runtimes, streamed output).
+    log_record: str | None = None
+
     @property
     def billed_duration_ms(self) -> int:
-        """Lambda bills in 1 ms steps, rounded up, with a 1 ms minimum."""
-        whole = int(self.duration_ms)
-        return max(1, whole if whole == self.duration_ms else whole + 1)
+        return billed_duration_ms(self.duration_ms)
 
     @property
     def ok(self) -> bool:

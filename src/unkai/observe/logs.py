@@ -36,7 +36,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from unkai.backends.base import LogQuery, LogRecord, LogStore
 from unkai.invoke.models import InvocationResult
-from unkai.observe.report import end_line, error_text, report_line, start_line
+from unkai.observe.report import error_text, invocation_text, report_line, start_line
 
 log = logging.getLogger(__name__)
 
@@ -167,24 +167,22 @@ class LogService:
         rid = result.request_id
         now_ms = self._clock_ms()
         partial = self._streaming.pop(rid, None) if self._streaming else None
-        if partial is None:
-            parts = [start_line(rid, version or result.executed_version)]
-            output = result.log_text.removesuffix("\n")
+        if partial is None and result.log_record is not None:
+            message = result.log_record  # the instance's runtime formatted it
         else:
-            parts = []
-            output = (partial + result.log_text).removesuffix("\n")
-        if output:
-            parts.append(output)
-        error = error_text(result, now_ms) if result.error is not None else None
-        if error is not None:
-            parts.append(error)
-        parts.append(end_line(rid))
-        parts.append(report_line(result))
+            message = invocation_text(
+                rid,
+                # After streamed output its START is recorded already.
+                None if partial is not None else (version or result.executed_version),
+                result.log_text if partial is None else partial + result.log_text,
+                error_text(result, now_ms) if result.error is not None else None,
+                report_line(result),
+            )
         # After streamed output the record comes last, at the end; else it is the whole
         # invocation, dated at its start as Lambda dates START.
         when_ms = now_ms if partial is not None else now_ms - int(result.duration_ms)
         group = self._groups.get((stage, function)) or self._group(stage, function)
-        self._accept(LogRecord(when_ms, group, stream, "\n".join(parts), rid))
+        self._accept(LogRecord(when_ms, group, stream, message, rid))
 
     def _group(self, stage: str, function: str) -> str:
         """`group_key`, kept per (stage, function): every invocation's record names one."""

@@ -14,13 +14,21 @@ trailing tab is visible in the raw CloudWatch events). Init Duration appears on 
 only. The `[ERROR]` block follows awslambdaric's `log_error`: the type, the message, then
 "Traceback (most recent call last):" and the stack trace lines; the runtime separates them
 with "\r" to keep one CloudWatch event, our record keeps them as "\n" lines of one record.
+
+Stdlib only at run time: the in-instance runtime (runtime/bootstrap.py) formats the record of
+an invocation that ends with a RESULT itself, with these functions, so that the platform's
+event loop does not; the platform formats the others (timeouts, crashes, streamed output).
 """
 
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from unkai.invoke.models import FunctionError, InvocationResult
+from unkai.invoke.billing import billed_duration_ms
+
+if TYPE_CHECKING:
+    from unkai.invoke.models import InvocationResult
 
 #: `error_type` of an invocation stopped at its deadline (Lambda's invoke response uses it).
 TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
@@ -38,15 +46,48 @@ def end_line(request_id: str) -> str:
 
 
 def report_line(result: InvocationResult) -> str:
-    line = (
-        f"REPORT RequestId: {result.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
-        f"Billed Duration: {result.billed_duration_ms} ms\t"
-        f"Memory Size: {result.memory_size_mb} MB\t"
-        f"Max Memory Used: {result.max_memory_used_mb} MB\t"
+    return report_text(
+        result.request_id,
+        result.duration_ms,
+        result.memory_size_mb,
+        result.max_memory_used_mb,
+        result.init_duration_ms,
     )
-    if result.init_duration_ms is not None:
-        line += f"Init Duration: {result.init_duration_ms:.2f} ms\t"
+
+
+def report_text(
+    request_id: str,
+    duration_ms: float,
+    memory_size_mb: int | str,
+    max_memory_used_mb: int,
+    init_duration_ms: float | None,
+) -> str:
+    line = (
+        f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\t"
+        f"Billed Duration: {billed_duration_ms(duration_ms)} ms\t"
+        f"Memory Size: {memory_size_mb} MB\t"
+        f"Max Memory Used: {max_memory_used_mb} MB\t"
+    )
+    if init_duration_ms is not None:
+        line += f"Init Duration: {init_duration_ms:.2f} ms\t"
     return line
+
+
+def invocation_text(
+    request_id: str, version: str | None, output: str, error: str | None, report: str
+) -> str:
+    """The record of a whole invocation: START, its output (without the last newline), the
+    error block, END and REPORT. No START with `version` None (recorded ahead of the output
+    a long invocation streamed)."""
+    parts = [] if version is None else [start_line(request_id, version)]
+    output = output.removesuffix("\n")
+    if output:
+        parts.append(output)
+    if error is not None:
+        parts.append(error)
+    parts.append(end_line(request_id))
+    parts.append(report)
+    return "\n".join(parts)
 
 
 def error_text(result: InvocationResult, now_ms: int) -> str | None:
@@ -56,9 +97,14 @@ def error_text(result: InvocationResult, now_ms: int) -> str | None:
         return None
     if error.error_type == TIMEOUT_ERROR_TYPE:
         return timeout_line(result.request_id, result.duration_ms, now_ms)
-    if error.error_type in PLATFORM_ERROR_TYPES:
-        return platform_error_text(result.request_id, error)
-    return runtime_error_text(error)
+    return error_block(result.request_id, error.error_type, error.error_message, error.stack_trace)
+
+
+def error_block(request_id: str, error_type: str, message: str, stack_trace: list[str]) -> str:
+    """The block of a handler's or the runtime's error (a timeout has `timeout_line`)."""
+    if error_type in PLATFORM_ERROR_TYPES:
+        return platform_error_text(request_id, error_type, message)
+    return runtime_error_text(error_type, message, stack_trace)
 
 
 def timeout_line(request_id: str, duration_ms: float, now_ms: int) -> str:
@@ -67,25 +113,24 @@ def timeout_line(request_id: str, duration_ms: float, now_ms: int) -> str:
     return f"{iso_timestamp(now_ms)} {request_id} Task timed out after {seconds:.2f} seconds"
 
 
-def platform_error_text(request_id: str, error: FunctionError) -> str:
+def platform_error_text(request_id: str, error_type: str, message: str) -> str:
     """`RequestId: <id> Error: Runtime exited with error: signal: killed` + the type."""
-    message = error.error_message
     if not message.startswith("RequestId: "):
         message = f"RequestId: {request_id} Error: {message}"
-    return f"{message}\n{error.error_type}"
+    return f"{message}\n{error_type}"
 
 
-def runtime_error_text(error: FunctionError) -> str:
+def runtime_error_text(error_type: str, message: str, stack_trace: list[str]) -> str:
     """awslambdaric's log_error: `[ERROR] Type: message`, then the traceback lines."""
     head = "[ERROR]"
-    if error.error_type:
-        head += " " + error.error_type
-    if error.error_message:
-        head += (":" if error.error_type else "") + " " + error.error_message
+    if error_type:
+        head += " " + error_type
+    if message:
+        head += (":" if error_type else "") + " " + message
     lines = [head]
-    if error.stack_trace:
+    if stack_trace:
         lines.append("Traceback (most recent call last):")
-        for element in error.stack_trace:
+        for element in stack_trace:
             lines.extend(element.splitlines() or [""])
     return "\n".join(lines)
 

@@ -36,6 +36,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from unkai.observe.report import error_block, invocation_text, report_text, start_line
 from unkai.runtime import frames
 
 #: A single invocation's log is cut here, with a marker (the platform stores it as one record).
@@ -90,6 +91,9 @@ class LogCapture(io.TextIOBase):
         self._chars = 0
         self._truncated = False
         self._streaming = False
+        #: Whether the running invocation's output went out in LOG frames (set by the flusher,
+        #: read once `take` stopped it).
+        self.streamed = False
         self._deadline_ms = 0
         #: When the oldest unsent text was written (monotonic), or its invocation began; once
         #: that text is gone, when the latest burst of output began.
@@ -152,6 +156,7 @@ class LogCapture(io.TextIOBase):
         """Start an invocation's log; output written between invocations joins it."""
         self.request_id = request_id
         self._deadline_ms = deadline_ms
+        self.streamed = False  # before streaming starts: only the flusher sets it again
         self._streaming = True
         if self._parts:
             with self._lock:
@@ -217,6 +222,7 @@ class LogCapture(io.TextIOBase):
         """Send the buffered text as one LOG frame; call with `_lock` held."""
         data = "".join(self._parts).encode("utf-8", "backslashreplace")
         self._parts.clear()
+        self.streamed = True
         self._sock.sendall(frames.frame(frames.LOG, data))
 
 
@@ -399,6 +405,8 @@ class Runtime:
         self.sock = sock
         self.config = config
         self.capture = capture
+        #: The Init Duration, until the first invocation's REPORT line carries it.
+        self._init_ms: float | None = None
 
     def init(self) -> Handler | None:
         """Import the handler and send READY or INIT_ERROR; None when init failed."""
@@ -417,6 +425,7 @@ class Runtime:
         modules = preloadable_modules(before, self.config.task_root, modname)
         body = json.dumps({"modules": modules, "log": log}, separators=(",", ":")).encode()
         self.sock.sendall(frames.frame(frames.READY, frames.READY_HEAD.pack(init_ms) + body))
+        self._init_ms = init_ms
         return handler
 
     def invoke(self, handler: Handler, body: bytes) -> bool:
@@ -428,8 +437,41 @@ class Runtime:
         status, data, healthy = self._call(handler, event_bytes, context)
         duration_ms = (time.perf_counter() - started) * 1000.0
         log = self.capture.take()
-        self.sock.sendall(frames.encode_result(status, duration_ms, peak_rss_kb(), log, data))
+        rss_kb = peak_rss_kb()
+        if self.capture.streamed:
+            # The platform recorded START ahead of the streamed output: it writes the rest.
+            frame = frames.encode_result(status, duration_ms, rss_kb, log, data)
+        else:
+            frame = self._with_record(request_id, status, duration_ms, rss_kb, log, data)
+        self.sock.sendall(frame)
         return healthy
+
+    def _with_record(
+        self, request_id: str, status: int, duration_ms: float, rss_kb: int, log: bytes, data: bytes
+    ) -> bytes:
+        """The RESULT frame carrying the invocation's whole log record, START to REPORT, as
+        the platform would write it (observe/report.py): made here, in the instance's own
+        process, it costs the platform's event loop nothing."""
+        error = None
+        if status == frames.RESULT_ERROR:
+            doc = json.loads(data)
+            error = error_block(
+                request_id, doc["errorType"], doc["errorMessage"], doc.get("stackTrace") or []
+            )
+        config = self.config
+        report = report_text(
+            request_id, duration_ms, config.memory_limit_in_mb, -(-rss_kb // 1024), self._init_ms
+        )
+        self._init_ms = None
+        start = start_line(request_id, config.function_version)
+        record = invocation_text(request_id, config.function_version, log.decode(), error, report)
+        # The output follows START's line in the record, its last newline included (the next
+        # line's separator), unless it is empty or only that newline.
+        has_output = log.removesuffix(b"\n")
+        offset, length = (len(start.encode()) + 1, len(log)) if has_output else (0, 0)
+        return frames.encode_result(
+            status, duration_ms, rss_kb, record.encode(), data, (offset, length)
+        )
 
     def _call(
         self, handler: Handler, event_bytes: bytes, context: LambdaContext

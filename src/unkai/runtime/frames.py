@@ -11,8 +11,11 @@ stream LOG frames so that `unkai logs -t` sees output before the invocation ends
 Bodies:
   INVOKE      `!Q36sH` deadline (epoch ms), request id (ASCII), extra length; extra (JSON object:
               trace id, client context; may be empty), then the event bytes.
-  RESULT      `!BdII` status (RESULT_OK / RESULT_ERROR), duration ms, max RSS KiB, log length;
-              the log bytes, then the payload bytes or the JSON error document.
+  RESULT      `!BBdIIII` status (RESULT_OK / RESULT_ERROR), log kind, duration ms, max RSS
+              KiB, log length, output offset and length in the log; the log bytes, then the
+              payload bytes or the JSON error document. Log kind LOG_OUTPUT: the log is the
+              output not sent yet. LOG_RECORD: the log is the invocation's whole log record,
+              START to REPORT (observe/report.py), with its output at the offset.
   LOG         raw log bytes of the running invocation.
   READY       `!d` init duration ms, then JSON: {"modules": [...], "log": "..."} with the
               modules the handler's import pulled in from outside the task root.
@@ -34,7 +37,7 @@ from typing import Any
 
 HEADER = struct.Struct("!IB")
 INVOKE_HEAD = struct.Struct("!Q36sH")
-RESULT_HEAD = struct.Struct("!BdII")
+RESULT_HEAD = struct.Struct("!BBdIIII")
 READY_HEAD = struct.Struct("!d")
 
 INVOKE = 1
@@ -48,6 +51,9 @@ EXITED = 12
 
 RESULT_OK = 0
 RESULT_ERROR = 1
+
+LOG_OUTPUT = 0
+LOG_RECORD = 1
 
 #: Lambda caps a synchronous payload at 6 MB each way; frames allow some headroom for logs.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -76,17 +82,34 @@ def decode_invoke(body: bytes) -> tuple[str, int, bytes, bytes]:
 
 
 def encode_result(
-    status: int, duration_ms: float, max_rss_kb: int, log: bytes, data: bytes
+    status: int,
+    duration_ms: float,
+    max_rss_kb: int,
+    log: bytes,
+    data: bytes,
+    output_at: tuple[int, int] | None = None,
 ) -> bytes:
-    head = RESULT_HEAD.pack(status, duration_ms, max_rss_kb, len(log))
+    """`output_at` (offset, length) says `log` is the whole log record, its output there."""
+    if output_at is None:
+        kind, offset, length = LOG_OUTPUT, 0, len(log)
+    else:
+        kind, (offset, length) = LOG_RECORD, output_at
+    head = RESULT_HEAD.pack(status, kind, duration_ms, max_rss_kb, len(log), offset, length)
     return HEADER.pack(RESULT_HEAD.size + len(log) + len(data), RESULT) + head + log + data
 
 
-def decode_result(body: bytes) -> tuple[int, float, int, bytes, bytes]:
-    """Return (status, duration ms, max RSS KiB, log bytes, payload or error bytes)."""
-    status, duration_ms, max_rss_kb, log_len = RESULT_HEAD.unpack_from(body)
+def decode_result(body: bytes) -> tuple[int, float, int, bytes, bytes, bytes]:
+    """Return (status, duration ms, max RSS KiB, output bytes, log record bytes or b"",
+    payload or error bytes)."""
+    status, kind, duration_ms, max_rss_kb, log_len, offset, length = RESULT_HEAD.unpack_from(body)
     start = RESULT_HEAD.size
-    return status, duration_ms, max_rss_kb, body[start : start + log_len], body[start + log_len :]
+    end = start + log_len
+    if kind == LOG_RECORD:
+        record = body[start:end]
+        output = record[offset : offset + length] if length else b""
+    else:
+        record, output = b"", body[start:end]
+    return status, duration_ms, max_rss_kb, output, record, body[end:]
 
 
 def encode_json(kind: int, obj: Any) -> bytes:

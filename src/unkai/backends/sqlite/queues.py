@@ -285,8 +285,7 @@ def return_unreceived(
     conn: sqlite3.Connection, queue: str, receipts: Sequence[str], now_ms: int
 ) -> int:
     return sum(
-        conn.execute(_RETURN, (now_ms, _receipt_id(r), queue, r, now_ms)).rowcount
-        for r in receipts
+        conn.execute(_RETURN, (now_ms, _receipt_id(r), queue, r, now_ms)).rowcount for r in receipts
     )
 
 

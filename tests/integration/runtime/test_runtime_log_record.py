@@ -1,0 +1,64 @@
+"""The log record a Python instance formats itself (START to REPORT, sent with its RESULT) is
+the one the platform would write for the same result (observe/report.py): real instances,
+their records compared with the platform's formatting of the same figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from runtime_harness import LogCollector, call, make_spec, run_supervised, write_handler
+
+from unkai.invoke.models import InvocationResult
+from unkai.observe.report import error_text, invocation_text, report_line
+from unkai.runtime.supervisor import Supervisor
+
+HANDLER = """
+import json
+def handler(event, context):
+    if event.get("fail"):
+        raise ValueError("bad " + json.dumps(event))
+    print("one")
+    print("two\\n")
+    if event.get("quiet"):
+        return 1
+    print("é\\x00", end="")
+    return event
+"""
+
+
+def platform_record(result: InvocationResult, version: str) -> str:
+    plain = dataclasses.replace(result, log_record=None)
+    return invocation_text(
+        plain.request_id,
+        version,
+        plain.log_text,
+        error_text(plain, 0) if plain.error is not None else None,
+        report_line(plain),
+    )
+
+
+def test_the_instance_record_equals_the_platform_one(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, HANDLER))
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        results = [
+            await call(pool, b'{"a": 1}'),  # the first: Init Duration
+            await call(pool, b'{"quiet": true}'),
+            await call(pool, b'{"fail": true}'),
+        ]
+        for result in results:
+            # Then every RESULT carried a record, the same as the platform's formatting
+            assert result.log_record is not None
+            assert result.log_record == platform_record(result, spec.version)
+        first, quiet, failed = (r.log_record or "" for r in results)
+        assert "Init Duration: " in first and "Init Duration" not in quiet + failed
+        assert first.split("\n")[1:4] == ["one", "two", ""]
+        assert re.search(r"\né\x00\nEND RequestId: ", first)
+        assert results[0].log_text == "one\ntwo\n\né\x00"
+        assert "[ERROR] ValueError: bad" in failed and "Traceback" in failed
+        assert failed.endswith("MB\t") and quiet.startswith("START RequestId: ")
+
+    run_supervised(body)
