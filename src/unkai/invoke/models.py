@@ -9,31 +9,21 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from unkai.invoke.billing import billed_duration_ms
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """What to run: a function of a stage, optionally a version number or an alias name
-    (`qualifier`)."""
+    (`qualifier`).
+
+    A tuple: every request looks its target up (twice on an HTTP route), and a tuple hashes
+    and compares in C, where a dataclass's `__hash__` and `__eq__` are Python calls."""
 
     stage: str
     function: str
     qualifier: str | None = None
-    #: Every request looks its target up (twice on an HTTP route), and a dataclass's own
-    #: hash is Python code: it is computed once here.
-    _hash: int = field(init=False, repr=False, compare=False, hash=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_hash", hash((self.stage, self.function, self.qualifier)))
-
-    def __hash__(self) -> int:
-        return self._hash
-
-    def __reduce__(self) -> tuple[type[Target], tuple[str, str, str | None]]:
-        """Pickled by its fields: the cached hash belongs to this process's hash seed."""
-        return Target, (self.stage, self.function, self.qualifier)
 
 
 class InvocationMode(enum.Enum):

@@ -393,6 +393,23 @@ def parse_event(data: bytes) -> Any:
     return json.loads(data)
 
 
+#: What `json.dumps` calls with its default settings (None where `_json` is missing).
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_default = json.JSONEncoder().default
+
+
+def dump_json(value: Any) -> str:
+    """`json.dumps(value)`, for half its cost on a small result: the same C encoder with the
+    same settings, without the Python set-up `JSONEncoder.iterencode` does on every call.
+    Results and errors (a TypeError naming the type, a ValueError for a cycle) are its own."""
+    if _make_encoder is None:
+        return json.dumps(value)
+    encode = _make_encoder(
+        {}, _default, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return "".join(encode(value, 0))
+
+
 def peak_rss_kb() -> int:
     """Peak resident set of this process (Lambda's Max Memory Used), in KiB; one syscall."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -483,7 +500,7 @@ class Runtime:
             return frames.RESULT_ERROR, _dump(doc), True
         try:
             result = handler(event, context)
-            data = json.dumps(result).encode()
+            data = dump_json(result).encode()
             if len(data) > MAX_RESPONSE_BYTES:
                 return frames.RESULT_ERROR, _dump(_response_too_large()), True
             return frames.RESULT_OK, data, True

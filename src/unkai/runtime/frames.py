@@ -159,8 +159,14 @@ class FrameReader:
     def read(self) -> tuple[int, bytes]:
         """The next frame; raises EOFError when the peer closed first."""
         while not self._ready:
-            n = self._sock.recv_into(self._view)
+            view = self._view
+            n = self._sock.recv_into(view)
             if not n:
                 raise EOFError("connection closed")
-            self._ready.extend(self._decoder.feed(self._view[:n]))
+            if n >= HEADER.size and not self._decoder.pending:
+                # Nearly always one recv brings one whole frame: taken without the decoder.
+                length, kind = HEADER.unpack_from(view)
+                if n == HEADER.size + length:
+                    return kind, bytes(view[HEADER.size : n])
+            self._ready.extend(self._decoder.feed(view[:n]))
         return self._ready.popleft()
