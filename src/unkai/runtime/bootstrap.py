@@ -455,16 +455,24 @@ class Runtime:
         duration_ms = (time.perf_counter() - started) * 1000.0
         log = self.capture.take()
         rss_kb = peak_rss_kb()
+        init_ms, self._init_ms = self._init_ms, None  # the first invocation's, whoever writes it
         if self.capture.streamed:
             # The platform recorded START ahead of the streamed output: it writes the rest.
             frame = frames.encode_result(status, duration_ms, rss_kb, log, data)
         else:
-            frame = self._with_record(request_id, status, duration_ms, rss_kb, log, data)
+            frame = self._with_record(request_id, status, duration_ms, rss_kb, init_ms, log, data)
         self.sock.sendall(frame)
         return healthy
 
     def _with_record(
-        self, request_id: str, status: int, duration_ms: float, rss_kb: int, log: bytes, data: bytes
+        self,
+        request_id: str,
+        status: int,
+        duration_ms: float,
+        rss_kb: int,
+        init_ms: float | None,
+        log: bytes,
+        data: bytes,
     ) -> bytes:
         """The RESULT frame carrying the invocation's whole log record, START to REPORT, as
         the platform would write it (observe/report.py): made here, in the instance's own
@@ -477,9 +485,8 @@ class Runtime:
             )
         config = self.config
         report = report_text(
-            request_id, duration_ms, config.memory_limit_in_mb, -(-rss_kb // 1024), self._init_ms
+            request_id, duration_ms, config.memory_limit_in_mb, -(-rss_kb // 1024), init_ms
         )
-        self._init_ms = None
         start = start_line(request_id, config.function_version)
         record = invocation_text(request_id, config.function_version, log.decode(), error, report)
         # The output follows START's line in the record, its last newline included (the next

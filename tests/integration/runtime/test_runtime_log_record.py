@@ -15,8 +15,12 @@ from unkai.observe.report import error_text, invocation_text, report_line
 from unkai.runtime.supervisor import Supervisor
 
 HANDLER = """
-import json
+import json, time
 def handler(event, context):
+    if event.get("stream"):
+        print("streamed")
+        time.sleep(0.5)  # past LOG_STREAM_INTERVAL_S: the output goes ahead in a LOG frame
+        return 0
     if event.get("fail"):
         raise ValueError("bad " + json.dumps(event))
     print("one")
@@ -60,5 +64,24 @@ def test_the_instance_record_equals_the_platform_one(tmp_path: Path) -> None:
         assert results[0].log_text == "one\ntwo\n\né\x00"
         assert "[ERROR] ValueError: bad" in failed and "Traceback" in failed
         assert failed.endswith("MB\t") and quiet.startswith("START RequestId: ")
+
+    run_supervised(body)
+
+
+def test_after_a_streamed_first_invocation_no_record_repeats_the_init_duration(
+    tmp_path: Path,
+) -> None:
+    spec = make_spec(write_handler(tmp_path, HANDLER))
+
+    async def body(supervisor: Supervisor, logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        first = await call(pool, b'{"stream": true}')
+        second = await call(pool, b'{"quiet": true}')
+        # Then the streamed first one is left to the platform (its START went ahead), with the
+        # Init Duration, and the second one's record has none
+        assert first.log_record is None and first.init_duration_ms is not None
+        assert "streamed" in logs.text
+        assert second.log_record is not None and "Init Duration" not in second.log_record
+        assert second.log_record == platform_record(second, spec.version)
 
     run_supervised(body)
