@@ -202,3 +202,15 @@ async def test_a_nul_in_a_message_does_not_cut_it(backend: Backend) -> None:
     # The rest of the record (and its END line) is kept; a backend may keep the NUL or store
     # U+FFFD in its place (SQLite's JSON functions cannot carry it)
     assert stored.message in ("before\x00after\nEND r1", "before\ufffdafter\nEND r1")
+
+
+async def test_a_lone_surrogate_in_a_message_fails_nothing(backend: Backend) -> None:
+    # An error message with a lone surrogate (UTF-8 cannot encode it) between two good records
+    records = [rec(1, A, "first"), rec(2, A, "bad \udcff end\nEND r1"), rec(3, A, "third")]
+    await backend.append_logs(records)
+    stored = await backend.query_logs(LogQuery())
+    # Then all three are kept, the surrogate escaped (or replaced), the rest of its record intact
+    assert [stored[0].message, stored[2].message] == ["first", "third"]
+    assert stored[1].message.startswith("bad ") and stored[1].message.endswith(" end\nEND r1")
+    assert "\udcff" not in stored[1].message
+    assert [r.id for r in stored] == [r.id for r in records]

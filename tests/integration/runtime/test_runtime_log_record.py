@@ -21,6 +21,11 @@ def handler(event, context):
         print("streamed")
         time.sleep(0.5)  # past LOG_STREAM_INTERVAL_S: the output goes ahead in a LOG frame
         return 0
+    if event.get("surrogate"):
+        raise ValueError("bad \\udcff")
+    if event.get("blank"):
+        print()
+        return 2
     if event.get("fail"):
         raise ValueError("bad " + json.dumps(event))
     print("one")
@@ -83,5 +88,23 @@ def test_after_a_streamed_first_invocation_no_record_repeats_the_init_duration(
         assert "streamed" in logs.text
         assert second.log_record is not None and "Init Duration" not in second.log_record
         assert second.log_record == platform_record(second, spec.version)
+
+    run_supervised(body)
+
+
+def test_odd_text_keeps_the_instance_and_its_output(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, HANDLER))
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        surrogate = await call(pool, b'{"surrogate": true}')
+        blank = await call(pool, b'{"blank": true}')
+        # Then an error message with a lone surrogate is the handler's error, its record has
+        # the surrogate escaped, and the instance stays (the next call is served by it)
+        assert surrogate.error is not None and surrogate.error.error_type == "ValueError"
+        assert surrogate.log_record is not None and "bad \\udcff" in surrogate.log_record
+        assert blank.payload == b"2" and pool.stats()["total"] == 1
+        # And output that is only a newline is left to the platform, newline and all
+        assert blank.log_record is None and blank.log_text == "\n"
 
     run_supervised(body)

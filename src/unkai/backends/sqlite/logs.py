@@ -49,16 +49,25 @@ def append(conn: sqlite3.Connection, records: Sequence[LogRecord]) -> int:
         chunk = records[start : start + ROWS_PER_INSERT]
         params: list[object] = []
         for i, r in enumerate(chunk, first_id + start):
-            params += (i, r.timestamp_ms, r.group, r.stream, r.request_id, _without_nul(r.message))
+            params += (i, r.timestamp_ms, r.group, r.stream, r.request_id, _storable(r.message))
         conn.execute(_insert(len(chunk)), params)
     return first_id
 
 
-def _without_nul(message: str) -> str:
+def _storable(message: str) -> str:
     """A NUL a function printed is stored as U+FFFD, as other undecodable output is
     (docs/runtime.md): SQLite's string and JSON functions end a string at U+0000, so a filter
-    or an export could see a record cut there, END and REPORT included."""
-    return message.replace("\x00", "\ufffd") if "\x00" in message else message
+    or an export could see a record cut there, END and REPORT included. A lone surrogate (from
+    an error message, say), which UTF-8 cannot encode, becomes a backslash escape, as in
+    printed output: binding it would fail the whole append, and every flush after it."""
+    if "\x00" in message:
+        message = message.replace("\x00", "\ufffd")
+    if not message.isascii():
+        try:
+            message.encode()
+        except UnicodeEncodeError:
+            message = message.encode("utf-8", "backslashreplace").decode()
+    return message
 
 
 def purge_chunk(conn: sqlite3.Connection, before_ms: int) -> int:
