@@ -69,6 +69,14 @@ def notes(out: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
 
 
+def queue_and_dlq(sqs: Any, name: str) -> tuple[str, str]:
+    """The URLs of queue `name` and of its dead-letter queue `name-dlq` (see `deploy`)."""
+    return (
+        sqs.get_queue_url(QueueName=name)["QueueUrl"],
+        sqs.get_queue_url(QueueName=f"{name}-dlq")["QueueUrl"],
+    )
+
+
 def sqs_client(platform: PlatformProcess) -> Any:
     return platform.aws("sqs")
 
@@ -181,8 +189,7 @@ def test_failed_batches_return_and_end_in_the_dead_letter_queue(
 ) -> None:
     out = deploy(platform, tmp_path, stage, "map-fail", batch=1)
     sqs = sqs_client(platform)
-    url = sqs.get_queue_url(QueueName="map-fail")["QueueUrl"]
-    dlq = sqs.get_queue_url(QueueName="map-fail-dlq")["QueueUrl"]
+    url, dlq = queue_and_dlq(sqs, "map-fail")
     sqs.send_message(QueueUrl=url, MessageBody="poison-1")
     sqs.send_message(QueueUrl=url, MessageBody="fine")
     # The poison message is tried twice (maxReceiveCount 2), then moved to the DLQ
@@ -206,8 +213,7 @@ def test_partial_batch_response_keeps_only_the_failed_items(
         extra="functionResponseType: ReportBatchItemFailures",
     )
     sqs = sqs_client(platform)
-    url = sqs.get_queue_url(QueueName="map-partial")["QueueUrl"]
-    dlq = sqs.get_queue_url(QueueName="map-partial-dlq")["QueueUrl"]
+    url, dlq = queue_and_dlq(sqs, "map-partial")
     sqs.send_message_batch(
         QueueUrl=url,
         Entries=[
@@ -346,8 +352,7 @@ def test_a_throttled_function_backs_the_poller_off_and_messages_follow_the_redri
     app.write_text(app.read_text().replace("timeout: 1", "timeout: 1\n    reservedConcurrency: 0"))
     platform.cli("deploy", str(tmp_path / "app"), "--stage", stage, check=True)
     sqs = sqs_client(platform)
-    url = sqs.get_queue_url(QueueName="map-throttled")["QueueUrl"]
-    dlq = sqs.get_queue_url(QueueName="map-throttled-dlq")["QueueUrl"]
+    url, dlq = queue_and_dlq(sqs, "map-throttled")
     sqs.send_message(QueueUrl=url, MessageBody="never runs")
     # Then each throttled receive counts (as in Lambda), so the message reaches the DLQ after
     # maxReceiveCount, and the mapping reports the throttles
@@ -422,8 +427,7 @@ def test_messages_trimmed_off_an_oversized_batch_keep_their_receive_count(
         visibility=30,
     )
     sqs = sqs_client(platform)
-    url = sqs.get_queue_url(QueueName="map-big")["QueueUrl"]
-    dlq = sqs.get_queue_url(QueueName="map-big-dlq")["QueueUrl"]
+    url, dlq = queue_and_dlq(sqs, "map-big")
     # When 20 messages of 900 KB arrive: ten of them are over Lambda's 6 MB event, so the
     # poller hands on half of each batch and gives the rest back, several times over
     for i in range(20):
