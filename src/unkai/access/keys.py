@@ -8,12 +8,15 @@ its SHA-256: the value is shown once, at creation, as API Gateway shows it.
 The gateway checks keys and quotas on the hot path, so both are answered from memory:
 `lookup` is one hash and one dict lookup, `consume` one counter increment. Quota counters are
 written back every `flush_s` (and at close), so a `kill -9` forgets at most that window of
-counted requests; a clean restart forgets none.
+counted requests; a clean restart forgets none. Counters of periods that have ended are
+deleted at the first flush of each UTC day, from memory and from the store: without that, every
+key kept one stored counter per plan and period forever.
 """
 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import datetime as dt
 import hashlib
@@ -24,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from unkai.backends.base import MetadataStore, Write
+from unkai.config.http_api import QUOTA_PERIODS
 from unkai.errors import ConfigError, Conflict, NotFound
 
 log = logging.getLogger("unkai.access")
@@ -93,6 +97,8 @@ class KeyService:
         #: (key id, plan, period start) -> requests counted.
         self._used: dict[tuple[str, str, str], int] = {}
         self._dirty: set[tuple[str, str, str]] = set()
+        #: The UTC day whose flush last deleted the counters of ended periods.
+        self._pruned_day: str | None = None
         self._task: asyncio.Task[None] | None = None
         #: Wall clock in seconds; quota periods are calendar periods. Replaceable in tests.
         self.now: Callable[[], float] = time.time
@@ -186,18 +192,34 @@ class KeyService:
     # -- persistence --------------------------------------------------------------------------
 
     async def flush(self) -> None:
-        if not self._dirty:
+        """Write the changed counters; on a new UTC day, delete those of ended periods."""
+        today = period_start("DAY", self.now())
+        ended = self._ended_counters() if today != self._pruned_day else []
+        if not self._dirty and not ended:
+            self._pruned_day = today
             return
-        dirty, self._dirty = self._dirty, set()
+        dirty, self._dirty = self._dirty - set(ended), set()
         writes = [
             Write(QUOTA_KIND, "/".join(counter), {"used": self._used[counter]})
             for counter in sorted(dirty)
         ]
+        writes += [Write(QUOTA_KIND, "/".join(counter), None) for counter in ended]
         try:
             await self._store.commit(writes)
         except Exception:  # boundary: keep counting; the next flush writes them again
             self._dirty |= dirty
             raise
+        for counter in ended:
+            self._used.pop(counter, None)
+        self._pruned_day = today
+
+    def _ended_counters(self) -> builtins.list[tuple[str, str, str]]:
+        """Counters whose period is over. A counter does not name its period, so one is kept
+        while its start is the current start of any period: a day's counter from the Monday
+        that began this week lives until the week ends, which costs one entry, not a leak."""
+        now = self.now()
+        current = {period_start(period, now) for period in QUOTA_PERIODS}
+        return sorted(counter for counter in self._used if counter[2] not in current)
 
     async def _flush_forever(self) -> None:
         while True:
