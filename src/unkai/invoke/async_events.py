@@ -13,6 +13,10 @@
 - Outcomes go to the function's `destinations` (a function of the stage) as Lambda's
   destination record: `onSuccess`, or `onFailure` with the condition `RetriesExhausted` or
   `EventAgeExceeded`.
+
+Waiting events are held in memory without their payloads (up to 256 KB each): a backlog of
+throttled or retried events would otherwise cost its whole size in RAM. The payload is read
+back from the store when the event is run, and is held only while it runs.
 """
 
 from __future__ import annotations
@@ -176,7 +180,7 @@ class AsyncEvents:
     # -- dispatch -------------------------------------------------------------------------
 
     def _schedule(self, event: PendingEvent) -> None:
-        self._pending[event.key] = event
+        self._pending[event.key] = replace(event, payload=b"") if event.payload else event
         heapq.heappush(self._due, (event.due_ms, event.key))
         self._wake.set()
 
@@ -196,7 +200,19 @@ class AsyncEvents:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
-    async def _run(self, event: PendingEvent) -> None:
+    async def _run(self, waiting: PendingEvent) -> None:
+        try:
+            doc = await self._store.get(KIND, waiting.key)
+        except Exception:  # boundary: the store failed; the event is tried again later
+            log.exception("async event %s: could not read its payload", waiting.request_id)
+            self._retry_later(waiting)
+            self._release(waiting.key)
+            return
+        if doc is None:  # settled meanwhile: nothing is left to run
+            self._pending.pop(waiting.key, None)
+            self._release(waiting.key)
+            return
+        event = replace(waiting, payload=doc.value["payload"].encode())
         config = await self._config(event)
         if self._clock_ms() - event.accepted_ms > config.maximum_event_age_s * 1000:
             # Too old already (e.g. the platform was down): it is not run, as in Lambda.
@@ -225,11 +241,18 @@ class AsyncEvents:
             log.exception("async event %s: could not store its outcome", event.request_id)
             stored = self._pending.get(event.key)
             if stored is not None and not self._closing:
-                retry_at = self._clock_ms() + int(STORE_RETRY_S * 1000)
-                self._schedule(replace(stored, due_ms=retry_at))
+                self._retry_later(stored)
         finally:
-            self._running.discard(event.key)
-            self._wake.set()
+            self._release(event.key)
+
+    def _retry_later(self, event: PendingEvent) -> None:
+        """Run `event` again after STORE_RETRY_S: the store failed while it was handled."""
+        self._schedule(replace(event, due_ms=self._clock_ms() + int(STORE_RETRY_S * 1000)))
+
+    def _release(self, key: str) -> None:
+        """The event is no longer running: the dispatcher may start another."""
+        self._running.discard(key)
+        self._wake.set()
 
     async def _settle(
         self,

@@ -37,6 +37,10 @@ def once(event, context):
 def sink(event, context):
     _note("sink", event)
 
+def big(event, context):
+    blob = event["blob"]
+    _note("big", {"n": event["n"], "size": len(blob), "ok": set(blob) == {str(event["n"] % 10)}})
+
 def nan(event, context):
     _note("nan", event)
     return float("nan")  # json.dumps writes NaN, which strict JSON refuses
@@ -60,6 +64,9 @@ functions:
     destinations: {{onFailure: sink}}
   sink:
     handler: app.sink
+  big:
+    handler: app.big
+    reservedConcurrency: {reserved}
   nan:
     handler: app.nan
     destinations: {{onSuccess: sink}}
@@ -70,7 +77,6 @@ def notes(out: Path) -> list[dict[str, Any]]:
     if not out.exists():
         return []
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-
 
 
 @pytest.fixture
@@ -213,3 +219,33 @@ def test_accepted_events_survive_kill_9(node: tuple[PlatformProcess, Path, Path]
     # And the CLI queues events too
     result = platform.cli("invoke", "-f", "work", "-d", '{"n": 99}', "--async", check=True)
     assert "accepted" in result.stdout
+
+
+def rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def test_waiting_events_do_not_hold_their_payloads_in_memory(
+    node: tuple[PlatformProcess, Path, Path],
+) -> None:
+    platform, app, out = node
+    # Given events of 200 KB accepted while their function is throttled: a first 80 warm up
+    # the platform's caches and buffers, then 80 more (16 MB of payloads) are measured
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
+    platform.cli("deploy", str(app), check=True)
+    for n in range(80):
+        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+    before_kb = rss_kb(platform.pid())
+    for n in range(80, 160):
+        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+    grown_mb = (rss_kb(platform.pid()) - before_kb) / 1024
+    # Then the waiting backlog costs the platform far less memory than its payloads
+    assert grown_mb < 6, f"the platform grew by {grown_mb:.1f} MB for 16 MB of waiting payloads"
+    # And once the throttle is lifted every event runs with its whole payload
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=1))
+    platform.cli("deploy", str(app), check=True)
+    assert wait_until(lambda: len([n for n in notes(out) if n["kind"] == "big"]) >= 160, 60)
+    ran = [n["event"] for n in notes(out) if n["kind"] == "big"]
+    assert sorted(r["n"] for r in ran) == list(range(160))
+    assert all(r["size"] == 200_000 and r["ok"] for r in ran)
