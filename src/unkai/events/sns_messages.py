@@ -47,8 +47,31 @@ class PendingMessage:
     attributes: Attributes
     timestamp: str
     deliveries: dict[str, Delivery] = field(default_factory=dict)
+    #: False while only the deliveries are held in memory: the message, its subject and
+    #: attributes are then in the stored document alone (`load` brings them back).
+    loaded: bool = True
+
+    def content_size(self) -> int:
+        """About what the message's content holds in memory, in characters."""
+        size = len(self.message) + len(self.subject or "")
+        size += sum(len(v) for v in (self.structured or {}).values())
+        return size + sum(len(k) + len(str(v)) for k, v in self.attributes.items())
+
+    def unload(self) -> None:
+        """Drop the content from memory; the deliveries and their state stay."""
+        self.message, self.structured, self.subject, self.attributes = "", None, None, {}
+        self.loaded = False
+
+    def load(self, doc: Mapping[str, Any]) -> None:
+        """Take the content back from the message's stored document."""
+        stored = PendingMessage.from_doc(doc)
+        self.message, self.structured = stored.message, stored.structured
+        self.subject, self.attributes = stored.subject, stored.attributes
+        self.loaded = True
 
     def to_doc(self) -> dict[str, Any]:
+        if not self.loaded:
+            raise RuntimeError(f"message {self.message_id}: its content is not loaded")
         return {
             "message_id": self.message_id,
             "topic": self.topic,

@@ -12,6 +12,11 @@ none is left), so a delivery cut short by `kill -9` is made again after a restar
   dead-letter queue with the error in its attributes, or is dropped and logged. HTTP 2xx is a
   delivery; 429, 5xx and connection errors are retried; other statuses fail at once.
 - At most `MAX_IN_FLIGHT` deliveries run at once, so a backlog is worked off in steps.
+- Memory: a new message keeps its content in memory until its deliveries have run, within
+  MAX_HELD_CONTENT for all messages; a message whose deliveries all wait for a retry, or
+  that was read back at start or is past that budget, is held without it (only its
+  deliveries' state), and its content is read back from the document when a delivery runs.
+  A backlog for a failing endpoint would otherwise cost its messages' whole size in RAM.
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ MAX_DELIVERY_ATTEMPTS = 4
 HTTP_TIMEOUT_S = 15.0
 #: Deliveries made at once, at most (a backlog after an outage is worked off in steps).
 MAX_IN_FLIGHT = 64
+#: Characters of content that new messages may hold in memory (see the module docstring).
+MAX_HELD_CONTENT = 16 * 1024 * 1024
 
 
 class TopicDeliveries:
@@ -82,6 +89,11 @@ class TopicDeliveries:
         self._clock_ms = clock_ms
         self._endpoint_policy = endpoint_policy
         self._pending: dict[str, PendingMessage] = {}
+        #: Content held by new messages within MAX_HELD_CONTENT, by message id, and in all.
+        self._held: dict[str, int] = {}
+        self._held_total = 0
+        #: Deliveries running, by message id: their message's content stays loaded.
+        self._in_flight: dict[str, int] = {}
         self._due: list[tuple[int, str]] = []
         self._running: set[str] = set()
         self._wake = asyncio.Event()
@@ -92,7 +104,7 @@ class TopicDeliveries:
     async def start(self) -> None:
         """Read back the deliveries owed when the platform stopped, and start delivering."""
         for doc in await self._store.list(MESSAGE_KIND):
-            self.add([PendingMessage.from_doc(doc.value)])
+            self.add([PendingMessage.from_doc(doc.value)], hold=False)
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
 
     async def close(self) -> None:
@@ -104,9 +116,16 @@ class TopicDeliveries:
         if self._http is not None:
             await self._http.aclose()
 
-    def add(self, messages: Sequence[PendingMessage]) -> None:
-        """Deliver `messages` (already stored)."""
+    def add(self, messages: Sequence[PendingMessage], *, hold: bool = True) -> None:
+        """Deliver `messages` (already stored); with `hold`, their content stays in memory
+        within the budget."""
         for pending in messages:
+            size = pending.content_size()
+            if hold and self._held_total + size <= MAX_HELD_CONTENT:
+                self._held[pending.message_id] = size
+                self._held_total += size
+            else:
+                pending.unload()
             self._pending[pending.message_id] = pending
             self._schedule(pending)
 
@@ -147,11 +166,48 @@ class TopicDeliveries:
                 await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _deliver_guarded(self, pending: PendingMessage, delivery: Delivery) -> None:
+        message_id = pending.message_id
+        self._in_flight[message_id] = self._in_flight.get(message_id, 0) + 1
         try:
-            await self._deliver_once(pending, delivery)
+            if await self._loaded(pending, delivery):
+                await self._deliver_once(pending, delivery)
         finally:
-            self._running.discard(f"{pending.message_id}/{delivery.subscription}")
+            self._running.discard(f"{message_id}/{delivery.subscription}")
+            self._in_flight[message_id] -= 1
+            if not self._in_flight[message_id]:
+                del self._in_flight[message_id]
+                self._release(pending)
             self._wake.set()
+
+    async def _loaded(self, pending: PendingMessage, delivery: Delivery) -> bool:
+        """Bring the message's content back if it was unloaded; False when its document is
+        gone (settled meanwhile), or could not be read (the delivery is tried again)."""
+        if pending.loaded:
+            return True
+        try:
+            doc = await self._store.get(MESSAGE_KIND, pending.message_id)
+        except Exception:  # boundary: the store failed; the same delivery runs again later
+            log.exception("topic %s: could not read message %s", pending.topic, pending.message_id)
+            self._retry_soon(pending, delivery)
+            return False
+        if doc is None:
+            self._pending.pop(pending.message_id, None)
+            return False
+        if not pending.loaded:  # another delivery of it may have loaded it meanwhile
+            pending.load(doc.value)
+        return True
+
+    def _release(self, pending: PendingMessage) -> None:
+        """No delivery of the message runs any more: a finished message gives back its
+        budget, and one whose deliveries all wait for later is unloaded."""
+        message_id = pending.message_id
+        finished = message_id not in self._pending
+        now = self._clock_ms()
+        waiting = all(d.due_ms > now for d in pending.deliveries.values())
+        if finished or waiting:
+            self._held_total -= self._held.pop(message_id, 0)
+            if not finished and pending.loaded:
+                pending.unload()
 
     async def _deliver_once(self, pending: PendingMessage, delivery: Delivery) -> None:
         sub = self._subscription(delivery.subscription)
@@ -189,11 +245,15 @@ class TopicDeliveries:
                 with contextlib.suppress(Exception):
                     await self._settle(pending, delivery)
                 return
-            delivery.due_ms = self._clock_ms() + int(self._retry_base_s * 1000)
-            heapq.heappush(
-                self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
-            )
-            self._wake.set()
+            self._retry_soon(pending, delivery)
+
+    def _retry_soon(self, pending: PendingMessage, delivery: Delivery) -> None:
+        """Try `delivery` again after `retry_base_s`: the store failed while it was made."""
+        delivery.due_ms = self._clock_ms() + int(self._retry_base_s * 1000)
+        heapq.heappush(
+            self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
+        )
+        self._wake.set()
 
     async def _settle(self, pending: PendingMessage, delivery: Delivery) -> None:
         pending.deliveries.pop(delivery.subscription, None)

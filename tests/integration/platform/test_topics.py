@@ -490,3 +490,56 @@ def test_the_cli_creates_subscribes_publishes_and_lists(
     missing = platform.cli("topics", "publish", topic, "x")
     assert missing.returncode == 1
     assert "Topic does not exist" in missing.stderr and "unkai topics ls" in missing.stderr
+
+
+def rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
+
+
+def test_messages_waiting_for_a_retry_do_not_hold_their_content_in_memory(
+    tmp_path: Path, hooks: HookServer
+) -> None:
+    # Given a platform retrying failed deliveries after seconds, and an HTTP endpoint that
+    # fails, with a dead-letter queue for deliveries that run out of attempts
+    platform = PlatformProcess(tmp_path / "data", extra_args=("--delivery-retry-base-s", "3"))
+    platform.start()
+    try:
+        with platform.client() as http:
+            topic = unique("backlog")
+            create_topic(http, topic)
+            hooks.statuses = {"/backlog": [500]}
+            dead_letter_queue = unique("dlq-backlog")
+            redrive = {"deadLetterTargetArn": create_queue(http, dead_letter_queue)}
+            subscribe(http, topic, "http", hooks.url("/backlog"), RedrivePolicy=redrive)
+            sent: dict[str, str] = {}
+
+            def publish_many(numbers: range) -> None:
+                for n in numbers:
+                    text = str(n % 10) * 200_000 + f"#{n}"
+                    sent[publish(http, topic, text)] = text
+
+            # When 60 messages of 200 KB warm the platform up, then 60 more (12 MB) are
+            # published while every first delivery fails
+            publish_many(range(60))
+            before_kb = rss_kb(platform.pid())
+            publish_many(range(60, 120))
+            grown_mb = (rss_kb(platform.pid()) - before_kb) / 1024
+            # Then the backlog costs the platform far less memory than its messages
+            assert grown_mb < 6, f"the platform grew by {grown_mb:.1f} MB for 12 MB of messages"
+            # And once the endpoint recovers, every try of every message carried it whole
+            hooks.statuses = {"/backlog": [200]}
+            assert wait_until(lambda: delivered(http, topic), timeout_s=60)
+            tries: dict[str, list[str]] = {}
+            for headers, body in hooks.to("/backlog"):
+                lowered = {k.lower(): v for k, v in headers.items()}
+                message_id = lowered["x-amz-sns-message-id"]
+                tries.setdefault(message_id, []).append(json.loads(body)["Message"])
+            assert set(tries) == set(sent)
+            assert all(texts == [sent[m]] * len(texts) for m, texts in tries.items())
+            assert sum(len(texts) for texts in tries.values()) > len(sent)  # retries were made
+            for dead in drain(http, dead_letter_queue):
+                notification = json.loads(dead["Body"])
+                assert notification["Message"] == sent[notification["MessageId"]]
+    finally:
+        platform.stop()
