@@ -199,12 +199,13 @@ class TopicDeliveries:
 
     def _release(self, pending: PendingMessage) -> None:
         """No delivery of the message runs any more: a finished message gives back its
-        budget, and one whose deliveries all wait for later is unloaded."""
+        budget, one whose deliveries all wait for later is unloaded, and so is one whose
+        content was read back outside the budget (its next delivery reads it again)."""
         message_id = pending.message_id
         finished = message_id not in self._pending
         now = self._clock_ms()
         waiting = all(d.due_ms > now for d in pending.deliveries.values())
-        if finished or waiting:
+        if finished or waiting or message_id not in self._held:
             self._held_total -= self._held.pop(message_id, 0)
             if not finished and pending.loaded:
                 pending.unload()
@@ -248,7 +249,7 @@ class TopicDeliveries:
             self._retry_soon(pending, delivery)
 
     def _retry_soon(self, pending: PendingMessage, delivery: Delivery) -> None:
-        """Try `delivery` again after `retry_base_s`: the store failed while it was made."""
+        """Due again after `retry_base_s`: the store failed while `delivery` was handled."""
         delivery.due_ms = self._clock_ms() + int(self._retry_base_s * 1000)
         heapq.heappush(
             self._due, (delivery.due_ms, f"{pending.message_id}/{delivery.subscription}")
@@ -256,11 +257,19 @@ class TopicDeliveries:
         self._wake.set()
 
     async def _settle(self, pending: PendingMessage, delivery: Delivery) -> None:
+        """Store that `delivery` is done. If that fails it stays owed (and is made again),
+        rather than gone from memory but still in the stored document."""
         pending.deliveries.pop(delivery.subscription, None)
-        if pending.deliveries:
-            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, pending.to_doc())])
-        else:
-            await self._store.commit([Write(MESSAGE_KIND, pending.message_id, None)])
+        try:
+            if pending.deliveries:
+                doc = pending.to_doc()
+                await self._store.commit([Write(MESSAGE_KIND, pending.message_id, doc)])
+            else:
+                await self._store.commit([Write(MESSAGE_KIND, pending.message_id, None)])
+        except BaseException:
+            pending.deliveries[delivery.subscription] = delivery
+            raise
+        if not pending.deliveries:
             self._pending.pop(pending.message_id, None)
 
     async def _deliver(self, pending: PendingMessage, sub: Subscription) -> str | None:
