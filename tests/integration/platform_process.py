@@ -149,6 +149,12 @@ class PlatformProcess:
         assert self.process is not None
         return self.process.pid
 
+    def rss_kb(self) -> int:
+        """The platform process's resident set now (VmRSS), in KiB."""
+        status = Path(f"/proc/{self.pid()}/status").read_text()
+        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        return int(line.split()[1])
+
 
 def write_app(root: Path, manifest: str, files: dict[str, str]) -> Path:
     root.mkdir(parents=True, exist_ok=True)

@@ -221,11 +221,6 @@ def test_accepted_events_survive_kill_9(node: tuple[PlatformProcess, Path, Path]
     assert "accepted" in result.stdout
 
 
-def rss_kb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
-
-
 def test_waiting_events_do_not_hold_their_payloads_in_memory(
     node: tuple[PlatformProcess, Path, Path],
 ) -> None:
@@ -236,10 +231,10 @@ def test_waiting_events_do_not_hold_their_payloads_in_memory(
     platform.cli("deploy", str(app), check=True)
     for n in range(80):
         invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
-    before_kb = rss_kb(platform.pid())
+    before_kb = platform.rss_kb()
     for n in range(80, 160):
         invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
-    grown_mb = (rss_kb(platform.pid()) - before_kb) / 1024
+    grown_mb = (platform.rss_kb() - before_kb) / 1024
     # Then the waiting backlog costs the platform far less memory than its payloads
     assert grown_mb < 6, f"the platform grew by {grown_mb:.1f} MB for 16 MB of waiting payloads"
     # And once the throttle is lifted every event runs with its whole payload

@@ -492,11 +492,6 @@ def test_the_cli_creates_subscribes_publishes_and_lists(
     assert "Topic does not exist" in missing.stderr and "unkai topics ls" in missing.stderr
 
 
-def rss_kb(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
-
-
 def test_messages_waiting_for_a_retry_do_not_hold_their_content_in_memory(
     tmp_path: Path, hooks: HookServer
 ) -> None:
@@ -522,9 +517,9 @@ def test_messages_waiting_for_a_retry_do_not_hold_their_content_in_memory(
             # When 60 messages of 200 KB warm the platform up, then 60 more (12 MB) are
             # published while every first delivery fails
             publish_many(range(60))
-            before_kb = rss_kb(platform.pid())
+            before_kb = platform.rss_kb()
             publish_many(range(60, 120))
-            grown_mb = (rss_kb(platform.pid()) - before_kb) / 1024
+            grown_mb = (platform.rss_kb() - before_kb) / 1024
             # Then the backlog costs the platform far less memory than its messages
             assert grown_mb < 6, f"the platform grew by {grown_mb:.1f} MB for 12 MB of messages"
             # And once the endpoint recovers, every try of every message carried it whole
