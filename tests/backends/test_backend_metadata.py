@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from unkai.backends.base import Backend, Document, Write
+from unkai.backends.base import DOCUMENTS_PAGE, Backend, Document, Write, each_document
 from unkai.errors import ConfigError, Conflict
 
 pytestmark = pytest.mark.anyio
@@ -212,3 +212,32 @@ async def test_concurrent_optimistic_increments_lose_no_update(backend: Backend)
     # Then every increment counted exactly once, and the checks did reject stale writes
     assert await backend.get("counter", "c") == Document("counter", "c", {"n": 200}, 201)
     assert sum(conflicts) > 0
+
+
+async def test_list_pages_with_after_and_limit(backend: Backend) -> None:
+    # Given 70 documents of a prefix, among others
+    keys = [f"ev/{i:03d}" for i in range(70)]
+    await backend.commit([Write("fn", k, {"k": k}) for k in reversed(keys)])
+    await backend.commit([Write("fn", "ew", {}), Write("fn", "eu", {}), Write("other", "ev/1", {})])
+    # Then pages of 32 after the last key seen give every document once, in key order
+    seen: list[str] = []
+    after: str | None = None
+    while page := await backend.list("fn", "ev/", after=after, limit=32):
+        assert len(page) <= 32
+        seen += [d.key for d in page]
+        after = page[-1].key
+    assert seen == keys
+    # And `after` alone, and a limit alone, keep to the prefix and the order
+    assert [d.key for d in await backend.list("fn", after="ev/068")] == ["ev/069", "ew"]
+    assert [d.key for d in await backend.list("fn", limit=2)] == ["eu", "ev/000"]
+    with pytest.raises(ConfigError, match="limit"):
+        await backend.list("fn", limit=0)
+
+
+async def test_each_document_reads_a_kind_page_by_page(backend: Backend) -> None:
+    keys = [f"k{i:03d}" for i in range(DOCUMENTS_PAGE * 2 + 5)]
+    await backend.commit([Write("pending", k, {"n": i}) for i, k in enumerate(keys)])
+    got = [d async for d in each_document(backend, "pending")]
+    assert [d.key for d in got] == keys
+    assert [d.value["n"] for d in got] == list(range(len(keys)))
+    assert [d async for d in each_document(backend, "none")] == []

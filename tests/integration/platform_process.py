@@ -149,10 +149,11 @@ class PlatformProcess:
         assert self.process is not None
         return self.process.pid
 
-    def rss_kb(self) -> int:
-        """The platform process's resident set now (VmRSS), in KiB."""
+    def rss_kb(self, *, peak: bool = False) -> int:
+        """The platform process's resident set now (VmRSS), or its peak so far (VmHWM), KiB."""
+        field = "VmHWM:" if peak else "VmRSS:"
         status = Path(f"/proc/{self.pid()}/status").read_text()
-        line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
+        line = next(line for line in status.splitlines() if line.startswith(field))
         return int(line.split()[1])
 
 

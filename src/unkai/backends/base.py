@@ -19,7 +19,7 @@ Stream and lease stores join the protocol with the issues that need them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -83,13 +83,31 @@ class MetadataStore(Protocol):
         """The document, or None when the key does not exist."""
         ...
 
-    async def list(self, kind: str, prefix: str = "") -> list[Document]:
-        """Documents of `kind` whose key starts with `prefix`, ordered by key."""
+    async def list(
+        self, kind: str, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[Document]:
+        """Documents of `kind` whose key starts with `prefix`, ordered by key; with `after`,
+        only keys above it, and with `limit`, at most that many (one page: `documents` reads
+        a kind page by page)."""
         ...
 
     async def commit(self, writes: Sequence[Write]) -> None:
         """Apply all writes atomically; raises `unkai.errors.Conflict` on a failed check."""
         ...
+
+
+#: Documents per page when a whole kind is read back (`each_document`).
+DOCUMENTS_PAGE = 32
+
+
+async def each_document(store: MetadataStore, kind: str) -> AsyncIterator[Document]:
+    """Every document of `kind`, in key order, read DOCUMENTS_PAGE at a time: a kind whose
+    documents carry payloads (pending events, messages) is never all in memory at once."""
+    after: str | None = None
+    while page := await store.list(kind, after=after, limit=DOCUMENTS_PAGE):
+        for doc in page:
+            yield doc
+        after = page[-1].key
 
 
 class LogStore(Protocol):

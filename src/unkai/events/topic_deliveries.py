@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from unkai.backends.base import MetadataStore, Write
+from unkai.backends.base import MetadataStore, Write, each_document
 from unkai.background import Background
 from unkai.errors import InvalidRequest, NotFound, UnkaiError
 from unkai.events import message_attributes
@@ -103,7 +103,7 @@ class TopicDeliveries:
 
     async def start(self) -> None:
         """Read back the deliveries owed when the platform stopped, and start delivering."""
-        for doc in await self._store.list(MESSAGE_KIND):
+        async for doc in each_document(self._store, MESSAGE_KIND):
             self.add([PendingMessage.from_doc(doc.value)], hold=False)
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
 

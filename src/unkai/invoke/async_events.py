@@ -35,7 +35,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from unkai.backends.base import MetadataStore, Write
+from unkai.backends.base import MetadataStore, Write, each_document
 from unkai.background import Background
 from unkai.config.async_config import AsyncConfig, TargetKind, parse_target
 from unkai.errors import InvocationFailed, LimitExceeded, NotFound, Throttled, UnkaiError
@@ -137,7 +137,7 @@ class AsyncEvents:
         self.outbox: Outbox | None = None
 
     async def start(self) -> None:
-        for doc in await self._store.list(KIND):
+        async for doc in each_document(self._store, KIND):
             self._schedule(PendingEvent.from_doc(doc.value))
         self._task = asyncio.get_running_loop().create_task(self._dispatch_forever())
 

@@ -244,3 +244,26 @@ def test_waiting_events_do_not_hold_their_payloads_in_memory(
     ran = [n["event"] for n in notes(out) if n["kind"] == "big"]
     assert sorted(r["n"] for r in ran) == list(range(160))
     assert all(r["size"] == 200_000 and r["ok"] for r in ran)
+
+
+def test_a_stored_backlog_is_read_back_at_start_a_page_at_a_time(
+    node: tuple[PlatformProcess, Path, Path],
+) -> None:
+    platform, app, out = node
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
+    platform.cli("deploy", str(app), check=True)
+    started_mb = platform.rss_kb(peak=True) / 1024
+    # Given 300 events of 200 KB (60 MB) stored while their function is throttled
+    for n in range(300):
+        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+    # When the platform is killed and started again on them
+    platform.kill9()
+    platform.app_dir = None
+    platform.start()
+    # Then its start never held the whole backlog (read at once, it would cost twice its size)
+    grown_mb = platform.rss_kb(peak=True) / 1024 - started_mb
+    assert grown_mb < 80, f"started {grown_mb:.0f} MB above the first start's peak"
+    # And every event was read back: all 300 are pending
+    with platform.client() as http:
+        metrics = http.get("/_unkai/metrics").text
+    assert "unkai_async_events_pending 300.0" in metrics.splitlines()

@@ -62,8 +62,14 @@ class SqliteBackend:
     async def get(self, kind: str, key: str) -> Document | None:
         return await self._reader.run(lambda conn: documents.get(conn, kind, key))
 
-    async def list(self, kind: str, prefix: str = "") -> list[Document]:
-        return await self._reader.run(lambda conn: documents.list_prefix(conn, kind, prefix))
+    async def list(
+        self, kind: str, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[Document]:
+        if limit is not None and limit < 1:
+            raise ConfigError(f"must be at least 1, got {limit}", field="limit")
+        return await self._reader.run(
+            lambda conn: documents.list_prefix(conn, kind, prefix, after, limit)
+        )
 
     async def commit(self, writes: Sequence[Write]) -> None:
         """Apply `writes` atomically; raises Conflict (nothing written) on a failed check.

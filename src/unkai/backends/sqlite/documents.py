@@ -22,11 +22,7 @@ _PUT = (
     "ON CONFLICT (kind, key) DO UPDATE SET value = excluded.value, revision = excluded.revision"
 )
 _DELETE = "DELETE FROM documents WHERE kind = ? AND key = ?"
-_LIST_ALL = "SELECT key, value, revision FROM documents WHERE kind = ? AND key >= ? ORDER BY key"
-_LIST_RANGE = (
-    "SELECT key, value, revision FROM documents WHERE kind = ? AND key >= ? AND key < ? "
-    "ORDER BY key"
-)
+_LIST = "SELECT key, value, revision FROM documents WHERE kind = ? AND key >= ?"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +67,27 @@ def get(conn: sqlite3.Connection, kind: str, key: str) -> Document | None:
     return None if row is None else Document(kind, key, orjson.loads(row[0]), row[1])
 
 
-def list_prefix(conn: sqlite3.Connection, kind: str, prefix: str) -> list[Document]:
+def list_prefix(
+    conn: sqlite3.Connection,
+    kind: str,
+    prefix: str,
+    after: str | None = None,
+    limit: int | None = None,
+) -> list[Document]:
+    sql = _LIST
+    args: list[object] = [kind, prefix]
     upper = prefix_upper_bound(prefix)
-    if upper is None:
-        rows = conn.execute(_LIST_ALL, (kind, prefix)).fetchall()
-    else:
-        rows = conn.execute(_LIST_RANGE, (kind, prefix, upper)).fetchall()
+    if upper is not None:
+        sql += " AND key < ?"
+        args.append(upper)
+    if after is not None:
+        sql += " AND key > ?"
+        args.append(after)
+    sql += " ORDER BY key"
+    if limit is not None:
+        sql += " LIMIT ?"
+        args.append(limit)
+    rows = conn.execute(sql, args).fetchall()
     return [Document(kind, key, orjson.loads(value), rev) for key, value, rev in rows]
 
 
