@@ -93,6 +93,18 @@ def node(tmp_path: Path) -> Iterator[tuple[PlatformProcess, Path, Path]]:
         platform.stop()
 
 
+def deploy_reserved(platform: PlatformProcess, app: Path, out: Path, reserved: int) -> None:
+    """Deploy the app with `reserved` concurrency on `work` and `big` (0 throttles them)."""
+    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=reserved))
+    platform.cli("deploy", str(app), check=True)
+
+
+def send_big(platform: PlatformProcess, numbers: range) -> None:
+    """Event invokes of `big`, each with a 200 KB blob of its number's last digit."""
+    for n in numbers:
+        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+
+
 def invoke_async(platform: PlatformProcess, function: str, event: dict[str, Any]) -> str:
     with httpx.Client(base_url=platform.url) as http:
         response = http.post(
@@ -163,13 +175,11 @@ def test_throttled_events_wait_without_using_attempts(
     node: tuple[PlatformProcess, Path, Path], tmp_path: Path
 ) -> None:
     platform, app, out = node
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
-    platform.cli("deploy", str(app), check=True)
+    deploy_reserved(platform, app, out, 0)
     request_id = invoke_async(platform, "work", {"n": 1})
     time.sleep(1.0)  # throttled meanwhile: every try is refused, none runs
     assert not any(n["kind"] == "work" for n in notes(out))
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=1))
-    platform.cli("deploy", str(app), check=True)
+    deploy_reserved(platform, app, out, 1)
     assert wait_until(lambda: any(n["kind"] == "sink" for n in notes(out)))
     record = next(n["event"] for n in notes(out) if n["kind"] == "sink")
     assert record["requestContext"]["requestId"] == request_id
@@ -198,16 +208,14 @@ def test_bad_async_requests(node: tuple[PlatformProcess, Path, Path]) -> None:
 def test_accepted_events_survive_kill_9(node: tuple[PlatformProcess, Path, Path]) -> None:
     platform, app, out = node
     # Given events accepted while the function is throttled, so none has run yet
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
-    platform.cli("deploy", str(app), check=True)
+    deploy_reserved(platform, app, out, 0)
     accepted = [invoke_async(platform, "work", {"n": i}) for i in range(20)]
     assert not any(n["kind"] == "work" for n in notes(out))
     # When the platform is killed and started again, and the throttle lifted
     platform.kill9()
     platform.app_dir = None
     platform.start()
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=1))
-    platform.cli("deploy", str(app), check=True)
+    deploy_reserved(platform, app, out, 1)
 
     def done() -> set[str]:
         return {
@@ -227,19 +235,15 @@ def test_waiting_events_do_not_hold_their_payloads_in_memory(
     platform, app, out = node
     # Given events of 200 KB accepted while their function is throttled: a first 80 warm up
     # the platform's caches and buffers, then 80 more (16 MB of payloads) are measured
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
-    platform.cli("deploy", str(app), check=True)
-    for n in range(80):
-        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+    deploy_reserved(platform, app, out, 0)
+    send_big(platform, range(80))
     before_kb = platform.rss_kb()
-    for n in range(80, 160):
-        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+    send_big(platform, range(80, 160))
     grown_mb = (platform.rss_kb() - before_kb) / 1024
     # Then the waiting backlog costs the platform far less memory than its payloads
     assert grown_mb < 6, f"the platform grew by {grown_mb:.1f} MB for 16 MB of waiting payloads"
     # And once the throttle is lifted every event runs with its whole payload
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=1))
-    platform.cli("deploy", str(app), check=True)
+    deploy_reserved(platform, app, out, 1)
     assert wait_until(lambda: len([n for n in notes(out) if n["kind"] == "big"]) >= 160, 60)
     ran = [n["event"] for n in notes(out) if n["kind"] == "big"]
     assert sorted(r["n"] for r in ran) == list(range(160))
@@ -250,12 +254,10 @@ def test_a_stored_backlog_is_read_back_at_start_a_page_at_a_time(
     node: tuple[PlatformProcess, Path, Path],
 ) -> None:
     platform, app, out = node
-    (app / "unkai.yml").write_text(MANIFEST.format(out=out, reserved=0))
-    platform.cli("deploy", str(app), check=True)
+    deploy_reserved(platform, app, out, 0)
     started_mb = platform.rss_kb(peak=True) / 1024
     # Given 300 events of 200 KB (60 MB) stored while their function is throttled
-    for n in range(300):
-        invoke_async(platform, "big", {"n": n, "blob": str(n % 10) * 200_000})
+    send_big(platform, range(300))
     # When the platform is killed and started again on them
     platform.kill9()
     platform.app_dir = None
