@@ -1,4 +1,4 @@
-"""`SqliteBackend`: the default backend, one SQLite file in WAL mode.
+"""`SqliteBackend`: the default backend, one SQLite file in WAL mode (and its log segments).
 
   writes  -> Writer (writer.py): one thread, one connection, group commits; a method returns
              when its transaction committed.
@@ -6,6 +6,8 @@
              the writer, see everything committed before they started.
   SQL     -> documents.py (MetadataStore), logs.py (LogStore), queues.py (QueueStore: every
              call is a writer job, receives included); layout in schema.sql.
+  logs    -> log records in blocks in segment files beside the file (`<file>-logs/`,
+             log_files.py), indexed in the file; the writer appends, readers read.
 
 The event loop only encodes/decodes and awaits. Safe for any number of concurrent tasks; one
 process per file (a second process on the same file works, but waits on SQLite's lock).
@@ -30,6 +32,7 @@ from unkai.backends.base import (
     Write,
 )
 from unkai.backends.sqlite import documents, logs, queues
+from unkai.backends.sqlite.log_files import SEGMENT_BYTES, LogFiles
 from unkai.backends.sqlite.reader import Reader
 from unkai.backends.sqlite.writer import Writer
 from unkai.errors import ConfigError
@@ -42,20 +45,31 @@ def _schema_sql() -> str:
 class SqliteBackend:
     """Implements `unkai.backends.base.Backend` on the file at `path` (created on open)."""
 
-    def __init__(self, path: Path, *, reader_threads: int = 2) -> None:
+    def __init__(
+        self, path: Path, *, reader_threads: int = 2, log_segment_bytes: int = SEGMENT_BYTES
+    ) -> None:
         self.path = path
         self._writer = Writer(path, _schema_sql())
         self._reader = Reader(path, threads=reader_threads)
+        self.log_files = LogFiles(
+            path.with_name(path.name + "-logs"), segment_bytes=log_segment_bytes
+        )
 
     async def open(self) -> None:
-        """Create the file and its directory if needed and apply the schema."""
+        """Create the file and its directory if needed, apply the schema, and move the log
+        records of an older layout (one row each) into blocks."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.log_files.open()
         await self._writer.start()
+        files = self.log_files
+        while await self._writer.submit(lambda conn: logs.migrate_rows(conn, files)):
+            pass
 
     async def close(self) -> None:
         """Commit every queued write, then close all connections. Idempotent."""
         await self._writer.stop()
         await self._reader.close()
+        self.log_files.close()
 
     # MetadataStore
 
@@ -95,7 +109,8 @@ class SqliteBackend:
         """Commit `records`, then set their ids (increasing in append order)."""
         if not records:
             return
-        first_id = await self._writer.submit(lambda conn: logs.append(conn, records))
+        files = self.log_files
+        first_id = await self._writer.submit(lambda conn: logs.append(conn, files, records))
         for offset, record in enumerate(records):
             record.id = first_id + offset
 
@@ -103,19 +118,26 @@ class SqliteBackend:
         """Matching records in ascending id order; raises ConfigError for a limit below 1."""
         if query.limit < 1:
             raise ConfigError(f"must be at least 1, got {query.limit}", field="limit")
-        return await self._reader.run(lambda conn: logs.query(conn, query))
+        files = self.log_files
+        return await self._reader.run(lambda conn: logs.query(conn, files, query))
 
     async def purge_logs(self, before_ms: int) -> int:
-        """Delete records older than `before_ms` in chunks, so other writes interleave.
+        """Delete records older than `before_ms` in chunks, so other writes interleave, then
+        the segment files no block uses any more.
 
         Not atomic as a whole (it need not be): a crash midway leaves only newer records.
         """
+        files = self.log_files
         total = 0
-        while True:
-            deleted = await self._writer.submit(lambda conn: logs.purge_chunk(conn, before_ms))
+        more = True
+        while more:
+            deleted, more = await self._writer.submit(
+                lambda conn: logs.purge_chunk(conn, files, before_ms)
+            )
             total += deleted
-            if deleted < logs.PURGE_CHUNK_ROWS:
-                return total
+        # After the purge committed: a file is deleted only once no committed row uses it.
+        await self._writer.submit(lambda conn: files.drop_unused(logs.used_segments(conn)))
+        return total
 
     # QueueStore
 

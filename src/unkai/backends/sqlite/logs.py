@@ -1,123 +1,237 @@
-"""The LogStore's SQL: append with contiguous ids, filtered queries, chunked purge.
+"""The LogStore on blocks: appends, filtered queries and the purge, for the sqlite backend.
 
-Ids: the writer is the only process-wide writer and appends run inside its transaction, so the
-ids of one append are `seq + 1 .. seq + n` where `seq` is the table's AUTOINCREMENT high-water
-mark read in the same transaction. Inserting explicit ids moves the high-water mark, so ids
-never repeat, even after a purge empties the table (schema.sql explains why that matters).
+An append writes its records as blocks (log_blocks.py) to the segment files (log_files.py) and
+one index row per block to `log_blocks` (schema.sql), in the writer's transaction. Ids: the
+writer is the only writer of the file and appends run inside its transaction, so the ids of
+one append are `seq + 1 .. seq + n`, where `seq` is the AUTOINCREMENT high-water mark of
+`log_blocks` read in the same transaction; a block's row key is its last id, which moves the
+mark past every id given.
+
+A query picks candidate blocks by the index (group, id cursor, time bounds, request id), reads
+them, and filters their records exactly. A purge deletes blocks whose records are all past the
+cutoff, and rewrites a block that straddles it without its older records (they keep their ids).
 """
 
 from __future__ import annotations
 
-import functools
+import logging
 import sqlite3
+import zlib
 from collections.abc import Sequence
 
 from unkai.backends.base import LogQuery, LogRecord
-from unkai.backends.sqlite.documents import prefix_upper_bound
+from unkai.backends.sqlite import log_blocks
+from unkai.backends.sqlite.log_files import LogFiles
 
-_LAST_ID = "SELECT seq FROM sqlite_sequence WHERE name = 'logs'"
-#: Rows per INSERT statement: 6 parameters each stays under 999, the lowest limit any SQLite
-#: build has had (SQLITE_MAX_VARIABLE_NUMBER before 3.32).
-ROWS_PER_INSERT = 160
-#: An append binds its rows to multi-row INSERTs of up to ROWS_PER_INSERT rows: sqlite runs each
-#: statement with the GIL released once, where `executemany` takes the GIL back for every row
-#: and so stalls the event loop thread a little per row (measured: 26 vs 49 us per row under a
-#: busy main thread, and the longest main-thread stall 8 vs 22 ms). Bound parameters also cost
-#: less than the JSON array parsed by `json_each` used before (4.7 against 7.4 us per record
-#: with all three indexes, docs/benchmarks.md).
-_INSERT_HEAD = "INSERT INTO logs (id, timestamp_ms, log_group, stream, request_id, message) VALUES "
-_COLUMNS = "id, timestamp_ms, log_group, stream, request_id, message"
-#: Rows deleted per purge transaction: small enough that other writes queued behind a purge of
-#: millions of rows wait milliseconds, not seconds.
-PURGE_CHUNK_ROWS = 5000
-_PURGE = (
-    "DELETE FROM logs WHERE id IN (SELECT id FROM logs WHERE timestamp_ms < ? LIMIT "
-    f"{PURGE_CHUNK_ROWS})"
+log = logging.getLogger(__name__)
+
+#: Records per block: a query that wants one record of a block reads the whole block, so
+#: blocks stay small (a few hundred KB), and an append of more is written as several.
+BLOCK_RECORDS = 1024
+#: Blocks purged (deleted or rewritten) per transaction: other writes queued behind a purge of
+#: millions of records wait milliseconds, not seconds.
+PURGE_CHUNK_BLOCKS = 64
+
+_LAST_ID = "SELECT seq FROM sqlite_sequence WHERE name = 'log_blocks'"
+_INSERT_BLOCK = (
+    "INSERT INTO log_blocks (last_id, min_ts, max_ts, records, segment, position, length, crc,"
+    " groups, request_ids) VALUES (?,?,?,?,?,?,?,?,?,?)"
 )
+_INSERT_GROUP = "INSERT OR IGNORE INTO log_block_groups (log_group, last_id) VALUES (?, ?)"
+_BLOCK_COLUMNS = "b.last_id, b.segment, b.position, b.length, b.crc"
 
 
-@functools.cache
-def _insert(rows: int) -> str:
-    return _INSERT_HEAD + ",".join(["(?,?,?,?,?,?)"] * rows)
-
-
-def append(conn: sqlite3.Connection, records: Sequence[LogRecord]) -> int:
-    """Insert `records` in order; returns the id given to the first (the rest follow it)."""
+def append(conn: sqlite3.Connection, files: LogFiles, records: Sequence[LogRecord]) -> int:
+    """Write `records` in order as blocks; returns the id given to the first (the rest follow)."""
     row = conn.execute(_LAST_ID).fetchone()
     first_id: int = (row[0] if row else 0) + 1
-    for start in range(0, len(records), ROWS_PER_INSERT):
-        chunk = records[start : start + ROWS_PER_INSERT]
-        params: list[object] = []
-        for i, r in enumerate(chunk, first_id + start):
-            params += (i, r.timestamp_ms, r.group, r.stream, r.request_id, _storable(r.message))
-        conn.execute(_insert(len(chunk)), params)
+    for start in range(0, len(records), BLOCK_RECORDS):
+        chunk = records[start : start + BLOCK_RECORDS]
+        begin = first_id + start
+        _write_block(conn, files, chunk, range(begin, begin + len(chunk)), begin + len(chunk) - 1)
     return first_id
 
 
-def _storable(message: str) -> str:
-    """A NUL a function printed is stored as U+FFFD, as other undecodable output is
-    (docs/runtime.md): SQLite's string and JSON functions end a string at U+0000, so a filter
-    or an export could see a record cut there, END and REPORT included. A lone surrogate (from
-    an error message, say), which UTF-8 cannot encode, becomes a backslash escape, as in
-    printed output: binding it would fail the whole append, and every flush after it."""
-    if "\x00" in message:
-        message = message.replace("\x00", "\ufffd")
-    if not message.isascii():
-        try:
-            message.encode()
-        except UnicodeEncodeError:
-            message = message.encode("utf-8", "backslashreplace").decode()
-    return message
+def _write_block(
+    conn: sqlite3.Connection,
+    files: LogFiles,
+    records: Sequence[LogRecord],
+    ids: Sequence[int],
+    key: int,
+) -> None:
+    """Append the block of `records` (with `ids`) to the files and index it under `key`."""
+    data = log_blocks.encode(records, ids)
+    segment, position = files.append(data)
+    times = [r.timestamp_ms for r in records]
+    conn.execute(
+        _INSERT_BLOCK,
+        (
+            key,
+            min(times),
+            max(times),
+            len(records),
+            segment,
+            position,
+            len(data),
+            zlib.crc32(data),
+            log_blocks.groups_text(records),
+            log_blocks.request_ids_text(records),
+        ),
+    )
+    conn.executemany(_INSERT_GROUP, [(group, key) for group in {r.group for r in records}])
 
 
-def purge_chunk(conn: sqlite3.Connection, before_ms: int) -> int:
-    """Delete up to PURGE_CHUNK_ROWS records older than `before_ms`; returns how many."""
-    return conn.execute(_PURGE, (before_ms,)).rowcount
-
-
-def query(conn: sqlite3.Connection, q: LogQuery) -> list[LogRecord]:
-    sql, args = build_select(q)
-    rows = conn.execute(sql, args).fetchall()
+def query(conn: sqlite3.Connection, files: LogFiles, q: LogQuery) -> list[LogRecord]:
+    """Matching records in ascending id order (the newest `limit` when `q.newest`)."""
+    sql, args = _block_select(conn, q)
+    if sql is None:
+        return []
+    needle = None if q.contains is None else q.contains.encode("utf-8", "backslashreplace")
+    found: list[LogRecord] = []
+    for key, segment, position, length, crc in conn.execute(sql, args):
+        records = _read_block(files, key, segment, position, length, crc, needle)
+        if q.newest:
+            records.reverse()
+        for record in records:
+            if _matches(record, q):
+                found.append(record)
+                if len(found) >= q.limit:
+                    break
+        else:
+            continue
+        break
     if q.newest:
-        rows.reverse()
-    return [LogRecord(ts, grp, stream, msg, rid, id_) for id_, ts, grp, stream, rid, msg in rows]
+        found.reverse()
+    return found
 
 
-def build_select(q: LogQuery) -> tuple[str, list[object]]:
-    """The SELECT for `q`: every filter is ANDed; `newest` scans backwards from the end.
-
-    Time bounds are both inclusive, as CloudWatch Logs' FilterLogEvents startTime/endTime.
-    `contains` uses instr() because LIKE is case-insensitive for ASCII and treats % and _.
-    """
-    where = ["id > ?"]
+def _block_select(conn: sqlite3.Connection, q: LogQuery) -> tuple[str | None, list[object]]:
+    """The SELECT of the blocks that may hold a match of `q`, in id order (None: none can)."""
+    where = ["b.last_id > ?"]
     args: list[object] = [q.after_id]
-    _group_filter(q, where, args)
-    if q.streams:
-        where.append(f"stream IN ({', '.join('?' * len(q.streams))})")
-        args.extend(q.streams)
-    for clause, value in (
-        ("timestamp_ms >= ?", q.start_ms),
-        ("timestamp_ms <= ?", q.end_ms),
-        ("request_id = ?", q.request_id),
-        ("instr(message, ?) > 0", q.contains),
-    ):
-        if value is not None:
-            where.append(clause)
-            args.append(value)
+    if q.start_ms is not None:
+        # Blocks are written in time order, but their records are dated by when each
+        # invocation started: the first block with a record at or after the start bounds the
+        # id range from below.
+        (floor,) = conn.execute(
+            "SELECT min(last_id) FROM log_blocks WHERE max_ts >= ?", (q.start_ms,)
+        ).fetchone()
+        if floor is None:
+            return None, []
+        where += ("b.last_id >= ?", "b.max_ts >= ?")
+        args += (floor, q.start_ms)
+    if q.end_ms is not None:
+        where.append("b.min_ts <= ?")
+        args.append(q.end_ms)
+    if q.request_id is not None:
+        where.append("instr(b.request_ids, ?) > 0")
+        args.append(f"\n{q.request_id}\n")
+    if q.group_prefix:
+        where.append("instr(b.groups, ?) > 0")
+        args.append(f"\n{q.group_prefix}")
     order = "DESC" if q.newest else "ASC"
-    args.append(q.limit)
-    sql = f"SELECT {_COLUMNS} FROM logs WHERE {' AND '.join(where)} ORDER BY id {order} LIMIT ?"
+    if q.group is not None:
+        where.insert(0, "g.log_group = ?")
+        args.insert(0, q.group)
+        source = "log_block_groups g JOIN log_blocks b ON b.last_id = g.last_id"
+        order_by = f"g.last_id {order}"
+    else:
+        source = "log_blocks b"
+        order_by = f"b.last_id {order}"
+    sql = f"SELECT {_BLOCK_COLUMNS} FROM {source} WHERE {' AND '.join(where)} ORDER BY {order_by}"
     return sql, args
 
 
-def _group_filter(q: LogQuery, where: list[str], args: list[object]) -> None:
-    if q.group is not None:
-        where.append("log_group = ?")
-        args.append(q.group)
-    if q.group_prefix:
-        where.append("log_group >= ?")
-        args.append(q.group_prefix)
-        upper = prefix_upper_bound(q.group_prefix)
-        if upper is not None:
-            where.append("log_group < ?")
-            args.append(upper)
+def _read_block(
+    files: LogFiles,
+    key: int,
+    segment: int,
+    position: int,
+    length: int,
+    crc: int,
+    needle: bytes | None = None,
+) -> list[LogRecord]:
+    """A block's records; none when it was purged meanwhile, cannot be read back whole (a
+    warning says so), or does not contain `needle` at all."""
+    data = files.read(segment, position, length)
+    if data is None:
+        return []
+    if len(data) != length or zlib.crc32(data) != crc:
+        log.warning("log block %d in segment %d does not read back whole; skipped", key, segment)
+        return []
+    if needle is not None and needle not in data:
+        return []
+    try:
+        return list(log_blocks.decode(data))
+    except log_blocks.CorruptBlock as exc:
+        log.warning("log block %d in segment %d does not parse (%s); skipped", key, segment, exc)
+        return []
+
+
+def _matches(r: LogRecord, q: LogQuery) -> bool:
+    """Whether a record of a candidate block matches every filter of `q` (all ANDed; both time
+    bounds inclusive, as CloudWatch Logs' FilterLogEvents startTime/endTime)."""
+    return (
+        r.id > q.after_id
+        and (q.group is None or r.group == q.group)
+        and (not q.group_prefix or r.group.startswith(q.group_prefix))
+        and (q.start_ms is None or r.timestamp_ms >= q.start_ms)
+        and (q.end_ms is None or r.timestamp_ms <= q.end_ms)
+        and (q.request_id is None or r.request_id == q.request_id)
+        and (q.contains is None or q.contains in r.message)
+        and (not q.streams or r.stream in q.streams)
+    )
+
+
+def purge_chunk(conn: sqlite3.Connection, files: LogFiles, before_ms: int) -> tuple[int, bool]:
+    """Purge up to PURGE_CHUNK_BLOCKS blocks with records older than `before_ms`; returns how
+    many records went and whether more blocks may have such records."""
+    rows = conn.execute(
+        "SELECT last_id, max_ts, records, segment, position, length, crc FROM log_blocks"
+        " WHERE min_ts < ? ORDER BY min_ts LIMIT ?",
+        (before_ms, PURGE_CHUNK_BLOCKS),
+    ).fetchall()
+    deleted = 0
+    for key, max_ts, count, segment, position, length, crc in rows:
+        survivors = []
+        if max_ts >= before_ms:
+            records = _read_block(files, key, segment, position, length, crc)
+            survivors = [r for r in records if r.timestamp_ms >= before_ms]
+        conn.execute("DELETE FROM log_blocks WHERE last_id = ?", (key,))
+        conn.execute("DELETE FROM log_block_groups WHERE last_id = ?", (key,))
+        if survivors:
+            _write_block(conn, files, survivors, [r.id for r in survivors], key)
+        deleted += count - len(survivors)
+    return deleted, len(rows) == PURGE_CHUNK_BLOCKS
+
+
+def used_segments(conn: sqlite3.Connection) -> list[int]:
+    """The segments some block still lives in."""
+    return [row[0] for row in conn.execute("SELECT DISTINCT segment FROM log_blocks")]
+
+
+def migrate_rows(conn: sqlite3.Connection, files: LogFiles) -> bool:
+    """Move up to BLOCK_RECORDS records of the `logs` table of layout 1 (one row per record)
+    into blocks, keeping their ids; drops the table once empty. Returns whether rows remain."""
+    exists = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'logs'"
+    ).fetchone()
+    if exists is None:
+        return False
+    rows = conn.execute(
+        "SELECT id, timestamp_ms, log_group, stream, request_id, message FROM logs"
+        " ORDER BY id LIMIT ?",
+        (BLOCK_RECORDS,),
+    ).fetchall()
+    if not rows:
+        (seq,) = conn.execute(
+            "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name IN ('logs', 'log_blocks')"
+        ).fetchone()
+        conn.execute("DELETE FROM sqlite_sequence WHERE name = 'log_blocks'")
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('log_blocks', ?)", (seq,))
+        conn.execute("DROP TABLE logs")
+        return False
+    records = [LogRecord(ts, grp, stream, msg, rid, id_) for id_, ts, grp, stream, rid, msg in rows]
+    _write_block(conn, files, records, [r.id for r in records], records[-1].id)
+    conn.execute("DELETE FROM logs WHERE id <= ?", (records[-1].id,))
+    return True

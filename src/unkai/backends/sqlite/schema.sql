@@ -5,7 +5,7 @@
 -- Text compares with the BINARY collation (UTF-8 bytes = code point order), the same order
 -- as Python's `str` comparison, so prefix ranges computed in Python select exactly.
 
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 
 -- documents: the MetadataStore. One JSON document per (kind, key), e.g. kind "function",
 -- key "dev/hello". `value` is the orjson-encoded object (a BLOB: no decode on the way in or
@@ -20,33 +20,46 @@ CREATE TABLE IF NOT EXISTS documents (
     PRIMARY KEY (kind, key)
 ) WITHOUT ROWID;
 
--- logs: the LogStore. One row per record (a chunk of one or more lines of one stream).
--- `id` is the cursor of `unkai logs -t`: AUTOINCREMENT keeps ids increasing for the life of
--- the file, even after a purge deletes the newest rows (a reused id would be skipped by a
--- tail whose cursor is already past it). The writer assigns ids itself, contiguously, from
--- sqlite_sequence inside the append transaction. `log_group` is the platform's group key
--- ("/unkai/<stage>/<function>", see unkai.observe.logs); `request_id` is NULL for platform
--- messages that belong to no invocation.
-CREATE TABLE IF NOT EXISTS logs (
-    id           INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp_ms INTEGER NOT NULL,
-    log_group    TEXT    NOT NULL,
-    stream       TEXT    NOT NULL,
-    request_id   TEXT,
-    message      TEXT    NOT NULL
+-- log_blocks: the LogStore's index. The records are in segment files beside the database
+-- (log_files.py, log_blocks.py), one block per append of up to 1024 records; here is one row per
+-- block, written once and never again (a purge may rewrite a block's survivors elsewhere).
+-- `last_id` is the id of the block's last record when it was written. AUTOINCREMENT keeps it
+-- growing for the life of the file, even after a purge deletes the newest blocks: the next
+-- append's ids start after sqlite_sequence's value, inside the append transaction, so an id is
+-- never reused (a reused id would be skipped by a tail whose cursor is already past it).
+-- Blocks never overlap in ids, so blocks in `last_id` order give their records in id order.
+-- `groups` and `request_ids` list the block's group keys ("/unkai/<stage>/<function>", see
+-- unkai.observe.logs) and request ids, each between newlines, for instr() filters; `min_ts` and
+-- `max_ts` bound its records' timestamps; `crc` is zlib.crc32 of its bytes.
+CREATE TABLE IF NOT EXISTS log_blocks (
+    last_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    min_ts      INTEGER NOT NULL,
+    max_ts      INTEGER NOT NULL,
+    records     INTEGER NOT NULL,
+    segment     INTEGER NOT NULL,
+    position    INTEGER NOT NULL,
+    length      INTEGER NOT NULL,
+    crc         INTEGER NOT NULL,
+    groups      TEXT    NOT NULL,
+    request_ids TEXT    NOT NULL
 );
 
--- Serves every query of one group (or a group prefix range) in cursor order: `unkai logs`,
--- tails (`id > after_id`) and "newest n" (scanned backwards).
-CREATE INDEX IF NOT EXISTS logs_by_group_id ON logs (log_group, id);
+-- Serves the retention purge (blocks with a record older than the cutoff).
+CREATE INDEX IF NOT EXISTS log_blocks_by_min_ts ON log_blocks (min_ts);
 
--- Serves "the lines of one invocation" (`unkai logs --request-id`). Partial: platform
--- messages without a request id cost no index entry.
-CREATE INDEX IF NOT EXISTS logs_by_request_id ON logs (request_id) WHERE request_id IS NOT NULL;
+-- Serves a time range's first block (`--since`) without scanning older ones.
+CREATE INDEX IF NOT EXISTS log_blocks_by_max_ts ON log_blocks (max_ts);
 
--- Serves the retention purge (`timestamp_ms < ?`) without scanning the table, and time-range
--- queries that name no group.
-CREATE INDEX IF NOT EXISTS logs_by_time ON logs (timestamp_ms);
+-- Serves "which segment files are still used" after a purge.
+CREATE INDEX IF NOT EXISTS log_blocks_by_segment ON log_blocks (segment);
+
+-- The blocks of each group, in id order: every query of one function (`unkai logs -f`, its
+-- tail and "newest n") reads only the blocks that hold its records.
+CREATE TABLE IF NOT EXISTS log_block_groups (
+    log_group TEXT    NOT NULL,
+    last_id   INTEGER NOT NULL,
+    PRIMARY KEY (log_group, last_id)
+) WITHOUT ROWID;
 
 -- queue_messages: the QueueStore. One row per message of any queue, from send to delete.
 -- `id` (AUTOINCREMENT: never reused, so it only grows) is the send order, a FIFO queue's

@@ -1,0 +1,106 @@
+"""The bytes of a log block: the records of one append, as they lie in a segment file.
+
+Why blocks in files and not one SQLite row per record: a row is written twice (the WAL, then
+the checkpoint) with its index entries, about 1.3 KB of disk per `GET /hello` record, and its
+insert is several microseconds of the writer's CPU. That was 12-17% of the platform's
+throughput (docs/benchmarks.md, session 7). A block is written once, by one `write`, and
+SQLite keeps only one small index row per block (logs.py).
+
+Layout (little-endian):
+  groups   u32 count, then per group: u32 length + UTF-8 name
+  records  per record: i64 id, i64 timestamp_ms, u32 group index, u32 stream length,
+           u32 request id length (NO_REQUEST_ID: none), u32 message length, then the stream,
+           the request id and the message, UTF-8
+A message's lone surrogates (which UTF-8 cannot carry) are stored as backslash escapes, as
+printed output is (docs/runtime.md); anything else, NUL included, is kept as is.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+
+from unkai.backends.base import LogRecord
+
+_COUNT = struct.Struct("<I")
+_RECORD = struct.Struct("<qqIIII")
+NO_REQUEST_ID = 0xFFFFFFFF
+
+
+class CorruptBlock(ValueError):
+    """A block's bytes do not parse (a segment cut short by an OS crash, say)."""
+
+
+def encode(records: Sequence[LogRecord], ids: Iterable[int]) -> bytes:
+    """The block of `records`, with the ids `ids` (new ones on append, their own when a
+    purge rewrites a block's survivors)."""
+    groups: dict[str, int] = {}
+    parts: list[bytes] = []
+    pack = _RECORD.pack
+    for record_id, r in zip(ids, records, strict=True):
+        index = groups.get(r.group)
+        if index is None:
+            index = groups[r.group] = len(groups)
+        stream = r.stream.encode("utf-8", "backslashreplace")
+        message = r.message.encode("utf-8", "backslashreplace")
+        if r.request_id is None:
+            head = pack(record_id, r.timestamp_ms, index, len(stream), NO_REQUEST_ID, len(message))
+            parts += (head, stream, message)
+        else:
+            rid = r.request_id.encode("utf-8", "backslashreplace")
+            head = pack(record_id, r.timestamp_ms, index, len(stream), len(rid), len(message))
+            parts += (head, stream, rid, message)
+    names = [_COUNT.pack(len(groups))]
+    for name in groups:
+        raw = name.encode("utf-8", "backslashreplace")
+        names += (_COUNT.pack(len(raw)), raw)
+    return b"".join(names + parts)
+
+
+def decode(data: bytes) -> Iterator[LogRecord]:
+    """The records of a block, in id order; raises CorruptBlock where the bytes do not parse."""
+    try:
+        yield from _decode(data)
+    except (struct.error, IndexError, UnicodeDecodeError) as exc:
+        raise CorruptBlock(str(exc)) from exc
+
+
+def _decode(data: bytes) -> Iterator[LogRecord]:
+    (count,) = _COUNT.unpack_from(data, 0)
+    pos = 4
+    groups: list[str] = []
+    for _ in range(count):
+        (size,) = _COUNT.unpack_from(data, pos)
+        pos += 4
+        groups.append(data[pos : pos + size].decode())
+        pos += size
+    unpack = _RECORD.unpack_from
+    step = _RECORD.size
+    end = len(data)
+    while pos < end:
+        record_id, ts, index, stream_len, rid_len, msg_len = unpack(data, pos)
+        pos += step
+        stream = data[pos : pos + stream_len].decode()
+        pos += stream_len
+        rid = None
+        if rid_len != NO_REQUEST_ID:
+            rid = data[pos : pos + rid_len].decode()
+            pos += rid_len
+        message = data[pos : pos + msg_len].decode()
+        pos += msg_len
+        if pos > end:
+            raise CorruptBlock(f"record {record_id} runs past the end of its block")
+        yield LogRecord(ts, groups[index], stream, message, rid, record_id)
+
+
+def request_ids_text(records: Sequence[LogRecord]) -> str:
+    """The block's request ids as the index keeps them: each between newlines, so that
+    `instr(request_ids, '\\n' || id || '\\n')` finds exactly one id."""
+    ids = {r.request_id for r in records if r.request_id is not None}
+    return "\n" + "\n".join(ids) + "\n" if ids else ""
+
+
+def groups_text(records: Sequence[LogRecord]) -> str:
+    """The block's groups, each after a newline (and the last before one): a group prefix
+    matches with `instr(groups, '\\n' || prefix)`."""
+    return "\n" + "\n".join(dict.fromkeys(r.group for r in records)) + "\n"

@@ -1,0 +1,151 @@
+"""The sqlite backend's log blocks: segment files, their purge, damaged blocks, and the move
+of layout 1's one-row-per-record table into blocks."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from unkai.backends.base import LogQuery, LogRecord
+from unkai.backends.sqlite.backend import SqliteBackend
+
+pytestmark = pytest.mark.anyio
+
+A, B = "/unkai/dev/a", "/unkai/dev/b"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def small_segments(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
+    backend = SqliteBackend(tmp_path / "unkai.db", log_segment_bytes=4096)
+    await backend.open()
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+def records(count: int, *, ts: int = 0, group: str = A) -> list[LogRecord]:
+    return [
+        LogRecord(ts + i, group, "s", f"line {ts + i} " + "x" * 200, f"r{ts + i}")
+        for i in range(count)
+    ]
+
+
+async def test_appends_fill_segments_in_turn_and_a_purge_deletes_the_unused_ones(
+    small_segments: SqliteBackend,
+) -> None:
+    # Given ten appends of 40 records (about 10 KB each) into 4 KB segments
+    for n in range(10):
+        await small_segments.append_logs(records(40, ts=n * 100))
+    files = small_segments.log_files
+    assert len(files.segments()) == 10
+    # When the first half is past retention
+    assert await small_segments.purge_logs(before_ms=500) == 200
+    # Then their segments are gone, the rest still reads back whole
+    assert len(files.segments()) == 5
+    left = await small_segments.query_logs(LogQuery(limit=1000))
+    assert [r.timestamp_ms for r in left] == [
+        t for n in range(5, 10) for t in range(n * 100, n * 100 + 40)
+    ]
+
+
+async def test_a_block_straddling_the_cutoff_keeps_its_newer_records_and_their_ids(
+    small_segments: SqliteBackend,
+) -> None:
+    batch = records(10)
+    await small_segments.append_logs(batch)
+    assert await small_segments.purge_logs(before_ms=4) == 4
+    kept = await small_segments.query_logs(LogQuery())
+    assert [(r.id, r.timestamp_ms) for r in kept] == [(r.id, r.timestamp_ms) for r in batch[4:]]
+    # And the rewritten block still answers every filter
+    assert [r.message for r in await small_segments.query_logs(LogQuery(request_id="r7"))] == [
+        batch[7].message
+    ]
+    assert len(await small_segments.query_logs(LogQuery(group=A, start_ms=4, end_ms=6))) == 3
+
+
+async def test_a_damaged_block_is_skipped_with_a_warning_and_the_others_still_read(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = SqliteBackend(tmp_path / "unkai.db")
+    await backend.open()
+    try:
+        await backend.append_logs(records(3, ts=0))
+        await backend.append_logs(records(3, ts=10))
+        await backend.append_logs(records(3, ts=20))
+        # When the middle block's bytes are overwritten on disk (an OS crash, a bad disk)
+        [segment] = backend.log_files.segments()
+        path = backend.log_files.directory / f"{segment:012d}.log"
+        data = bytearray(path.read_bytes())
+        middle = data.index(b"line 11 ")
+        data[middle : middle + 4] = b"XXXX"
+        path.write_bytes(bytes(data))
+        with caplog.at_level(logging.WARNING, "unkai.backends.sqlite.logs"):
+            got = await backend.query_logs(LogQuery())
+        # Then the other two blocks come back, and the log says which block was skipped
+        assert [r.timestamp_ms for r in got] == [0, 1, 2, 20, 21, 22]
+        assert "does not read back whole; skipped" in caplog.text
+    finally:
+        await backend.close()
+
+
+LAYOUT_1 = """
+CREATE TABLE logs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp_ms INTEGER NOT NULL,
+    log_group    TEXT    NOT NULL,
+    stream       TEXT    NOT NULL,
+    request_id   TEXT,
+    message      TEXT    NOT NULL
+);
+CREATE INDEX logs_by_group_id ON logs (log_group, id);
+CREATE INDEX logs_by_request_id ON logs (request_id) WHERE request_id IS NOT NULL;
+CREATE INDEX logs_by_time ON logs (timestamp_ms);
+PRAGMA user_version = 1;
+"""
+
+
+async def test_records_of_layout_1_move_into_blocks_with_their_ids(tmp_path: Path) -> None:
+    # Given a file of the one-row-per-record layout, 2,500 records with ids 1..2500, and the
+    # newest 100 already deleted (the id high-water mark stays at 2500)
+    path = tmp_path / "unkai.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(LAYOUT_1)
+    conn.executemany(
+        "INSERT INTO logs (timestamp_ms, log_group, stream, request_id, message)"
+        " VALUES (?, ?, ?, ?, ?)",
+        [(i, A if i % 2 else B, "s", f"r{i}" if i % 3 else None, f"m{i}") for i in range(2500)],
+    )
+    conn.execute("DELETE FROM logs WHERE id > 2400")
+    conn.commit()
+    conn.close()
+    # When the backend opens it
+    backend = SqliteBackend(path)
+    await backend.open()
+    try:
+        # Then every record is there with its id and fields, and the old table is gone
+        got = await backend.query_logs(LogQuery(limit=5000))
+        assert [(r.id, r.timestamp_ms, r.message) for r in got] == [
+            (i + 1, i, f"m{i}") for i in range(2400)
+        ]
+        assert got[4].request_id == "r4" and got[3].request_id is None and got[4].group == B
+        assert await backend.query_logs(LogQuery(request_id="r1000")) == [got[1000]]
+        # And new records continue after the old high-water mark
+        later = [LogRecord(1, A, "s", "later")]
+        await backend.append_logs(later)
+        assert later[0].id == 2501
+    finally:
+        await backend.close()
+    conn = sqlite3.connect(path)
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "logs" not in tables and "log_blocks" in tables
