@@ -12,7 +12,8 @@ Layout (little-endian):
            u32 request id length (NO_REQUEST_ID: none), u32 message length, then the stream,
            the request id and the message, UTF-8
 A message's lone surrogates (which UTF-8 cannot carry) are stored as backslash escapes, as
-printed output is (docs/runtime.md); anything else, NUL included, is kept as is.
+printed output is, and a NUL as U+FFFD, as other undecodable output is (docs/runtime.md): a
+terminal or a C string would end the text there, END and REPORT included.
 """
 
 from __future__ import annotations
@@ -42,7 +43,10 @@ def encode(records: Sequence[LogRecord], ids: Iterable[int]) -> bytes:
         if index is None:
             index = groups[r.group] = len(groups)
         stream = r.stream.encode("utf-8", "backslashreplace")
-        message = r.message.encode("utf-8", "backslashreplace")
+        text = r.message
+        if "\x00" in text:
+            text = text.replace("\x00", "\ufffd")
+        message = text.encode("utf-8", "backslashreplace")
         if r.request_id is None:
             head = pack(record_id, r.timestamp_ms, index, len(stream), NO_REQUEST_ID, len(message))
             parts += (head, stream, message)
