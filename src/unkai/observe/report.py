@@ -79,8 +79,13 @@ def invocation_text(
     """The record of a whole invocation: START, its output (without the last newline), the
     error block, END and REPORT. No START with `version` None (recorded ahead of the output
     a long invocation streamed)."""
-    parts = [] if version is None else [start_line(request_id, version)]
     output = output.removesuffix("\n")
+    if version is not None and error is None:
+        # Most invocations, formatted in one step: an instance makes a record per call.
+        if output:
+            output += "\n"
+        return f"{start_line(request_id, version)}\n{output}{end_line(request_id)}\n{report}"
+    parts = [] if version is None else [start_line(request_id, version)]
     if output:
         parts.append(output)
     if error is not None:
