@@ -8,6 +8,7 @@ import pytest
 
 from unkai.backends.base import Backend, LogQuery, LogRecord
 from unkai.errors import ConfigError
+from unkai.observe.report import InvocationFacts
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +215,32 @@ async def test_a_lone_surrogate_in_a_message_fails_nothing(backend: Backend) -> 
     assert stored[1].message.startswith("bad ") and stored[1].message.endswith(" end\nEND r1")
     assert "\udcff" not in stored[1].message
     assert [r.id for r in stored] == [r.id for r in records]
+
+
+async def test_an_invocation_kept_in_parts_reads_back_as_its_text(backend: Backend) -> None:
+    # Given an invocation's record in parts (as LogService records every invocation), one
+    # with an error block and Init Duration, one streamed (no START), and a plain record
+    facts = [
+        InvocationFacts("$LATEST", "hi é\n", None, 1.5, 128, 40, 12.25),
+        InvocationFacts(None, "", "[ERROR] ValueError: bad \udcff", 3.0, 256, 50, None),
+    ]
+    records = [
+        LogRecord(1, A, "s1", "", "r1", facts=facts[0]),
+        LogRecord(2, A, "s1", "plain"),
+        LogRecord(3, A, "s2", "", "r2", facts=facts[1]),
+    ]
+    await backend.append_logs(records)
+    # Then a query returns each as its text, the parts gone, with every field kept
+    stored = await backend.query_logs(LogQuery())
+    assert [(r.message, r.facts) for r in stored] == [
+        (facts[0].text("r1"), None),
+        ("plain", None),
+        (facts[1].text("r2").replace("\udcff", "\\udcff"), None),
+    ]
+    assert stored[0].message.startswith("START RequestId: r1 Version: $LATEST\nhi é\nEND")
+    assert [(r.id, r.timestamp_ms, r.stream, r.request_id) for r in stored] == [
+        (r.id, r.timestamp_ms, r.stream, r.request_id) for r in records
+    ]
+    # And filters see the text: its lines, its request id
+    assert await query(backend, contains="Init Duration: 12.25 ms") == [stored[0].message]
+    assert await query(backend, request_id="r2") == [stored[2].message]

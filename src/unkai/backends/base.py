@@ -23,6 +23,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from unkai.observe.report import InvocationFacts
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -58,6 +60,10 @@ class LogRecord:
     request_id: str | None = None
     #: Assigned by the store on append; increasing in append order within one backend.
     id: int = 0
+    #: An invocation's record in parts (START to REPORT), with `message` empty: made at every
+    #: invocation, its text is formatted only when a query reads it. A store keeps the parts
+    #: (or `facts.text(request_id)`) and returns the text in `message`, with `facts` None.
+    facts: InvocationFacts | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,7 +108,7 @@ def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[by
         elif kind == frames.LOG:
             _echo_log(body.decode("utf-8", "replace"))
         elif kind == frames.RESULT:
-            status, _, _, output, _, data = frames.decode_result(body)
+            status, _, _, output, data = frames.decode_result(body)
             _echo_log(output.decode("utf-8", "replace"))
             return data, status == frames.RESULT_ERROR
 

@@ -83,10 +83,6 @@ class InvocationResult:
     executed_version: str = "$LATEST"
     log_text: str = ""
 
-    #: START to REPORT as the instance's runtime wrote it (observe/report.py's format), or
-    #: None: the platform formats the record (failures, custom runtimes, streamed output).
-    log_record: str | None = None
-
     @property
     def billed_duration_ms(self) -> int:
         return billed_duration_ms(self.duration_ms)

@@ -36,7 +36,7 @@ from collections.abc import AsyncGenerator, Callable
 
 from unkai.backends.base import LogQuery, LogRecord, LogStore
 from unkai.invoke.models import InvocationResult
-from unkai.observe.report import error_text, invocation_text, report_line, start_line
+from unkai.observe.report import InvocationFacts, error_text, start_line
 
 log = logging.getLogger(__name__)
 
@@ -158,31 +158,31 @@ class LogService:
     ) -> None:
         """Record START, the output, the error block, END and REPORT of one invocation.
 
-        They go in ONE record (lines joined by newlines): one row per invocation keeps the
-        store's write cost off the hot path's budget (four rows cost 4x the writer's CPU).
-        Queries with `contains` still answer line by line, as CloudWatch's events would.
+        They go in ONE record (lines joined by newlines), kept in parts until a query reads
+        it (`InvocationFacts`): nothing formats text per invocation, in the platform or in the
+        instance. Queries with `contains` still answer line by line, as CloudWatch's events
+        would.
         `result.log_text` is the output not already recorded through `record_text` (the
         runtime streams long outputs as LOG frames and sends the rest with the result).
         """
         rid = result.request_id
         now_ms = self._clock_ms()
         partial = self._streaming.pop(rid, None) if self._streaming else None
-        if partial is None and result.log_record is not None:
-            message = result.log_record  # the instance's runtime formatted it
-        else:
-            message = invocation_text(
-                rid,
-                # After streamed output its START is recorded already.
-                None if partial is not None else (version or result.executed_version),
-                result.log_text if partial is None else partial + result.log_text,
-                error_text(result, now_ms) if result.error is not None else None,
-                report_line(result),
-            )
+        facts = InvocationFacts(
+            # After streamed output its START is recorded already.
+            None if partial is not None else (version or result.executed_version),
+            result.log_text if partial is None else partial + result.log_text,
+            error_text(result, now_ms) if result.error is not None else None,
+            result.duration_ms,
+            result.memory_size_mb,
+            result.max_memory_used_mb,
+            result.init_duration_ms,
+        )
         # After streamed output the record comes last, at the end; else it is the whole
         # invocation, dated at its start as Lambda dates START.
         when_ms = now_ms if partial is not None else now_ms - int(result.duration_ms)
         group = self._groups.get((stage, function)) or self._group(stage, function)
-        self._accept(LogRecord(when_ms, group, stream, message, rid))
+        self._accept(LogRecord(when_ms, group, stream, "", rid, facts=facts))
 
     def _group(self, stage: str, function: str) -> str:
         """`group_key`, kept per (stage, function): every invocation's record names one."""

@@ -15,15 +15,15 @@ only. The `[ERROR]` block follows awslambdaric's `log_error`: the type, the mess
 "Traceback (most recent call last):" and the stack trace lines; the runtime separates them
 with "\r" to keep one CloudWatch event, our record keeps them as "\n" lines of one record.
 
-Stdlib only at run time: the in-instance runtime (runtime/bootstrap.py) formats the record of
-an invocation that ends with a RESULT itself, with these functions, so that the platform's
-event loop does not; the platform formats the others (timeouts, crashes, streamed output).
+Nobody formats an invocation's record on the hot path: the platform keeps its parts
+(`InvocationFacts`), the log store stores them, and the text is made when a query reads the
+record (`InvocationFacts.text`). Stdlib only: the log store renders with it.
 """
 
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from unkai.invoke.billing import billed_duration_ms
 
@@ -35,6 +35,32 @@ TIMEOUT_ERROR_TYPE = "Sandbox.Timedout"
 #: Errors raised by the platform around the process, not by the handler: Lambda prints
 #: "RequestId: <id> Error: <message>" and the type instead of the runtime's [ERROR] block.
 PLATFORM_ERROR_TYPES = frozenset({"Runtime.ExitError", "Runtime.OutOfMemory"})
+
+
+class InvocationFacts(NamedTuple):
+    """An invocation's log record in parts; `text` is the record, START to REPORT."""
+
+    #: None: START was recorded ahead of output the invocation streamed.
+    version: str | None
+    #: What it printed and logged (not yet recorded, for a streamed invocation).
+    output: str
+    #: The error block (`error_text`), None for a success.
+    error: str | None
+    duration_ms: float
+    memory_size_mb: int
+    max_memory_used_mb: int
+    #: Only on the first invocation of an instance.
+    init_duration_ms: float | None
+
+    def text(self, request_id: str) -> str:
+        report = report_text(
+            request_id,
+            self.duration_ms,
+            self.memory_size_mb,
+            self.max_memory_used_mb,
+            self.init_duration_ms,
+        )
+        return invocation_text(request_id, self.version, self.output, self.error, report)
 
 
 def start_line(request_id: str, version: str) -> str:

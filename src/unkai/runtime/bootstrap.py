@@ -36,7 +36,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from unkai.observe.report import error_block, invocation_text, report_text, start_line
 from unkai.runtime import frames
 
 #: A single invocation's log is cut here, with a marker (the platform stores it as one record).
@@ -453,8 +452,6 @@ class Runtime:
         self.sock = sock
         self.config = config
         self.capture = capture
-        #: The Init Duration, until the first invocation's REPORT line carries it.
-        self._init_ms: float | None = None
 
     def init(self) -> Handler | None:
         """Import the handler and send READY or INIT_ERROR; None when init failed."""
@@ -473,7 +470,6 @@ class Runtime:
         modules = preloadable_modules(before, self.config.task_root, modname)
         body = json.dumps({"modules": modules, "log": log}, separators=(",", ":")).encode()
         self.sock.sendall(frames.frame(frames.READY, frames.READY_HEAD.pack(init_ms) + body))
-        self._init_ms = init_ms
         return handler
 
     def invoke(self, handler: Handler, body: bytes) -> bool:
@@ -485,51 +481,8 @@ class Runtime:
         status, data, healthy = self._call(handler, event_bytes, context)
         duration_ms = (time.perf_counter() - started) * 1000.0
         log = self.capture.take()
-        rss_kb = peak_rss_kb()
-        init_ms, self._init_ms = self._init_ms, None  # the first invocation's, whoever writes it
-        if self.capture.streamed or log == b"\n":
-            # The platform recorded START ahead of the streamed output: it writes the rest.
-            # (A lone newline has no place in a record, which drops the output's last one;
-            # `invoke local` still shows it.)
-            frame = frames.encode_result(status, duration_ms, rss_kb, log, data)
-        else:
-            frame = self._with_record(request_id, status, duration_ms, rss_kb, init_ms, log, data)
-        self.sock.sendall(frame)
+        self.sock.sendall(frames.encode_result(status, duration_ms, peak_rss_kb(), log, data))
         return healthy
-
-    def _with_record(
-        self,
-        request_id: str,
-        status: int,
-        duration_ms: float,
-        rss_kb: int,
-        init_ms: float | None,
-        log: bytes,
-        data: bytes,
-    ) -> bytes:
-        """The RESULT frame carrying the invocation's whole log record, START to REPORT, as
-        the platform would write it (observe/report.py): made here, in the instance's own
-        process, it costs the platform's event loop nothing."""
-        error = None
-        if status == frames.RESULT_ERROR:
-            doc = json.loads(data)
-            error = error_block(
-                request_id, doc["errorType"], doc["errorMessage"], doc.get("stackTrace") or []
-            )
-        config = self.config
-        report = report_text(
-            request_id, duration_ms, config.memory_limit_in_mb, -(-rss_kb // 1024), init_ms
-        )
-        record = invocation_text(request_id, config.function_version, log.decode(), error, report)
-        # The output follows START's line in the record, its last newline included (the next
-        # line's separator), unless it is empty or only that newline.
-        offset, length = 0, 0
-        if log.removesuffix(b"\n"):
-            start = start_line(request_id, config.function_version)
-            offset, length = len(start.encode()) + 1, len(log)
-        # A lone surrogate (in an error message, say) becomes an escape, as in printed text.
-        encoded = record.encode("utf-8", "backslashreplace")
-        return frames.encode_result(status, duration_ms, rss_kb, encoded, data, (offset, length))
 
     def _call(
         self, handler: Handler, event_bytes: bytes, context: LambdaContext

@@ -11,11 +11,9 @@ stream LOG frames so that `unkai logs -t` sees output before the invocation ends
 Bodies:
   INVOKE      `!Q36sH` deadline (epoch ms), request id (ASCII), extra length; extra (JSON object:
               trace id, client context; may be empty), then the event bytes.
-  RESULT      `!BBdIIII` status (RESULT_OK / RESULT_ERROR), log kind, duration ms, max RSS
-              KiB, log length, output offset and length in the log; the log bytes, then the
-              payload bytes or the JSON error document. Log kind LOG_OUTPUT: the log is the
-              output not sent yet. LOG_RECORD: the log is the invocation's whole log record,
-              START to REPORT (observe/report.py), with its output at the offset.
+  RESULT      `!BdII` status (RESULT_OK / RESULT_ERROR), duration ms, max RSS KiB, log
+              length; the log bytes (the output not sent yet), then the payload bytes or the
+              JSON error document.
   LOG         raw log bytes of the running invocation.
   READY       `!d` init duration ms, then JSON: {"modules": [...], "log": "..."} with the
               modules the handler's import pulled in from outside the task root.
@@ -37,7 +35,7 @@ from typing import Any
 
 HEADER = struct.Struct("!IB")
 INVOKE_HEAD = struct.Struct("!Q36sH")
-RESULT_HEAD = struct.Struct("!BBdIIII")
+RESULT_HEAD = struct.Struct("!BdII")
 READY_HEAD = struct.Struct("!d")
 
 INVOKE = 1
@@ -51,9 +49,6 @@ EXITED = 12
 
 RESULT_OK = 0
 RESULT_ERROR = 1
-
-LOG_OUTPUT = 0
-LOG_RECORD = 1
 
 #: Lambda caps a synchronous payload at 6 MB each way; frames allow some headroom for logs.
 MAX_FRAME_BYTES = 64 * 1024 * 1024
@@ -82,34 +77,18 @@ def decode_invoke(body: bytes) -> tuple[str, int, bytes, bytes]:
 
 
 def encode_result(
-    status: int,
-    duration_ms: float,
-    max_rss_kb: int,
-    log: bytes,
-    data: bytes,
-    output_at: tuple[int, int] | None = None,
+    status: int, duration_ms: float, max_rss_kb: int, log: bytes, data: bytes
 ) -> bytes:
-    """`output_at` (offset, length) says `log` is the whole log record, its output there."""
-    if output_at is None:
-        kind, offset, length = LOG_OUTPUT, 0, len(log)
-    else:
-        kind, (offset, length) = LOG_RECORD, output_at
-    head = RESULT_HEAD.pack(status, kind, duration_ms, max_rss_kb, len(log), offset, length)
+    head = RESULT_HEAD.pack(status, duration_ms, max_rss_kb, len(log))
     return HEADER.pack(RESULT_HEAD.size + len(log) + len(data), RESULT) + head + log + data
 
 
-def decode_result(body: bytes) -> tuple[int, float, int, bytes, bytes, bytes]:
-    """Return (status, duration ms, max RSS KiB, output bytes, log record bytes or b"",
-    payload or error bytes)."""
-    status, kind, duration_ms, max_rss_kb, log_len, offset, length = RESULT_HEAD.unpack_from(body)
+def decode_result(body: bytes) -> tuple[int, float, int, bytes, bytes]:
+    """Return (status, duration ms, max RSS KiB, output bytes, payload or error bytes)."""
+    status, duration_ms, max_rss_kb, log_len = RESULT_HEAD.unpack_from(body)
     start = RESULT_HEAD.size
     end = start + log_len
-    if kind == LOG_RECORD:
-        record = body[start:end]
-        output = record[offset : offset + length] if length else b""
-    else:
-        record, output = b"", body[start:end]
-    return status, duration_ms, max_rss_kb, output, record, body[end:]
+    return status, duration_ms, max_rss_kb, body[start:end], body[end:]
 
 
 def encode_json(kind: int, obj: Any) -> bytes:

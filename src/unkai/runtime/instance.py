@@ -309,7 +309,7 @@ class Instance:
         )
 
     def _from_result(self, invocation: Invocation, body: bytes) -> InvocationResult:
-        status, duration_ms, max_rss_kb, output, record, data = frames.decode_result(body)
+        status, duration_ms, max_rss_kb, output, data = frames.decode_result(body)
         error: FunctionError | None = None
         payload: bytes | None = data
         if status == frames.RESULT_ERROR:
@@ -344,7 +344,6 @@ class Instance:
             init_duration_ms=None if self._init_reported else self._take_init(),
             executed_version=self.spec.version,
             log_text=output.decode("utf-8", "replace") if output else "",
-            log_record=record.decode("utf-8", "replace") if record else None,
         )
 
     def _failure(

@@ -27,20 +27,7 @@ def test_result_round_trips() -> None:
         12.5,
         40_000,
         b"log\n",
-        b"",
         b'{"e": 1}',
-    )
-
-
-def test_a_result_with_its_log_record_gives_the_record_and_the_output_in_it() -> None:
-    record = b"START x\nhi \xc3\xa9\nEND x\nREPORT x"
-    data = frames.encode_result(frames.RESULT_OK, 1.5, 9, record, b"1", (8, 5))
-    [(_, body)] = frames.FrameDecoder().feed(data)
-    assert frames.decode_result(body) == (frames.RESULT_OK, 1.5, 9, "hi é".encode(), record, b"1")
-    empty = frames.encode_result(frames.RESULT_OK, 1.5, 9, b"START x\nEND x", b"1", (0, 0))
-    assert frames.decode_result(frames.FrameDecoder().feed(empty)[0][1])[3:5] == (
-        b"",
-        b"START x\nEND x",
     )
 
 

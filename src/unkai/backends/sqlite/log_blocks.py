@@ -8,11 +8,16 @@ SQLite keeps only one small index row per block (logs.py).
 
 Layout (little-endian):
   groups   u32 count, then per group: u32 length + UTF-8 name
-  records  per record: i64 id, i64 timestamp_ms, u32 group index, u32 stream length,
-           u32 request id length (NO_REQUEST_ID: none), u32 message length, then the stream,
-           the request id and the message, UTF-8
-A message's lone surrogates (which UTF-8 cannot carry) are stored as backslash escapes, as
-printed output is, and a NUL as U+FFFD, as other undecodable output is (docs/runtime.md): a
+  records  per record: i64 id, i64 timestamp_ms, u8 kind, u32 group index, u32 stream
+           length, u32 request id length (NO_REQUEST_ID: none), u32 body length, then the
+           stream, the request id and the body
+  body     TEXT: the message, UTF-8. FACTS: an invocation's record in parts
+           (`InvocationFacts`): f64 duration ms, f64 init duration ms, u32 memory size MB,
+           u32 max memory used MB, u8 flags (HAS_VERSION, HAS_ERROR, HAS_INIT), u32 lengths of
+           the version, the output and the error block, then those three, UTF-8. Its text is
+           made when the block is read: nobody formats it per invocation.
+Text's lone surrogates (which UTF-8 cannot carry) are stored as backslash escapes, as printed
+output is, and a message's NUL as U+FFFD, as other undecodable output is (docs/runtime.md): a
 terminal or a C string would end the text there, END and REPORT included.
 """
 
@@ -22,14 +27,46 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 
 from unkai.backends.base import LogRecord
+from unkai.observe.report import InvocationFacts
 
 _COUNT = struct.Struct("<I")
-_RECORD = struct.Struct("<qqIIII")
+_RECORD = struct.Struct("<qqBIIII")
+_FACTS = struct.Struct("<ddIIBIII")
 NO_REQUEST_ID = 0xFFFFFFFF
+TEXT, FACTS = 0, 1
+HAS_VERSION, HAS_ERROR, HAS_INIT = 1, 2, 4
 
 
 class CorruptBlock(ValueError):
     """A block's bytes do not parse (a segment cut short by an OS crash, say)."""
+
+
+def _utf8(text: str) -> bytes:
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    return text.encode("utf-8", "backslashreplace")
+
+
+def _facts_body(facts: InvocationFacts) -> bytes:
+    version = b"" if facts.version is None else _utf8(facts.version)
+    output = _utf8(facts.output)
+    error = b"" if facts.error is None else _utf8(facts.error)
+    flags = (
+        (facts.version is not None) * HAS_VERSION
+        | (facts.error is not None) * HAS_ERROR
+        | (facts.init_duration_ms is not None) * HAS_INIT
+    )
+    head = _FACTS.pack(
+        facts.duration_ms,
+        facts.init_duration_ms or 0.0,
+        int(facts.memory_size_mb),
+        facts.max_memory_used_mb,
+        flags,
+        len(version),
+        len(output),
+        len(error),
+    )
+    return b"".join((head, version, output, error))
 
 
 def encode(records: Sequence[LogRecord], ids: Iterable[int]) -> bytes:
@@ -43,17 +80,19 @@ def encode(records: Sequence[LogRecord], ids: Iterable[int]) -> bytes:
         if index is None:
             index = groups[r.group] = len(groups)
         stream = r.stream.encode("utf-8", "backslashreplace")
-        text = r.message
-        if "\x00" in text:
-            text = text.replace("\x00", "\ufffd")
-        message = text.encode("utf-8", "backslashreplace")
+        if r.facts is None:
+            kind, body = TEXT, _utf8(r.message)
+        else:
+            kind, body = FACTS, _facts_body(r.facts)
         if r.request_id is None:
-            head = pack(record_id, r.timestamp_ms, index, len(stream), NO_REQUEST_ID, len(message))
-            parts += (head, stream, message)
+            head = pack(
+                record_id, r.timestamp_ms, kind, index, len(stream), NO_REQUEST_ID, len(body)
+            )
+            parts += (head, stream, body)
         else:
             rid = r.request_id.encode("utf-8", "backslashreplace")
-            head = pack(record_id, r.timestamp_ms, index, len(stream), len(rid), len(message))
-            parts += (head, stream, rid, message)
+            head = pack(record_id, r.timestamp_ms, kind, index, len(stream), len(rid), len(body))
+            parts += (head, stream, rid, body)
     names = [_COUNT.pack(len(groups))]
     for name in groups:
         raw = name.encode("utf-8", "backslashreplace")
@@ -62,7 +101,8 @@ def encode(records: Sequence[LogRecord], ids: Iterable[int]) -> bytes:
 
 
 def decode(data: bytes) -> Iterator[LogRecord]:
-    """The records of a block, in id order; raises CorruptBlock where the bytes do not parse."""
+    """The records of a block, in id order, an invocation's as its text; raises CorruptBlock
+    where the bytes do not parse."""
     try:
         yield from _decode(data)
     except (struct.error, IndexError, UnicodeDecodeError) as exc:
@@ -82,7 +122,7 @@ def _decode(data: bytes) -> Iterator[LogRecord]:
     step = _RECORD.size
     end = len(data)
     while pos < end:
-        record_id, ts, index, stream_len, rid_len, msg_len = unpack(data, pos)
+        record_id, ts, kind, index, stream_len, rid_len, body_len = unpack(data, pos)
         pos += step
         stream = data[pos : pos + stream_len].decode()
         pos += stream_len
@@ -90,11 +130,35 @@ def _decode(data: bytes) -> Iterator[LogRecord]:
         if rid_len != NO_REQUEST_ID:
             rid = data[pos : pos + rid_len].decode()
             pos += rid_len
-        message = data[pos : pos + msg_len].decode()
-        pos += msg_len
+        body = data[pos : pos + body_len]
+        pos += body_len
         if pos > end:
             raise CorruptBlock(f"record {record_id} runs past the end of its block")
+        message = _facts(body).text(rid or "") if kind == FACTS else body.decode()
         yield LogRecord(ts, groups[index], stream, message, rid, record_id)
+
+
+def _facts(body: bytes) -> InvocationFacts:
+    duration_ms, init_ms, memory, used, flags, version_len, output_len, error_len = (
+        _FACTS.unpack_from(body)
+    )
+    pos = _FACTS.size
+    version = body[pos : pos + version_len].decode()
+    pos += version_len
+    output = body[pos : pos + output_len].decode()
+    pos += output_len
+    error = body[pos : pos + error_len].decode()
+    if pos + error_len != len(body):
+        raise CorruptBlock("an invocation's parts do not fill its record")
+    return InvocationFacts(
+        version if flags & HAS_VERSION else None,
+        output,
+        error if flags & HAS_ERROR else None,
+        duration_ms,
+        memory,
+        used,
+        init_ms if flags & HAS_INIT else None,
+    )
 
 
 def request_ids_text(records: Sequence[LogRecord]) -> str:

@@ -86,10 +86,9 @@ def query(conn: sqlite3.Connection, files: LogFiles, q: LogQuery) -> list[LogRec
     sql, args = _block_select(conn, q)
     if sql is None:
         return []
-    needle = None if q.contains is None else q.contains.encode("utf-8", "backslashreplace")
     found: list[LogRecord] = []
     for key, segment, position, length, crc in conn.execute(sql, args):
-        records = _read_block(files, key, segment, position, length, crc, needle)
+        records = _read_block(files, key, segment, position, length, crc)
         if q.newest:
             records.reverse()
         for record in records:
@@ -149,17 +148,14 @@ def _read_block(
     position: int,
     length: int,
     crc: int,
-    needle: bytes | None = None,
 ) -> list[LogRecord]:
-    """A block's records; none when it was purged meanwhile, cannot be read back whole (a
-    warning says so), or does not contain `needle` at all."""
+    """A block's records; none when it was purged meanwhile or cannot be read back whole (a
+    warning says so)."""
     data = files.read(segment, position, length)
     if data is None:
         return []
     if len(data) != length or zlib.crc32(data) != crc:
         log.warning("log block %d in segment %d does not read back whole; skipped", key, segment)
-        return []
-    if needle is not None and needle not in data:
         return []
     try:
         return list(log_blocks.decode(data))
