@@ -41,7 +41,7 @@ from unkai.gateway.throttle import Throttles
 from unkai.gateway.websocket import WebSocketApi, WsRoute
 from unkai.invoke.invoker import Invoker
 from unkai.invoke.models import InvocationResult
-from unkai.invoke.request_ids import new_request_id
+from unkai.invoke.request_ids import new_gateway_request_id
 from unkai.observe.logs import LogService
 
 log = logging.getLogger("unkai.gateway")
@@ -339,7 +339,7 @@ class GatewayApp:
         route = match.target
         if route.needs_admission and self._refused(stage, route, request, connection):
             return
-        request_id = new_request_id()
+        request_id = new_gateway_request_id()
         event = self._event(stage, request, match, request_id, authorizer)
         header = (b"apigw-requestid", request_id.encode())
         target = route.invoke_target

@@ -10,6 +10,7 @@ id, which cost ~10 us on a loaded VM).
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 
@@ -25,8 +26,8 @@ _prefix = ""
 
 
 def new_request_id() -> str:
-    """Two per HTTP request (API Gateway's and Lambda's), so it is kept to slicing: the hex
-    text is made once per batch and the time prefix once per millisecond."""
+    """One per invocation, so it is kept to slicing: the hex text is made once per batch and
+    the time prefix once per millisecond."""
     global _hex, _offset, _ms, _prefix
     if _offset >= len(_hex):
         _hex = os.urandom(10 * _BATCH).hex()
@@ -40,3 +41,21 @@ def new_request_id() -> str:
         _prefix = f"{stamp[:8]}-{stamp[8:]}-7"
     # version nibble 7; variant bits 10 (one of 8, 9, a, b)
     return f"{_prefix}{rand[:3]}-{_VARIANT[rand[3]]}{rand[4:7]}-{rand[7:19]}"
+
+
+#: Random base64 text for gateway request ids, made once per batch.
+_b64 = ""
+_b64_offset = 0
+
+
+def new_gateway_request_id() -> str:
+    """An HTTP API's request id (`requestContext.requestId`, `apigw-requestid`): 15 base64
+    characters and "=", as API Gateway's look ("JKJaXmPLvHcESHA="), 90 random bits. One per
+    HTTP request, so it is a slice of random text made once per batch."""
+    global _b64, _b64_offset
+    if _b64_offset >= len(_b64):
+        _b64 = base64.b64encode(os.urandom(12 * _BATCH), b"-_").decode()
+        _b64_offset = 0
+    start = _b64_offset
+    _b64_offset += 16
+    return _b64[start : start + 15] + "="
