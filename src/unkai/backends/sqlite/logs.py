@@ -25,9 +25,12 @@ from unkai.backends.sqlite.log_files import LogFiles
 
 log = logging.getLogger(__name__)
 
-#: Records per block: a query that wants one record of a block reads the whole block, so
-#: blocks stay small (a few hundred KB), and an append of more is written as several.
-BLOCK_RECORDS = 1024
+#: Records per block; an append of more is written as several. Small, because the writer
+#: thread holds the GIL while it encodes a block, and the event loop waits that long: about
+#: 0.2 ms for 256 records (1024 put 0.4-0.7 ms more on the loop's p99 lag, and about 0.5 ms
+#: on `GET /hello`'s p99, docs/benchmarks.md session 8). A query that wants one record of a
+#: block also reads the whole block.
+BLOCK_RECORDS = 256
 #: Blocks purged (deleted or rewritten) per transaction: other writes queued behind a purge of
 #: millions of records wait milliseconds, not seconds.
 PURGE_CHUNK_BLOCKS = 64

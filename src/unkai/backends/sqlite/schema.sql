@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS documents (
 ) WITHOUT ROWID;
 
 -- log_blocks: the LogStore's index. The records are in segment files beside the database
--- (log_files.py, log_blocks.py), one block per append of up to 1024 records; here is one row per
+-- (log_files.py, log_blocks.py), one block per append of up to 256 records; here is one row per
 -- block, written once and never again (a purge may rewrite a block's survivors elsewhere).
 -- `last_id` is the id of the block's last record when it was written. AUTOINCREMENT keeps it
 -- growing for the life of the file, even after a purge deletes the newest blocks: the next
