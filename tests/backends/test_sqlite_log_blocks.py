@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from unkai.backends.base import LogQuery, LogRecord
+from unkai.backends.sqlite import logs
 from unkai.backends.sqlite.backend import SqliteBackend
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +41,7 @@ def records(count: int, *, ts: int = 0, group: str = A) -> list[LogRecord]:
     ]
 
 
-async def test_appends_fill_segments_in_turn_and_a_purge_deletes_the_unused_ones(
+async def test_appends_fill_segments_in_turn_and_purges_delete_the_unused_ones(
     small_segments: SqliteBackend,
 ) -> None:
     # Given ten appends of 40 records (about 10 KB each) into 4 KB segments
@@ -48,14 +49,63 @@ async def test_appends_fill_segments_in_turn_and_a_purge_deletes_the_unused_ones
         await small_segments.append_logs(records(40, ts=n * 100))
     files = small_segments.log_files
     assert len(files.segments()) == 10
-    # When the first half is past retention
+    # When the first half is past retention: the purge deletes their records at once
     assert await small_segments.purge_logs(before_ms=500) == 200
-    # Then their segments are gone, the rest still reads back whole
-    assert len(files.segments()) == 5
     left = await small_segments.query_logs(LogQuery(limit=1000))
     assert [r.timestamp_ms for r in left] == [
         t for n in range(5, 10) for t in range(n * 100, n * 100 + 40)
     ]
+    # And their segments at the next purge (a query may still read the ones this one emptied)
+    assert len(files.segments()) == 10
+    assert await small_segments.purge_logs(before_ms=500) == 0
+    assert len(files.segments()) == 5
+    assert await small_segments.query_logs(LogQuery(limit=1000)) == left
+
+
+async def test_a_query_reading_across_a_purge_still_finds_the_records_it_kept(
+    tmp_path: Path,
+) -> None:
+    # Given a block straddling the cutoff in segment 1, and a newer block in segment 2
+    backend = SqliteBackend(tmp_path / "unkai.db", log_segment_bytes=1000)
+    await backend.open()
+    try:
+        await backend.append_logs(records(10, ts=0))
+        await backend.append_logs(records(1, ts=100))
+        assert backend.log_files.segments() == [1, 2]
+        # When a query's read snapshot began before a purge that rewrites that block
+        reader = sqlite3.connect(tmp_path / "unkai.db", isolation_level=None)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM log_blocks").fetchone()
+        assert await backend.purge_logs(before_ms=5) == 5
+        got = logs.query(reader, backend.log_files, LogQuery())
+        reader.execute("COMMIT")
+        reader.close()
+        # Then it still reads every record of its snapshot, the rewritten ones included
+        assert [r.timestamp_ms for r in got] == [*range(10), 100]
+        fresh = await backend.query_logs(LogQuery())
+        assert [r.timestamp_ms for r in fresh] == [5, 6, 7, 8, 9, 100]
+    finally:
+        await backend.close()
+
+
+async def test_two_processes_on_one_file_keep_each_other_s_records(tmp_path: Path) -> None:
+    # Two backends on one database stand for two processes (each has its own segment files'
+    # state); SQLite lets both write, one at a time
+    first = SqliteBackend(tmp_path / "unkai.db", log_segment_bytes=600)
+    second = SqliteBackend(tmp_path / "unkai.db", log_segment_bytes=600)
+    await first.open()
+    await second.open()
+    try:
+        for n in range(6):
+            await (first if n % 2 else second).append_logs(records(2, ts=n * 10))
+        got = await first.query_logs(LogQuery())
+        assert [r.timestamp_ms for r in got] == [n * 10 + i for n in range(6) for i in range(2)]
+        assert [r.message for r in got] == [
+            r.message for n in range(6) for r in records(2, ts=n * 10)
+        ]
+    finally:
+        await first.close()
+        await second.close()
 
 
 async def test_a_block_straddling_the_cutoff_keeps_its_newer_records_and_their_ids(
@@ -149,3 +199,17 @@ async def test_records_of_layout_1_move_into_blocks_with_their_ids(tmp_path: Pat
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "logs" not in tables and "log_blocks" in tables
+
+
+async def test_a_lone_surrogate_in_a_group_or_request_id_fails_no_append(
+    small_segments: SqliteBackend,
+) -> None:
+    odd = [
+        LogRecord(1, "/unkai/dev/\udcff", "s", "odd group"),
+        LogRecord(2, A, "s", "x", "r\udcff"),
+    ]
+    await small_segments.append_logs(odd)
+    await small_segments.append_logs(records(1, ts=3))
+    got = await small_segments.query_logs(LogQuery())
+    assert [r.message for r in got] == ["odd group", "x", records(1, ts=3)[0].message]
+    assert got[0].group == "/unkai/dev/\\udcff" and got[1].request_id == "r\\udcff"

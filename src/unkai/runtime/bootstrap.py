@@ -400,6 +400,8 @@ _ENCODE = json.JSONEncoder.encode
 _ITERENCODE = json.JSONEncoder.iterencode
 _MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
 _ENCODE_STRING = json.encoder.encode_basestring_ascii
+_DUMPS_DEFAULTS = dict(json.dumps.__kwdefaults__ or {})
+_SEPARATORS = (json.JSONEncoder.item_separator, json.JSONEncoder.key_separator)
 
 
 class _NotNative(Exception):
@@ -419,6 +421,8 @@ def _json_untouched() -> bool:
         and getattr(json.encoder, "c_make_encoder", None) is _MAKE_ENCODER
         and json.encoder.encode_basestring_ascii is _ENCODE_STRING
         and vars(_DEFAULT_ENCODER) == _DEFAULT_SETTINGS
+        and json.dumps.__kwdefaults__ == _DUMPS_DEFAULTS
+        and (json.JSONEncoder.item_separator, json.JSONEncoder.key_separator) == _SEPARATORS
     )
 
 
@@ -433,7 +437,8 @@ def dump_result(value: Any) -> str:
     patches are then exactly json.dumps's."""
     if _MAKE_ENCODER is None or not _json_untouched():
         return json.dumps(value)
-    encode = _MAKE_ENCODER({}, _not_native, _ENCODE_STRING, None, ": ", ", ", False, False, True)
+    item, key = _SEPARATORS
+    encode = _MAKE_ENCODER({}, _not_native, _ENCODE_STRING, None, key, item, False, False, True)
     try:
         return "".join(encode(value, 0))
     except _NotNative:

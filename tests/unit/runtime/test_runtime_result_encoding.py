@@ -48,13 +48,24 @@ def test_errors_are_json_dumps_errors() -> None:
 
 @pytest.fixture
 def restore_json() -> Iterator[None]:
-    saved = (json.dumps, json.JSONEncoder.default, dict(vars(json._default_encoder)))  # type: ignore[attr-defined]
+    encoder = json._default_encoder  # type: ignore[attr-defined]
+    saved = (
+        json.dumps,
+        dict(json.dumps.__kwdefaults__ or {}),
+        json.JSONEncoder.default,
+        json.JSONEncoder.item_separator,
+        json.JSONEncoder.key_separator,
+        dict(vars(encoder)),
+    )
     try:
         yield
     finally:
-        json.dumps, json.JSONEncoder.default = saved[0], saved[1]  # type: ignore[method-assign]
-        vars(json._default_encoder).clear()  # type: ignore[attr-defined]
-        vars(json._default_encoder).update(saved[2])  # type: ignore[attr-defined]
+        json.dumps = saved[0]  # type: ignore[assignment]
+        json.dumps.__kwdefaults__ = saved[1]
+        json.JSONEncoder.default = saved[2]  # type: ignore[method-assign]
+        json.JSONEncoder.item_separator, json.JSONEncoder.key_separator = saved[3], saved[4]
+        vars(encoder).clear()
+        vars(encoder).update(saved[5])
 
 
 def test_a_handler_s_default_encoder_patch_is_used(restore_json: None) -> None:
@@ -77,3 +88,17 @@ def test_a_replaced_dumps_or_changed_default_settings_are_used(restore_json: Non
 def test_changed_settings_of_the_default_encoder_are_used(restore_json: None) -> None:
     json._default_encoder.ensure_ascii = False  # type: ignore[attr-defined]
     assert dump_result({"a": "é"}) == '{"a": "é"}'
+
+
+def test_changed_defaults_of_dumps_are_used(restore_json: None) -> None:
+    assert json.dumps.__kwdefaults__ is not None
+    json.dumps.__kwdefaults__["sort_keys"] = True
+    json.dumps.__kwdefaults__["ensure_ascii"] = False
+    value = {"b": "é", "a": 1}
+    assert dump_result(value) == '{"a": 1, "b": "é"}' == json.dumps(value)
+
+
+def test_changed_separators_of_the_encoder_class_are_used(restore_json: None) -> None:
+    json.JSONEncoder.item_separator, json.JSONEncoder.key_separator = ",", ":"
+    value = {"a": [1, 2]}
+    assert dump_result(value) == '{"a":[1,2]}' == json.dumps(value)

@@ -164,11 +164,17 @@ def _facts(body: bytes) -> InvocationFacts:
 def request_ids_text(records: Sequence[LogRecord]) -> str:
     """The block's request ids as the index keeps them: each between newlines, so that
     `instr(request_ids, '\\n' || id || '\\n')` finds exactly one id."""
-    ids = {r.request_id for r in records if r.request_id is not None}
+    ids = {storable_text(r.request_id) for r in records if r.request_id is not None}
     return "\n" + "\n".join(ids) + "\n" if ids else ""
 
 
 def groups_text(records: Sequence[LogRecord]) -> str:
     """The block's groups, each after a newline (and the last before one): a group prefix
     matches with `instr(groups, '\\n' || prefix)`."""
-    return "\n" + "\n".join(dict.fromkeys(r.group for r in records)) + "\n"
+    return "\n" + "\n".join(dict.fromkeys(storable_text(r.group) for r in records)) + "\n"
+
+
+def storable_text(value: str) -> str:
+    """`value` as SQLite can bind it: a lone surrogate (which UTF-8 cannot carry) escaped, as
+    the block stores it, so that one odd name cannot fail every append after it."""
+    return value if value.isascii() else value.encode("utf-8", "backslashreplace").decode()

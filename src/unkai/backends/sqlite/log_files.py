@@ -7,32 +7,53 @@ row that points at it is committed, so a reader never finds a row without its by
 without a row (a crash between the two, or a failed commit) are never read, and go with their
 segment.
 
-Durability is the database's: the bytes are in the OS's cache when `write` returns, so they
-survive `kill -9` of the platform; an OS crash may lose the newest blocks as it may lose the
-WAL's newest commits (synchronous=NORMAL). A block that no longer reads back whole is skipped
-by queries with a warning (logs.py), never returned cut.
+Appends run inside the writer's transaction, so they hold SQLite's write lock: a second
+process on the same database (which SQLite allows) appends only while this one does not, and
+each takes its offset from the file's real end. A segment is deleted only once no block uses
+it, it is older than the newest used one (another process may be filling a newer one), and it
+was already unused at the previous purge: a query reads the index rows of its snapshot, which
+may still name a segment the purge just emptied.
+
+Durability: the bytes are in the OS's cache when `write` returns, so they survive `kill -9` of
+the platform. The active segment is fdatasync'ed at most once per `sync_interval_s` (and when
+it is left for the next), so an OS crash may lose about the last second of records, as it may
+lose the WAL's newest commits (synchronous=NORMAL). A block that no longer reads back whole
+(its row survived, its bytes did not) is skipped by queries with a warning (logs.py), never
+returned cut.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 SEGMENT_BYTES = 64 * 1024 * 1024
+SYNC_INTERVAL_S = 1.0
 _SUFFIX = ".log"
 
 
 class LogFiles:
     """Appends (one thread at a time: the writer's) and reads (any thread) of segments."""
 
-    def __init__(self, directory: Path, *, segment_bytes: int = SEGMENT_BYTES) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        segment_bytes: int = SEGMENT_BYTES,
+        sync_interval_s: float = SYNC_INTERVAL_S,
+    ) -> None:
         self.directory = directory
         self._segment_bytes = segment_bytes
+        self._sync_interval_s = sync_interval_s
         self._fd = -1
         self._segment = 0
         self._size = 0
+        self._synced_at = 0.0
+        #: Segments no block used at the previous `drop_unused`.
+        self._unused: set[int] = set()
 
     def open(self) -> None:
         """Create the directory if needed and continue the newest segment."""
@@ -41,26 +62,29 @@ class LogFiles:
 
     def close(self) -> None:
         if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.fdatasync(self._fd)
             os.close(self._fd)
             self._fd = -1
 
     def append(self, data: bytes) -> tuple[int, int]:
-        """Write `data` at the end of the newest segment; returns (segment, offset)."""
+        """Write `data` at the end of the newest segment; returns (segment, offset). Call
+        with SQLite's write lock held (in a writer job)."""
         if self._size >= self._segment_bytes:
             self._open_segment(self._segment + 1)
-        offset = self._size
-        try:
-            written = os.write(self._fd, data)
-        except OSError:
-            self._size = os.fstat(self._fd).st_size  # a partial write moved the end
-            raise
-        self._size += written
+        offset = os.fstat(self._fd).st_size  # another process may have appended since
+        written = os.write(self._fd, data)
+        self._size = offset + written
         if written != len(data):  # a full disk: the caller's commit fails, the block is retried
             raise OSError(f"short write to log segment {self._segment}: {written} of {len(data)}")
+        now = time.monotonic()
+        if now - self._synced_at >= self._sync_interval_s:
+            os.fdatasync(self._fd)
+            self._synced_at = now
         return self._segment, offset
 
     def read(self, segment: int, offset: int, length: int) -> bytes | None:
-        """A block's bytes, or None when its segment is gone (purged meanwhile)."""
+        """A block's bytes, or None when its segment is gone."""
         try:
             fd = os.open(self._path(segment), os.O_RDONLY)
         except FileNotFoundError:
@@ -79,14 +103,17 @@ class LogFiles:
         return sorted(numbers)
 
     def drop_unused(self, used: Iterable[int]) -> int:
-        """Delete the segments no block uses, except the newest; returns how many went."""
-        keep = set(used) | {self._segment}
+        """Delete the segments no block uses that were unused at the previous call too (see
+        the module docstring); returns how many went."""
+        used = set(used)
+        newest = max(used | {self._segment})
+        unused = {n for n in self.segments() if n not in used and n < newest}
         dropped = 0
-        for number in self.segments():
-            if number not in keep:
-                with contextlib.suppress(FileNotFoundError):
-                    self._path(number).unlink()
-                    dropped += 1
+        for number in sorted(unused & self._unused):
+            with contextlib.suppress(FileNotFoundError):
+                self._path(number).unlink()
+                dropped += 1
+        self._unused = unused - self._unused
         return dropped
 
     def _open_segment(self, number: int) -> None:

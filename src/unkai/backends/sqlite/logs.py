@@ -81,7 +81,8 @@ def _write_block(
             log_blocks.request_ids_text(records),
         ),
     )
-    conn.executemany(_INSERT_GROUP, [(group, key) for group in {r.group for r in records}])
+    groups = {log_blocks.storable_text(r.group) for r in records}
+    conn.executemany(_INSERT_GROUP, [(group, key) for group in groups])
 
 
 def query(conn: sqlite3.Connection, files: LogFiles, q: LogQuery) -> list[LogRecord]:
@@ -152,10 +153,10 @@ def _read_block(
     length: int,
     crc: int,
 ) -> list[LogRecord]:
-    """A block's records; none when it was purged meanwhile or cannot be read back whole (a
-    warning says so)."""
+    """A block's records; none, with a warning, when it cannot be read back whole."""
     data = files.read(segment, position, length)
     if data is None:
+        log.warning("log block %d: its segment %d is gone; skipped", key, segment)
         return []
     if len(data) != length or zlib.crc32(data) != crc:
         log.warning("log block %d in segment %d does not read back whole; skipped", key, segment)
