@@ -20,11 +20,6 @@ A, B = "/unkai/dev/a", "/unkai/dev/b"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def small_segments(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
     backend = SqliteBackend(tmp_path / "unkai.db", log_segment_bytes=4096)
     await backend.open()

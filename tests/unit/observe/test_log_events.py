@@ -3,9 +3,6 @@ backward from gaps, splitting records, skipping other groups, across many store 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
 from unkai.backends.sqlite.backend import SqliteBackend
@@ -25,13 +22,8 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-async def logs(tmp_path: Path) -> AsyncIterator[LogService]:
-    backend = SqliteBackend(tmp_path / "unkai.db")
-    await backend.open()
-    try:
-        yield LogService(backend)
-    finally:
-        await backend.close()
+def logs(sqlite_backend: SqliteBackend) -> LogService:
+    return LogService(sqlite_backend)
 
 
 def record(logs: LogService, function: str, stream: str, ts: int, *lines: str) -> None:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 
@@ -51,16 +50,6 @@ class CountingStore:
         return await self.inner.purge_logs(before_ms)
 
 
-@pytest.fixture
-async def backend(tmp_path: Path) -> AsyncIterator[SqliteBackend]:
-    opened = SqliteBackend(tmp_path / "unkai.db")
-    await opened.open()
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
 def invocation(rid: str = "r1", **changes: object) -> InvocationResult:
     result = InvocationResult(
         request_id=rid,
@@ -76,11 +65,11 @@ def invocation(rid: str = "r1", **changes: object) -> InvocationResult:
     return result
 
 
-async def wait_for_records(backend: SqliteBackend, count: int) -> list[LogRecord]:
+async def wait_for_records(sqlite_backend: SqliteBackend, count: int) -> list[LogRecord]:
     """Poll the store (not the service, whose reads flush) until `count` records are in."""
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        records = await backend.query_logs(LogQuery(limit=100_000))
+        records = await sqlite_backend.query_logs(LogQuery(limit=100_000))
         if len(records) >= count:
             return records
         await asyncio.sleep(0.005)
@@ -92,16 +81,16 @@ def test_group_names() -> None:
     assert lambda_log_group_name("hello") == "/aws/lambda/hello"
 
 
-async def test_invocation_is_start_output_end_report(backend: SqliteBackend) -> None:
+async def test_invocation_is_start_output_end_report(sqlite_backend: SqliteBackend) -> None:
     # Given a service with a fixed clock
-    service = LogService(backend, clock_ms=Clock())
+    service = LogService(sqlite_backend, clock_ms=Clock())
     # When a cold, successful invocation is recorded and flushed
     result = invocation(init_duration_ms=80.0)
     service.record_invocation(stage="dev", function="f", stream="st", result=result, version="3")
     await service.flush()
     # Then the store holds one record with Lambda's lines in order, tagged with the group,
     # stream and request, stamped with the start time
-    records = await backend.query_logs(LogQuery())
+    records = await sqlite_backend.query_logs(LogQuery())
     assert [r.message.split("\n") for r in records] == [
         [
             "START RequestId: r1 Version: 3",
@@ -116,14 +105,14 @@ async def test_invocation_is_start_output_end_report(backend: SqliteBackend) -> 
     assert [r.timestamp_ms for r in records] == [NOW_MS - 12]
 
 
-async def test_version_defaults_to_the_executed_version(backend: SqliteBackend) -> None:
+async def test_version_defaults_to_the_executed_version(sqlite_backend: SqliteBackend) -> None:
     # Given a service
-    service = LogService(backend)
+    service = LogService(sqlite_backend)
     # When an invocation without output is recorded with no version
     service.record_invocation(stage="dev", function="f", stream="s", result=invocation(log_text=""))
     await service.flush()
     # Then START names the executed version and END follows it directly
-    records = await backend.query_logs(LogQuery())
+    records = await sqlite_backend.query_logs(LogQuery())
     assert len(records) == 1
     assert records[0].message.split("\n")[:2] == [
         "START RequestId: r1 Version: $LATEST",
@@ -131,9 +120,9 @@ async def test_version_defaults_to_the_executed_version(backend: SqliteBackend) 
     ]
 
 
-async def test_errors_come_between_the_output_and_end(backend: SqliteBackend) -> None:
+async def test_errors_come_between_the_output_and_end(sqlite_backend: SqliteBackend) -> None:
     # Given a failed and a timed-out invocation
-    service = LogService(backend, clock_ms=Clock())
+    service = LogService(sqlite_backend, clock_ms=Clock())
     failed = invocation("r1", error=FunctionError("ValueError", "boom", ["  File x\n"]))
     timed_out = invocation(
         "r2",
@@ -146,7 +135,7 @@ async def test_errors_come_between_the_output_and_end(backend: SqliteBackend) ->
     service.record_invocation(stage="dev", function="f", stream="s", result=timed_out)
     await service.flush()
     # Then each record's error block sits between its output and its END line
-    records = await backend.query_logs(LogQuery())
+    records = await sqlite_backend.query_logs(LogQuery())
     assert [r.request_id for r in records] == ["r1", "r2"]
     r1_lines, r2_lines = (r.message.split("\n") for r in records)
     assert r1_lines[:7] == [
@@ -168,10 +157,10 @@ async def test_errors_come_between_the_output_and_end(backend: SqliteBackend) ->
 
 
 async def test_records_are_committed_within_flush_ms_in_one_append(
-    backend: SqliteBackend,
+    sqlite_backend: SqliteBackend,
 ) -> None:
     # Given a started service flushing every 20 ms
-    store = CountingStore(backend)
+    store = CountingStore(sqlite_backend)
     service = LogService(store, flush_ms=20)
     await service.start()
     try:
@@ -181,7 +170,7 @@ async def test_records_are_committed_within_flush_ms_in_one_append(
                 stage="dev", function="f", stream="s", result=invocation(f"r{i}")
             )
         # Then the flusher alone commits them, one record each, in one append and in order
-        records = await wait_for_records(backend, 1000)
+        records = await wait_for_records(sqlite_backend, 1000)
         assert store.append_calls == 1
         assert [r.request_id for r in records] == [f"r{i}" for i in range(1000)]
         assert [r.id for r in records] == sorted(r.id for r in records)
@@ -189,9 +178,9 @@ async def test_records_are_committed_within_flush_ms_in_one_append(
         await service.close()
 
 
-async def test_a_failed_flush_keeps_the_records_and_retries(backend: SqliteBackend) -> None:
+async def test_a_failed_flush_keeps_the_records_and_retries(sqlite_backend: SqliteBackend) -> None:
     # Given a store whose first two appends fail
-    store = CountingStore(backend, fail_appends=2)
+    store = CountingStore(sqlite_backend, fail_appends=2)
     service = LogService(store, flush_ms=5)
     await service.start()
     try:
@@ -201,31 +190,33 @@ async def test_a_failed_flush_keeps_the_records_and_retries(backend: SqliteBacke
             await asyncio.sleep(0.001)
         service.record_text(stage="dev", function="f", stream="s", message="second")
         # Then all of them arrive, once each and in order
-        records = await wait_for_records(backend, 2)
+        records = await wait_for_records(sqlite_backend, 2)
         assert [r.message for r in records] == ["first", "second"]
         assert store.append_calls >= 3
     finally:
         await service.close()
-    assert len(await backend.query_logs(LogQuery())) == 2
+    assert len(await sqlite_backend.query_logs(LogQuery())) == 2
 
 
-async def test_close_flushes_everything(backend: SqliteBackend) -> None:
+async def test_close_flushes_everything(sqlite_backend: SqliteBackend) -> None:
     # Given a started service that would not flush on its own for 10 s
-    service = LogService(backend, flush_ms=10_000)
+    service = LogService(sqlite_backend, flush_ms=10_000)
     await service.start()
     service.record_invocation(stage="dev", function="f", stream="s", result=invocation())
     # When it is closed (twice: close is idempotent)
     await service.close()
     await service.close()
     # Then the whole invocation is stored, once
-    records = await backend.query_logs(LogQuery())
+    records = await sqlite_backend.query_logs(LogQuery())
     assert [r.request_id for r in records] == ["r1"]
     assert records[0].message.startswith("START RequestId: r1 ")
     assert records[0].message.split("\n")[-1].startswith("REPORT RequestId: r1\t")
 
 
-async def test_full_buffer_refuses_new_records_and_counts_them(backend: SqliteBackend) -> None:
-    store = CountingStore(backend, fail_appends=1)
+async def test_full_buffer_refuses_new_records_and_counts_them(
+    sqlite_backend: SqliteBackend,
+) -> None:
+    store = CountingStore(sqlite_backend, fail_appends=1)
     service = LogService(store, max_buffered_records=3)
     for i in range(5):
         service.record_text(stage="dev", function="f", stream="s", message=f"m{i}")
@@ -233,13 +224,13 @@ async def test_full_buffer_refuses_new_records_and_counts_them(backend: SqliteBa
         await service.flush()
     assert service.dropped_records == 2
     await service.flush()
-    assert [r.message for r in await backend.query_logs(LogQuery())] == ["m0", "m1", "m2"]
+    assert [r.message for r in await sqlite_backend.query_logs(LogQuery())] == ["m0", "m1", "m2"]
 
 
-async def test_query_sees_its_own_writes_and_filters(backend: SqliteBackend) -> None:
+async def test_query_sees_its_own_writes_and_filters(sqlite_backend: SqliteBackend) -> None:
     # Given invocations of two functions in two stages, not yet flushed
     clock = Clock()
-    service = LogService(backend, flush_ms=10_000, clock_ms=clock)
+    service = LogService(sqlite_backend, flush_ms=10_000, clock_ms=clock)
     for stage, function, rid in [("dev", "a", "r1"), ("dev", "b", "r2"), ("prod", "a", "r3")]:
         service.record_invocation(
             stage=stage, function=function, stream="s", result=invocation(rid)
@@ -270,11 +261,11 @@ async def test_query_sees_its_own_writes_and_filters(backend: SqliteBackend) -> 
 
 
 async def test_contains_keeps_only_the_matching_lines_of_each_record(
-    backend: SqliteBackend,
+    sqlite_backend: SqliteBackend,
 ) -> None:
     # Given an invocation whose output matches on two of its lines, one that does not match,
     # and a platform line that does
-    service = LogService(backend, clock_ms=Clock())
+    service = LogService(sqlite_backend, clock_ms=Clock())
     service.record_invocation(
         stage="dev",
         function="f",
@@ -315,10 +306,10 @@ async def test_contains_keeps_only_the_matching_lines_of_each_record(
 
 
 async def test_tail_yields_only_new_records_as_they_are_committed(
-    backend: SqliteBackend,
+    sqlite_backend: SqliteBackend,
 ) -> None:
     # Given a service with old records and a tail started after them
-    service = LogService(backend, flush_ms=5)
+    service = LogService(sqlite_backend, flush_ms=5)
     await service.start()
     service.record_text(stage="dev", function="f", stream="s", message="old")
     await service.flush()
@@ -339,8 +330,8 @@ async def test_tail_yields_only_new_records_as_they_are_committed(
         await service.close()
 
 
-async def test_tail_from_a_cursor_replays_what_follows_it(backend: SqliteBackend) -> None:
-    service = LogService(backend)
+async def test_tail_from_a_cursor_replays_what_follows_it(sqlite_backend: SqliteBackend) -> None:
+    service = LogService(sqlite_backend)
     for i in range(3):
         service.record_text(stage="dev", function="f", stream="s", message=f"m{i}")
     await service.flush()
@@ -352,9 +343,11 @@ async def test_tail_from_a_cursor_replays_what_follows_it(backend: SqliteBackend
         await tail.aclose()
 
 
-async def test_purge_removes_records_older_than_the_retention(backend: SqliteBackend) -> None:
+async def test_purge_removes_records_older_than_the_retention(
+    sqlite_backend: SqliteBackend,
+) -> None:
     clock = Clock()
-    service = LogService(backend, retention_hours=1, clock_ms=clock)
+    service = LogService(sqlite_backend, retention_hours=1, clock_ms=clock)
     service.record_text(stage="dev", function="f", stream="s", message="old")
     clock.now_ms += 30 * 60_000
     service.record_text(stage="dev", function="f", stream="s", message="recent")
@@ -365,22 +358,24 @@ async def test_purge_removes_records_older_than_the_retention(backend: SqliteBac
 
 
 async def test_stream_output_decodes_utf8_and_replaces_invalid_bytes(
-    backend: SqliteBackend,
+    sqlite_backend: SqliteBackend,
 ) -> None:
-    service = LogService(backend)
+    service = LogService(sqlite_backend)
     service.record_stream_output(
         stage="dev", function="f", stream="s", request_id="r9", data="é ok\n".encode() + b"\xff"
     )
     service.record_text(stage="dev", function="f", stream="s", message="\n")  # empty: skipped
     await service.flush()
-    records = await backend.query_logs(LogQuery())
+    records = await sqlite_backend.query_logs(LogQuery())
     assert [(r.message, r.request_id) for r in records] == [("é ok\n\ufffd", "r9")]
 
 
-async def test_streamed_output_comes_after_start_in_whole_lines(backend: SqliteBackend) -> None:
+async def test_streamed_output_comes_after_start_in_whole_lines(
+    sqlite_backend: SqliteBackend,
+) -> None:
     # Given a long invocation that streams its output in sends that split lines
     clock = Clock()
-    service = LogService(backend, clock_ms=clock)
+    service = LogService(sqlite_backend, clock_ms=clock)
     common = {"stage": "dev", "function": "f", "stream": "st", "request_id": "r9"}
     started = NOW_MS - 3000
     service.record_output(**common, version="2", started_ms=started, text="started 1\nfinis")
@@ -393,7 +388,7 @@ async def test_streamed_output_comes_after_start_in_whole_lines(backend: SqliteB
     service.record_invocation(stage="dev", function="f", stream="st", result=result, version="2")
     await service.flush()
     # Then START comes first (at the start), each line whole, and END and REPORT last
-    records = await backend.query_logs(LogQuery())
+    records = await sqlite_backend.query_logs(LogQuery())
     assert [r.message for r in records] == [
         "START RequestId: r9 Version: 2",
         "started 1",
@@ -406,5 +401,5 @@ async def test_streamed_output_comes_after_start_in_whole_lines(backend: SqliteB
     # And a later invocation that streams nothing is one record again, with its START
     service.record_invocation(stage="dev", function="f", stream="st", result=invocation("r10"))
     await service.flush()
-    last = (await backend.query_logs(LogQuery()))[-1]
+    last = (await sqlite_backend.query_logs(LogQuery()))[-1]
     assert last.message.startswith("START RequestId: r10 ")
