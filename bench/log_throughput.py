@@ -90,7 +90,7 @@ async def append_cost(backend: SqliteBackend, path: Path) -> None:
     cpu = (time.process_time() - c0) / 30_000 * 1e6
     build_t0 = time.perf_counter()
     for batch in batches:
-        log_blocks.encode(batch, range(1, len(batch) + 1))
+        log_blocks.encode(batch).data(range(1, len(batch) + 1))
     build = (time.perf_counter() - build_t0) / 30_000 * 1e6
     # Baseline: the same rows, prebuilt, one executemany per batch on a bare connection into
     # an indexed table (layout 1 of the log store: one row per record).

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from unkai.backends.base import LogQuery, LogRecord
-from unkai.backends.sqlite import logs
+from unkai.backends.sqlite import log_blocks, logs
 from unkai.backends.sqlite.backend import SqliteBackend
+from unkai.observe.report import InvocationFacts
 
 pytestmark = pytest.mark.anyio
 
@@ -208,3 +209,25 @@ async def test_a_lone_surrogate_in_a_group_or_request_id_fails_no_append(
     got = await small_segments.query_logs(LogQuery())
     assert [r.message for r in got] == ["odd group", "x", records(1, ts=3)[0].message]
     assert got[0].group == "/unkai/dev/\\udcff" and got[1].request_id == "r\\udcff"
+
+
+def test_a_block_encoded_without_ids_reads_back_with_the_ids_the_writer_puts_in() -> None:
+    warm = InvocationFacts("3", "", None, 1.5, 256, 40, None)
+    cold = InvocationFacts("3", "hi\n", None, 2.0, 256, 41, 12.5)
+    batch = [
+        LogRecord(10, A, "s1", "", "r1", facts=warm),
+        LogRecord(12, B, "s2", "plain text", None),
+        LogRecord(11, A, "s1", "", "r2", facts=cold),
+    ]
+    block = log_blocks.encode(batch)
+    assert (block.min_ts, block.max_ts) == (10, 12)
+    assert block.groups == [A, B]
+    assert block.request_ids == ["r1", "r2"]
+    got = list(log_blocks.decode(block.data([7, 9, 30])))
+    assert [r.id for r in got] == [7, 9, 30]
+    assert [r.group for r in got] == [A, B, A]
+    assert got[0].message == warm.text("r1")
+    assert got[1].message == "plain text" and got[1].request_id is None
+    assert got[2].message == cold.text("r2")
+    with pytest.raises(ValueError):
+        block.data([1, 2])

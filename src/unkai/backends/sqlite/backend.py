@@ -110,7 +110,8 @@ class SqliteBackend:
         if not records:
             return
         files = self.log_files
-        first_id = await self._writer.submit(lambda conn: logs.append(conn, files, records))
+        blocks = logs.encode(records)
+        first_id = await self._writer.submit(lambda conn: logs.append(conn, files, blocks))
         for offset, record in enumerate(records):
             record.id = first_id + offset
 

@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator, Sequence
+from typing import NamedTuple
 
 from unkai.backends.base import LogRecord
 from unkai.observe.report import InvocationFacts
 
 _COUNT = struct.Struct("<I")
 _RECORD = struct.Struct("<qqBIIII")
+#: A record's head is its id, then the rest (`Block`: the id is put in last).
+_ID = struct.Struct("<q")
+_AFTER_ID = struct.Struct("<qBIIII")
 _FACTS = struct.Struct("<ddIIBIII")
 NO_REQUEST_ID = 0xFFFFFFFF
 TEXT, FACTS = 0, 1
@@ -47,9 +51,28 @@ def _utf8(text: str) -> bytes:
     return text.encode("utf-8", "backslashreplace")
 
 
-def _facts_body(facts: InvocationFacts) -> bytes:
-    version = b"" if facts.version is None else _utf8(facts.version)
-    output = _utf8(facts.output)
+def _facts_body(facts: InvocationFacts, versions: dict[str | None, bytes]) -> bytes:
+    """The FACTS body of `facts`; `versions` caches the block's encoded versions."""
+    version = versions.get(facts.version)
+    if version is None:
+        version = versions[facts.version] = _utf8(facts.version or "")
+    if not facts.output and facts.error is None and facts.version is not None:
+        # A warm invocation that printed nothing: most of them.
+        has_init = facts.init_duration_ms is not None
+        return (
+            _FACTS.pack(
+                facts.duration_ms,
+                facts.init_duration_ms or 0.0,
+                int(facts.memory_size_mb),
+                facts.max_memory_used_mb,
+                HAS_VERSION | HAS_INIT if has_init else HAS_VERSION,
+                len(version),
+                0,
+                0,
+            )
+            + version
+        )
+    output = _utf8(facts.output) if facts.output else b""
     error = b"" if facts.error is None else _utf8(facts.error)
     flags = (
         (facts.version is not None) * HAS_VERSION
@@ -69,35 +92,81 @@ def _facts_body(facts: InvocationFacts) -> bytes:
     return b"".join((head, version, output, error))
 
 
-def encode(records: Sequence[LogRecord], ids: Iterable[int]) -> bytes:
-    """The block of `records`, with the ids `ids` (new ones on append, their own when a
-    purge rewrites a block's survivors)."""
+class Block(NamedTuple):
+    """A block encoded but for its records' ids (`data` puts them in), and what the index
+    keeps of it."""
+
+    #: The group table.
+    head: bytes
+    #: Each record's bytes after its id.
+    records: list[bytes]
+    min_ts: int
+    max_ts: int
+    #: Its groups in first-seen order and its request ids, as SQLite can bind them
+    #: (`storable_text`).
+    groups: list[str]
+    request_ids: list[str]
+
+    def data(self, ids: Iterable[int]) -> bytes:
+        """The block's bytes with `ids` (as many as it has records; ValueError otherwise)."""
+        parts: list[bytes] = [b""] * (2 * len(self.records))
+        parts[0::2] = [_ID.pack(record_id) for record_id in ids]
+        parts[1::2] = self.records
+        return self.head + b"".join(parts)
+
+
+def encode(records: Sequence[LogRecord]) -> Block:
+    """The block of `records`, but for the ids (new ones come from the writer's transaction;
+    a purge keeps the survivors' own).
+
+    It runs where the records were made, on the event loop (SqliteBackend.append_logs), in
+    one pass that encodes a block's repeated names (groups, streams, versions) once: on the
+    SQLite writer thread it held the GIL away from the loop and slowed the loop by as much
+    again (docs/benchmarks.md, session 9); the writer only puts the ids in."""
     groups: dict[str, int] = {}
-    parts: list[bytes] = []
-    pack = _RECORD.pack
-    for record_id, r in zip(ids, records, strict=True):
+    streams: dict[str, bytes] = {}
+    versions: dict[str | None, bytes] = {None: b""}
+    request_ids: dict[str, None] = {}
+    encoded: list[bytes] = []
+    pack = _AFTER_ID.pack
+    min_ts = max_ts = records[0].timestamp_ms if records else 0
+    for r in records:
+        ts = r.timestamp_ms
+        if ts < min_ts:
+            min_ts = ts
+        elif ts > max_ts:
+            max_ts = ts
         index = groups.get(r.group)
         if index is None:
             index = groups[r.group] = len(groups)
-        stream = r.stream.encode("utf-8", "backslashreplace")
+        stream = streams.get(r.stream)
+        if stream is None:
+            stream = streams[r.stream] = r.stream.encode("utf-8", "backslashreplace")
         if r.facts is None:
             kind, body = TEXT, _utf8(r.message)
         else:
-            kind, body = FACTS, _facts_body(r.facts)
-        if r.request_id is None:
-            head = pack(
-                record_id, r.timestamp_ms, kind, index, len(stream), NO_REQUEST_ID, len(body)
-            )
-            parts += (head, stream, body)
+            kind, body = FACTS, _facts_body(r.facts, versions)
+        rid = r.request_id
+        if rid is None:
+            head = pack(ts, kind, index, len(stream), NO_REQUEST_ID, len(body))
+            encoded.append(b"".join((head, stream, body)))
         else:
-            rid = r.request_id.encode("utf-8", "backslashreplace")
-            head = pack(record_id, r.timestamp_ms, kind, index, len(stream), len(rid), len(body))
-            parts += (head, stream, rid, body)
+            request_ids[rid] = None
+            raw = rid.encode("utf-8", "backslashreplace")
+            head = pack(ts, kind, index, len(stream), len(raw), len(body))
+            encoded.append(b"".join((head, stream, raw, body)))
     names = [_COUNT.pack(len(groups))]
     for name in groups:
         raw = name.encode("utf-8", "backslashreplace")
         names += (_COUNT.pack(len(raw)), raw)
-    return b"".join(names + parts)
+    return Block(
+        b"".join(names),
+        encoded,
+        min_ts,
+        max_ts,
+        [storable_text(name) for name in groups],
+        [storable_text(rid) for rid in request_ids],
+    )
 
 
 def decode(data: bytes) -> Iterator[LogRecord]:
@@ -161,17 +230,17 @@ def _facts(body: bytes) -> InvocationFacts:
     )
 
 
-def request_ids_text(records: Sequence[LogRecord]) -> str:
-    """The block's request ids as the index keeps them: each between newlines, so that
+def request_ids_text(request_ids: Iterable[str]) -> str:
+    """A block's request ids as the index keeps them: each between newlines, so that
     `instr(request_ids, '\\n' || id || '\\n')` finds exactly one id."""
-    ids = {storable_text(r.request_id) for r in records if r.request_id is not None}
-    return "\n" + "\n".join(ids) + "\n" if ids else ""
+    joined = "\n".join(request_ids)
+    return "\n" + joined + "\n" if joined else ""
 
 
-def groups_text(records: Sequence[LogRecord]) -> str:
-    """The block's groups, each after a newline (and the last before one): a group prefix
+def groups_text(groups: Iterable[str]) -> str:
+    """A block's groups, each after a newline (and the last before one): a group prefix
     matches with `instr(groups, '\\n' || prefix)`."""
-    return "\n" + "\n".join(dict.fromkeys(storable_text(r.group) for r in records)) + "\n"
+    return "\n" + "\n".join(groups) + "\n"
 
 
 def storable_text(value: str) -> str:

@@ -25,11 +25,10 @@ from unkai.backends.sqlite.log_files import LogFiles
 
 log = logging.getLogger(__name__)
 
-#: Records per block; an append of more is written as several. Small, because the writer
-#: thread holds the GIL while it encodes a block, and the event loop waits that long: about
-#: 0.2 ms for 256 records (1024 put 0.4-0.7 ms more on the loop's p99 lag, and about 0.5 ms
-#: on `GET /hello`'s p99, docs/benchmarks.md session 8). A query that wants one record of a
-#: block also reads the whole block.
+#: Records per block; an append of more is written as several. A query that wants one record
+#: of a block also reads the whole block. (When the writer thread encoded blocks, holding the
+#: GIL, 1024 put 0.4-0.7 ms more on the loop's p99 lag than 256, docs/benchmarks.md session
+#: 8; the loop encodes them now, log_blocks.encode.)
 BLOCK_RECORDS = 256
 #: Blocks purged (deleted or rewritten) per transaction: other writes queued behind a purge of
 #: millions of records wait milliseconds, not seconds.
@@ -44,45 +43,54 @@ _INSERT_GROUP = "INSERT OR IGNORE INTO log_block_groups (log_group, last_id) VAL
 _BLOCK_COLUMNS = "b.last_id, b.segment, b.position, b.length, b.crc"
 
 
-def append(conn: sqlite3.Connection, files: LogFiles, records: Sequence[LogRecord]) -> int:
-    """Write `records` in order as blocks; returns the id given to the first (the rest follow)."""
+def encode(records: Sequence[LogRecord]) -> list[log_blocks.Block]:
+    """`records` as the blocks `append` writes, but for their ids: called on the event loop
+    (log_blocks.encode says why)."""
+    return [
+        log_blocks.encode(records[start : start + BLOCK_RECORDS])
+        for start in range(0, len(records), BLOCK_RECORDS)
+    ]
+
+
+def append(conn: sqlite3.Connection, files: LogFiles, blocks: Sequence[log_blocks.Block]) -> int:
+    """Write `blocks` (from `encode`) in order; returns the id given to their first record
+    (the rest follow)."""
     row = conn.execute(_LAST_ID).fetchone()
     first_id: int = (row[0] if row else 0) + 1
-    for start in range(0, len(records), BLOCK_RECORDS):
-        chunk = records[start : start + BLOCK_RECORDS]
-        begin = first_id + start
-        _write_block(conn, files, chunk, range(begin, begin + len(chunk)), begin + len(chunk) - 1)
+    begin = first_id
+    for block in blocks:
+        end = begin + len(block.records)
+        _write_block(conn, files, block, range(begin, end), end - 1)
+        begin = end
     return first_id
 
 
 def _write_block(
     conn: sqlite3.Connection,
     files: LogFiles,
-    records: Sequence[LogRecord],
+    block: log_blocks.Block,
     ids: Sequence[int],
     key: int,
 ) -> None:
-    """Append the block of `records` (with `ids`) to the files and index it under `key`."""
-    data = log_blocks.encode(records, ids)
+    """Append `block` (its records with `ids`) to the files and index it under `key`."""
+    data = block.data(ids)
     segment, position = files.append(data)
-    times = [r.timestamp_ms for r in records]
     conn.execute(
         _INSERT_BLOCK,
         (
             key,
-            min(times),
-            max(times),
-            len(records),
+            block.min_ts,
+            block.max_ts,
+            len(block.records),
             segment,
             position,
             len(data),
             zlib.crc32(data),
-            log_blocks.groups_text(records),
-            log_blocks.request_ids_text(records),
+            log_blocks.groups_text(block.groups),
+            log_blocks.request_ids_text(block.request_ids),
         ),
     )
-    groups = {log_blocks.storable_text(r.group) for r in records}
-    conn.executemany(_INSERT_GROUP, [(group, key) for group in groups])
+    conn.executemany(_INSERT_GROUP, [(group, key) for group in block.groups])
 
 
 def query(conn: sqlite3.Connection, files: LogFiles, q: LogQuery) -> list[LogRecord]:
@@ -200,7 +208,8 @@ def purge_chunk(conn: sqlite3.Connection, files: LogFiles, before_ms: int) -> tu
         conn.execute("DELETE FROM log_blocks WHERE last_id = ?", (key,))
         conn.execute("DELETE FROM log_block_groups WHERE last_id = ?", (key,))
         if survivors:
-            _write_block(conn, files, survivors, [r.id for r in survivors], key)
+            block = log_blocks.encode(survivors)
+            _write_block(conn, files, block, [r.id for r in survivors], key)
         deleted += count - len(survivors)
     return deleted, len(rows) == PURGE_CHUNK_BLOCKS
 
@@ -232,6 +241,7 @@ def migrate_rows(conn: sqlite3.Connection, files: LogFiles) -> bool:
         conn.execute("DROP TABLE logs")
         return False
     records = [LogRecord(ts, grp, stream, msg, rid, id_) for id_, ts, grp, stream, rid, msg in rows]
-    _write_block(conn, files, records, [r.id for r in records], records[-1].id)
+    block = log_blocks.encode(records)
+    _write_block(conn, files, block, [r.id for r in records], records[-1].id)
     conn.execute("DELETE FROM logs WHERE id <= ?", (records[-1].id,))
     return True
