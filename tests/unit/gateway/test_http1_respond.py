@@ -3,6 +3,7 @@ records the writes; the parsing and answering are the real connection's)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -49,10 +50,16 @@ class Answer:
 
 def exchange(raw: bytes, status: int, headers: Headers, body: bytes) -> tuple[bytes, bool]:
     handler = Answer(status, headers, body)
-    connection = HttpConnection(handler, HttpServer(handler).limits, HttpServer(handler))
     transport = Transport()
-    connection.connection_made(transport)  # type: ignore[arg-type]
-    connection.data_received(raw)
+
+    async def feed() -> None:
+        server = HttpServer(handler)
+        connection = HttpConnection(handler, server.limits, server)
+        connection.connection_made(transport)  # type: ignore[arg-type]
+        connection.data_received(raw)
+        await asyncio.sleep(0)  # keep-alive responses are written after the loop's turn
+
+    asyncio.run(feed())
     head, _, rest = transport.written.partition(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     assert lines[1].startswith(b"date: ")
@@ -94,3 +101,43 @@ def test_no_body_and_no_length_for_204_and_close_when_asked() -> None:
 def test_head_gets_the_length_of_the_body_it_does_not_get() -> None:
     written, _ = exchange(b"HEAD /x HTTP/1.1\r\nhost: a\r\n\r\n", 200, [], b"12345")
     assert written == b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+
+
+def test_keep_alive_answers_are_written_after_the_turn_and_a_direct_write_sends_them_first() -> (
+    None
+):
+    writes: list[tuple[str, bytes]] = []
+
+    class Logged(Transport):
+        def __init__(self, name: str) -> None:
+            super().__init__()
+            self.name = name
+
+        def write(self, data: bytes) -> None:
+            writes.append((self.name, data[:15]))
+
+    handler = Answer(200, [], b"ok")
+
+    async def main() -> None:
+        server = HttpServer(handler)
+        first = HttpConnection(handler, server.limits, server)
+        second = HttpConnection(handler, server.limits, server)
+        first.connection_made(Logged("first"))  # type: ignore[arg-type]
+        second.connection_made(Logged("second"))  # type: ignore[arg-type]
+        # Given two requests answered in one turn of the loop
+        first.data_received(GET)
+        second.data_received(GET)
+        # Then nothing is written during the turn
+        assert writes == []
+        # And a direct write on a connection (a tunnel's) goes after the answers queued
+        first.write(b"tunnel bytes")
+        assert writes == [
+            ("first", b"HTTP/1.1 200 OK"),
+            ("second", b"HTTP/1.1 200 OK"),
+            ("first", b"tunnel bytes"),
+        ]
+        # And nothing is written twice once the turn ends
+        await asyncio.sleep(0)
+        assert len(writes) == 3
+
+    asyncio.run(main())
