@@ -15,6 +15,7 @@ process per file (a second process on the same file works, but waits on SQLite's
 
 from __future__ import annotations
 
+import asyncio
 import builtins
 from collections.abc import Sequence
 from importlib import resources
@@ -31,7 +32,7 @@ from unkai.backends.base import (
     SentMessage,
     Write,
 )
-from unkai.backends.sqlite import documents, logs, queues
+from unkai.backends.sqlite import documents, log_blocks, logs, queues
 from unkai.backends.sqlite.log_files import SEGMENT_BYTES, LogFiles
 from unkai.backends.sqlite.reader import Reader
 from unkai.backends.sqlite.writer import Writer
@@ -110,7 +111,13 @@ class SqliteBackend:
         if not records:
             return
         files = self.log_files
-        blocks = logs.encode(records)
+        blocks: list[log_blocks.Block] = []
+        for start in range(0, len(records), logs.BLOCK_RECORDS):
+            if blocks:
+                # The loop serves what is ready between two blocks: about 0.3 ms each, where
+                # a whole flush (~700 records of `GET /hello` under load) held it ~1 ms.
+                await asyncio.sleep(0)
+            blocks.append(log_blocks.encode(records[start : start + logs.BLOCK_RECORDS]))
         first_id = await self._writer.submit(lambda conn: logs.append(conn, files, blocks))
         for offset, record in enumerate(records):
             record.id = first_id + offset

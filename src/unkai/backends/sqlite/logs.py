@@ -43,18 +43,9 @@ _INSERT_GROUP = "INSERT OR IGNORE INTO log_block_groups (log_group, last_id) VAL
 _BLOCK_COLUMNS = "b.last_id, b.segment, b.position, b.length, b.crc"
 
 
-def encode(records: Sequence[LogRecord]) -> list[log_blocks.Block]:
-    """`records` as the blocks `append` writes, but for their ids: called on the event loop
-    (log_blocks.encode says why)."""
-    return [
-        log_blocks.encode(records[start : start + BLOCK_RECORDS])
-        for start in range(0, len(records), BLOCK_RECORDS)
-    ]
-
-
 def append(conn: sqlite3.Connection, files: LogFiles, blocks: Sequence[log_blocks.Block]) -> int:
-    """Write `blocks` (from `encode`) in order; returns the id given to their first record
-    (the rest follow)."""
+    """Write `blocks` (from log_blocks.encode, of up to BLOCK_RECORDS records each) in order;
+    returns the id given to their first record (the rest follow)."""
     row = conn.execute(_LAST_ID).fetchone()
     first_id: int = (row[0] if row else 0) + 1
     begin = first_id
