@@ -3,6 +3,7 @@ of layout 1's one-row-per-record table into blocks."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator
@@ -231,3 +232,28 @@ def test_a_block_encoded_without_ids_reads_back_with_the_ids_the_writer_puts_in(
     assert got[2].message == cold.text("r2")
     with pytest.raises(ValueError):
         block.data([1, 2])
+
+
+async def test_one_append_over_several_blocks_keeps_its_ids_in_order(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "unkai.db")
+    await backend.open()
+    try:
+        await backend.append_logs(records(1))
+        # Given one append of more records than two blocks hold, in two groups
+        batch = records(2 * logs.BLOCK_RECORDS + 10, ts=10)
+        for record in batch[::3]:
+            record.group = B
+        await backend.append_logs(batch)
+        # Then its ids follow the earlier append's, one by one, across its three blocks
+        assert [r.id for r in batch] == list(range(2, len(batch) + 2))
+        blocks = await asyncio.to_thread(_index_rows, tmp_path / "unkai.db")
+        assert [count for _, count in blocks] == [1, logs.BLOCK_RECORDS, logs.BLOCK_RECORDS, 10]
+        got = await backend.query_logs(LogQuery(group=B, limit=10_000))
+        assert [(r.id, r.message) for r in got] == [(r.id, r.message) for r in batch[::3]]
+    finally:
+        await backend.close()
+
+
+def _index_rows(path: Path) -> list[tuple[int, int]]:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT last_id, records FROM log_blocks ORDER BY last_id").fetchall()

@@ -119,10 +119,11 @@ def encode(records: Sequence[LogRecord]) -> Block:
     """The block of `records`, but for the ids (new ones come from the writer's transaction;
     a purge keeps the survivors' own).
 
-    It runs where the records were made, on the event loop (SqliteBackend.append_logs), in
-    one pass that encodes a block's repeated names (groups, streams, versions) once: on the
-    SQLite writer thread it held the GIL away from the loop and slowed the loop by as much
-    again (docs/benchmarks.md, session 9); the writer only puts the ids in."""
+    An append's blocks are encoded on the event loop, where the records were made
+    (SqliteBackend.append_logs), in one pass that encodes a block's repeated names (groups,
+    streams, versions) once: on the SQLite writer thread this held the GIL away from the loop
+    and slowed the loop by as much again (docs/benchmarks.md, session 9), so the writer only
+    puts the ids in. A purge's rewrite and the layout-1 move still encode on the writer."""
     groups: dict[str, int] = {}
     streams: dict[str, bytes] = {}
     versions: dict[str | None, bytes] = {None: b""}
