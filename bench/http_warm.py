@@ -4,16 +4,21 @@
 
 Both servers answer `hello` to `GET /hello`; unkai runs it as the `hello` function of
 `bench/apps/hello`. wrk: 32 connections, 2 threads, `--latency`, a warm-up run before each
-measured run. Both servers are up, but only one is under load at a time: the runs alternate
-(baseline, unkai, baseline, unkai, ...) for `--rounds` rounds and each side reports its median
-round, so drift in the load of the shared 2-core machine hits both sides alike. Also measured:
-the sync invoke endpoint (`POST /2015-03-31/functions/hello/invocations`) against a raw ASGI POST.
+measured run. Both servers are up, but only one is under load at a time: every round runs each
+of them once, in a new random order, for `--rounds` rounds. The figures reported are those of
+the round whose unkai/baseline ratio is the median one, so req/s, p50, p99 and the ratio come
+from runs minutes apart at most. Why per round: this machine's speed drifts by up to 40% within
+minutes, and a median taken per side, over rounds at different speeds, moved the ratio by as
+much as the drift (docs/benchmarks.md, session 10). Also measured: the sync invoke endpoint
+(`POST /2015-03-31/functions/hello/invocations`) against a raw ASGI POST.
 Targets (issue): req/s ratio >= 0.5, unkai p99 < 5 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,30 +85,53 @@ Run = tuple[str, str | None]  # (url, wrk lua script or None)
 
 
 def alternate(
-    runs: dict[str, Run], rounds: int, duration_s: float, warmup_s: float, notes: list[str]
-) -> dict[str, wrk.WrkResult]:
-    """Measure every run `rounds` times, interleaved (A B A B ...), so drift in the shared
-    machine's load hits both sides alike; per label, the round with the median req/s."""
+    runs: dict[str, Run], rounds: int, duration_s: float, warmup_s: float, seed: int
+) -> dict[str, list[wrk.WrkResult]]:
+    """Measure every run once per round, in a new random order each round (from `seed`), so
+    that neither side always runs first or follows the other; each label's results by round."""
+    shuffle = random.Random(seed).shuffle
     results: dict[str, list[wrk.WrkResult]] = {label: [] for label in runs}
     for number in range(1, rounds + 1):
-        for label, (url, lua) in runs.items():
+        order = list(runs)
+        shuffle(order)
+        for label in order:
+            url, lua = runs[label]
             results[label].append(measure(url, duration_s, warmup_s, f"{label} #{number}", lua))
-    chosen: dict[str, wrk.WrkResult] = {}
-    for label, measured in results.items():
-        ordered = sorted(measured, key=lambda r: r.requests_per_s)
-        chosen[label] = ordered[(len(ordered) - 1) // 2]
-        notes.append(
-            f"{label}: req/s per round "
-            + ", ".join(f"{r.requests_per_s:,.0f}" for r in measured)
-            + "; p99 ms "
-            + ", ".join(f"{r.p99_ms:.2f}" for r in measured)
-            + (
-                f"; errors {[r.errors for r in measured]}"
-                if any(r.errors for r in measured)
-                else ""
-            )
+    return results
+
+
+def median_round(
+    unkai: list[wrk.WrkResult] | None, base: list[wrk.WrkResult]
+) -> tuple[wrk.WrkResult | None, wrk.WrkResult]:
+    """The (unkai, baseline) pair of the round with the median req/s ratio (the lower middle
+    one for an even count); without unkai, the baseline's median round by req/s."""
+    if not unkai:
+        ordered = sorted(base, key=lambda r: r.requests_per_s)
+        return None, ordered[(len(ordered) - 1) // 2]
+    pairs = sorted(zip(unkai, base, strict=True), key=lambda pair: _ratio(*pair))
+    return pairs[(len(pairs) - 1) // 2]
+
+
+def _ratio(unkai: wrk.WrkResult, base: wrk.WrkResult) -> float:
+    return unkai.requests_per_s / max(base.requests_per_s, 1e-9)
+
+
+def round_notes(label: str, unkai: list[wrk.WrkResult] | None, base: list[wrk.WrkResult]) -> str:
+    """Every round's figures, for the notes: what the median round was chosen from."""
+    text = f"{label} rounds: baseline req/s " + ", ".join(f"{r.requests_per_s:,.0f}" for r in base)
+    if unkai:
+        ratios = [_ratio(u, b) for u, b in zip(unkai, base, strict=True)]
+        text += (
+            "; unkai req/s "
+            + ", ".join(f"{r.requests_per_s:,.0f}" for r in unkai)
+            + "; ratio "
+            + ", ".join(f"{ratio:.3f}" for ratio in ratios)
+            + f" (median {statistics.median(ratios):.3f})"
+            + "; unkai p99 ms "
+            + ", ".join(f"{r.p99_ms:.2f}" for r in unkai)
         )
-    return chosen
+    errors = [r.errors for r in [*base, *(unkai or [])]]
+    return text + (f"; errors {errors}" if any(errors) else "")
 
 
 def rows_for(
@@ -113,16 +141,16 @@ def rows_for(
         Row(
             f"{path} throughput",
             "req/s",
-            unkai and unkai.requests_per_s,
+            unkai.requests_per_s if unkai else None,
             base.requests_per_s,
             "ratio >= 0.5" if targets else "",
             (lambda _u, r: r is not None and r >= 0.5) if targets else None,
         ),
-        Row(f"{path} p50", "ms", unkai and unkai.p50_ms, base.p50_ms),
+        Row(f"{path} p50", "ms", unkai.p50_ms if unkai else None, base.p50_ms),
         Row(
             f"{path} p99",
             "ms",
-            unkai and unkai.p99_ms,
+            unkai.p99_ms if unkai else None,
             base.p99_ms,
             "unkai < 5 ms" if targets else "",
             (lambda u, _r: u < 5.0) if targets else None,
@@ -131,12 +159,16 @@ def rows_for(
 
 
 def bench_args() -> argparse.Namespace:
-    parser = common_args(__doc__.splitlines()[0], default_duration_s=10)
+    parser = common_args(__doc__.splitlines()[0], default_duration_s=5)
     parser.add_argument(
-        "--rounds", type=int, default=None, help="interleaved rounds per side (default 3, quick 1)"
+        "--rounds", type=int, default=None, help="interleaved rounds (default 7, quick 1)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=None, help="seed of the rounds' order (default: random)"
     )
     args = parser.parse_args()
-    args.rounds = args.rounds or (1 if args.quick else 3)
+    args.rounds = args.rounds or (1 if args.quick else 7)
+    args.seed = random.randrange(2**32) if args.seed is None else args.seed
     args.duration = 3.0 if args.quick else args.duration
     args.warmup = 1.0 if args.quick else 2.0
     return args
@@ -161,15 +193,20 @@ def main() -> None:
                 notes.append(f"GET /hello right after health 200 answered {seen[:-1]} first")
             runs["unkai GET"] = (f"{node.base_url}/hello", None)
             runs["unkai POST invoke"] = (node.base_url + INVOKE_PATH, wrk.POST_JSON_LUA)
-        chosen = alternate(runs, args.rounds, args.duration, args.warmup, notes)
+        measured = alternate(runs, args.rounds, args.duration, args.warmup, args.seed)
+        notes.append(f"{args.rounds} rounds of {args.duration:g} s runs, order seed {args.seed}")
         if client is not None:
             live = client.function_instances("hello")
             notes.append(f"unkai instances of hello after the runs: {len(live)}")
             client.close()
-    rows = rows_for("GET /hello", chosen.get("unkai GET"), chosen["uvicorn GET"], targets=True)
-    rows += rows_for(
-        "POST invoke", chosen.get("unkai POST invoke"), chosen["uvicorn POST"], targets=False
-    )
+    rows: list[Row] = []
+    for label, unkai_label, base_label, targets in (
+        ("GET /hello", "unkai GET", "uvicorn GET", True),
+        ("POST invoke", "unkai POST invoke", "uvicorn POST", False),
+    ):
+        unkai, base = median_round(measured.get(unkai_label), measured[base_label])
+        rows += rows_for(label, unkai, base, targets=targets)
+        notes.append(round_notes(label, measured.get(unkai_label), measured[base_label]))
     print_rows("http_warm", rows)
     for note in notes:
         print(note)
