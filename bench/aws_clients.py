@@ -152,9 +152,10 @@ def main() -> None:
     duration = 2.0 if args.quick else args.duration
     rounds = args.rounds or (1 if args.quick else 3)
     notes: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="unkai-bench-aws-") as tmp, Processes(
-        Path(tmp)
-    ) as processes:
+    with (
+        tempfile.TemporaryDirectory(prefix="unkai-bench-aws-") as tmp,
+        Processes(Path(tmp)) as processes,
+    ):
         moto_url = start_moto(processes)
         node = start_node(processes, APP, Path(tmp) / "data")
         unkai_url = node.base_url

@@ -5,7 +5,8 @@
 The bench copies `bench/apps/cpu` to a temporary dir and writes `calibration.py` there with the
 loop count that takes ~1 ms in this interpreter, so unkai's function and the baseline (raw ASGI
 importing the same `handler.py`, see `baselines/cpu_asgi.py`) run identical code. wrk: 32
-connections, 2 threads, warm-up first, rounds interleaved as in http_warm.py (`--rounds`).
+connections, 2 threads, warm-up first, rounds interleaved and the median-ratio round reported as in
+http_warm.py (`--rounds`).
 With 2 cores and 2 uvicorn workers the baseline is close to the machine's ceiling; the issue's
 target is an unkai/baseline req/s ratio >= 0.85.
 """
@@ -26,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.processes import BENCH_DIR, Processes, install_signal_exit
 from harness.results import Row, print_rows, write_json
 from harness.unkai_node import Client, start_node
-from http_warm import Run, alternate, bench_args, start_uvicorn
+from http_warm import Run, alternate, bench_args, median_round, round_notes, start_uvicorn
 
 TARGET_MS = 1.0
 
@@ -79,8 +80,10 @@ def main() -> None:
             if len(seen) > 1:
                 notes.append(f"GET /cpu right after health 200 answered {seen[:-1]} first")
             runs["unkai GET /cpu"] = (f"{node.base_url}/cpu", None)
-        chosen = alternate(runs, args.rounds, args.duration, args.warmup, notes)
-        base, unkai = chosen["uvicorn --workers 2"], chosen.get("unkai GET /cpu")
+        measured = alternate(runs, args.rounds, args.duration, args.warmup, args.seed)
+        unkai_runs, base_runs = measured.get("unkai GET /cpu"), measured["uvicorn --workers 2"]
+        unkai, base = median_round(unkai_runs, base_runs)
+        notes.append(round_notes("GET /cpu", unkai_runs, base_runs))
         if client is not None:
             notes.append(
                 f"unkai instances of cpu after the runs: {len(client.function_instances('cpu'))}"
@@ -90,13 +93,13 @@ def main() -> None:
         Row(
             "CPU-bound 1 ms throughput",
             "req/s",
-            unkai and unkai.requests_per_s,
+            unkai.requests_per_s if unkai else None,
             base.requests_per_s,
             "ratio >= 0.85",
             lambda _u, r: r is not None and r >= 0.85,
         ),
-        Row("CPU-bound 1 ms p50", "ms", unkai and unkai.p50_ms, base.p50_ms),
-        Row("CPU-bound 1 ms p99", "ms", unkai and unkai.p99_ms, base.p99_ms),
+        Row("CPU-bound 1 ms p50", "ms", unkai.p50_ms if unkai else None, base.p50_ms),
+        Row("CPU-bound 1 ms p99", "ms", unkai.p99_ms if unkai else None, base.p99_ms),
     ]
     print_rows("cpu_bound", rows)
     for note in notes:

@@ -6,7 +6,8 @@
 needs a JWT (HS256, checked with scope `read`) and an `x-api-key` on a usage plan whose
 throttle and quota are checked on every request but never refuse. The bench creates the key
 through the control API and mints the token with PyJWT. wrk: 32 connections, 2 threads; the
-three runs alternate for `--rounds` rounds and each reports its median round.
+three runs go in a new random order each round, for `--rounds` rounds, and each pair compared
+reports its round with the median ratio (as in http_warm.py).
 Target (issue 3): protected req/s >= 0.8 x open req/s.
 """
 
@@ -25,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness.processes import BENCH_DIR, Processes, install_signal_exit
 from harness.results import Row, print_rows, write_json
 from harness.unkai_node import Client, start_node
-from http_warm import Run, alternate, bench_args, start_uvicorn
+from http_warm import Run, alternate, bench_args, median_round, round_notes, start_uvicorn
 
 APP_DIR = BENCH_DIR / "apps" / "protected"
 SECRET = "bench-secret-for-hs256-signing-0123456789"
@@ -72,9 +73,18 @@ def main() -> None:
             "unkai open": (f"{node.base_url}/open", None),
             "unkai protected": (f"{node.base_url}/protected", lua),
         }
-        chosen = alternate(runs, args.rounds, args.duration, args.warmup, notes)
+        measured = alternate(runs, args.rounds, args.duration, args.warmup, args.seed)
         client.close()
-    open_, protected, bare = chosen["unkai open"], chosen["unkai protected"], chosen["uvicorn GET"]
+    opens, protecteds, bares = (
+        measured["unkai open"],
+        measured["unkai protected"],
+        measured["uvicorn GET"],
+    )
+    protected, open_ = median_round(protecteds, opens)
+    notes.append(round_notes("protected vs open", protecteds, opens))
+    open_vs_bare, bare = median_round(opens, bares)
+    notes.append(round_notes("open vs bare uvicorn", opens, bares))
+    assert protected is not None and open_vs_bare is not None
     if protected.non_2xx:
         notes.append(f"protected route: {protected.non_2xx} non-2xx answers (bad credentials?)")
     rows = [
@@ -87,7 +97,7 @@ def main() -> None:
             lambda _u, r: r is not None and r >= 0.8,
             note="baseline: the same route open",
         ),
-        Row("open vs bare uvicorn", "req/s", open_.requests_per_s, bare.requests_per_s),
+        Row("open vs bare uvicorn", "req/s", open_vs_bare.requests_per_s, bare.requests_per_s),
         Row("protected p50", "ms", protected.p50_ms, open_.p50_ms),
         Row("protected p99", "ms", protected.p99_ms, open_.p99_ms),
     ]
