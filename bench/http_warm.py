@@ -7,7 +7,7 @@ Both servers answer `hello` to `GET /hello`; unkai runs it as the `hello` functi
 measured run. Both servers are up, but only one is under load at a time: every round runs each
 of them once, in a new random order, for `--rounds` rounds. The figures reported are those of
 the round whose unkai/baseline ratio is the median one, so req/s, p50, p99 and the ratio come
-from runs minutes apart at most. Why per round: this machine's speed drifts by up to 40% within
+from runs seconds apart. Why per round: this machine's speed drifts by up to 40% within
 minutes, and a median taken per side, over rounds at different speeds, moved the ratio by as
 much as the drift (docs/benchmarks.md, session 10). Also measured: the sync invoke endpoint
 (`POST /2015-03-31/functions/hello/invocations`) against a raw ASGI POST.
