@@ -16,6 +16,15 @@ modules} with one fd attached:
 Replies: SPAWNED {id, pid} (or {id, error}), EXITED {pid, status} for every child reaped
 (status: exit code, or minus the signal). READY {pid} is sent once when a zygote serves.
 
+A spare: each zygote keeps one child forked ahead, which has done what every instance does
+first (left the zygote's descriptors and signals, its own session, death with its parent, the
+batch scheduling policy) and waits on a socket of its own. An instance SPAWN goes to the spare
+with its fds, so a cold start does not wait for the fork and the child's first steps (about
+1 ms of the ~3.5 ms it took, docs/benchmarks.md session 10); the next spare is forked once the
+zygote has been idle for SPARE_DELAY_S, so that it does not compete for a CPU with the instance
+that just started. A spare that dies unused is reaped without an EXITED: the platform never
+knew it. Zygote SPAWNs are forked directly.
+
 A zygote dies with its parent (PR_SET_PDEATHSIG), and on EOF of its control socket it kills
 its children and exits, so `kill -9` of the platform leaves nothing behind.
 """
@@ -31,12 +40,15 @@ import selectors
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from unkai.runtime import bootstrap, frames, limits
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
+#: Idle time after a spare was used before the next one is forked.
+SPARE_DELAY_S = 0.005
 
 
 def die_with_parent() -> None:
@@ -57,6 +69,10 @@ class ZygoteServer:
         self.control = control
         self.children: set[int] = set()
         self._wake_r, self._wake_w = socket.socketpair()
+        #: The waiting spare's pid and our end of its socket (see the module docstring).
+        self._spare: tuple[int, socket.socket] | None = None
+        #: When to fork the next spare (time.monotonic()), or None when one waits already.
+        self._spare_due: float | None = 0.0
 
     def serve(self) -> None:
         """Serve SPAWN requests until the control socket closes; never returns normally."""
@@ -68,7 +84,13 @@ class ZygoteServer:
         selector.register(self._wake_r, selectors.EVENT_READ, "wake")
         self._send(frames.encode_json(frames.READY, {"pid": os.getpid()}))
         while True:
-            for key, _ in selector.select():
+            due = self._spare_due
+            if due is not None and time.monotonic() >= due:
+                self._spare_due = None
+                self._fork_spare()
+                continue
+            timeout = None if due is None else max(0.0, due - time.monotonic())
+            for key, _ in selector.select(timeout):
                 if key.data == "wake":
                     with contextlib.suppress(BlockingIOError):
                         self._wake_r.recv(4096)
@@ -84,13 +106,97 @@ class ZygoteServer:
         if not data:
             return False
         kind = frames.HEADER.unpack_from(data)[1]
-        request = json.loads(data[frames.HEADER.size :])
+        body = data[frames.HEADER.size :]
+        request = json.loads(body)
         if kind == frames.SPAWN and fds:
-            self._spawn(request, fds[0], fds[1] if len(fds) > 1 else None)
+            output_fd = fds[1] if len(fds) > 1 else None
+            if request.get("role") == "zygote" or not self._hand_to_spare(request, body, fds):
+                self._spawn(request, fds[0], output_fd)
         else:
             for fd in fds:
                 os.close(fd)
         return True
+
+    def _hand_to_spare(self, request: dict[str, Any], body: bytes, fds: list[int]) -> bool:
+        """Give an instance SPAWN to the waiting spare; False when there is none (or it died)."""
+        spare = self._spare
+        if spare is None:
+            return False
+        self._spare = None
+        pid, sock = spare
+        try:
+            socket.send_fds(sock, [body], fds)
+        except OSError:
+            # It died: reaped as a spare; the caller forks instead, and a new spare follows.
+            self._spare_due = time.monotonic() + SPARE_DELAY_S
+            return False
+        finally:
+            sock.close()
+        for fd in fds:
+            os.close(fd)
+        self.children.add(pid)
+        self._send(frames.encode_json(frames.SPAWNED, {"id": request["id"], "pid": pid}))
+        self._spare_due = time.monotonic() + SPARE_DELAY_S
+        return True
+
+    def _fork_spare(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return  # no spare: SPAWNs fork, as without one
+        if pid == 0:
+            ours.close()
+            self._become_spare(theirs)
+        theirs.close()
+        self._spare = (pid, ours)
+
+    def _become_spare(self, sock: socket.socket) -> None:
+        """Runs in the forked spare; never returns into the zygote's loop."""
+        code = 1
+        try:
+            self._leave_zygote(instance=True)
+            data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE_BYTES, 2)
+            sock.close()
+            if not data or not fds:
+                code = 0  # the zygote let us go (or is gone)
+                return
+            request = json.loads(data)
+            output_fd = fds[1] if len(fds) > 1 else None
+            if output_fd is not None:
+                os.dup2(output_fd, 1)
+                os.dup2(output_fd, 2)
+                os.close(output_fd)
+            code = self._run_instance(request, fds[0])
+        except BaseException as error:  # boundary: report, then leave the child process
+            with contextlib.suppress(Exception):
+                os.write(2, f"unkai zygote spare failed: {error!r}\n".encode())
+        finally:
+            os._exit(code)
+
+    def _leave_zygote(self, *, instance: bool) -> None:
+        """A child's first steps: the zygote's signals and descriptors are not its own; an
+        instance leads its own process group, so that a kill reaches what the handler
+        started, too; and it dies with its parent."""
+        signal.set_wakeup_fd(-1)
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        self.control.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        if self._spare is not None:
+            self._spare[1].close()
+        if instance:
+            os.setsid()
+        die_with_parent()
+
+    @staticmethod
+    def _run_instance(request: dict[str, Any], fd: int) -> int:
+        apply_request(request)
+        limits.apply_instance_limits(int(request["memory_size_mb"]))
+        limits.prefer_platform_scheduling()
+        return bootstrap.serve(socket.socket(fileno=fd), request.get("function_arn", ""))
 
     def _spawn(self, request: dict[str, Any], fd: int, output_fd: int | None) -> None:
         try:
@@ -124,23 +230,14 @@ class ZygoteServer:
                 os.dup2(output_fd, 1)
                 os.dup2(output_fd, 2)
                 os.close(output_fd)
-            signal.set_wakeup_fd(-1)
-            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            self.control.close()
-            self._wake_r.close()
-            self._wake_w.close()
-            if request.get("role") != "zygote":
-                # Its own process group: a kill reaches what the handler started, too.
-                os.setsid()
-            die_with_parent()
-            apply_request(request)
-            if request.get("role") == "zygote":
+            is_zygote = request.get("role") == "zygote"
+            self._leave_zygote(instance=not is_zygote)
+            if is_zygote:
+                apply_request(request)
                 preload(request.get("modules", []))
                 ZygoteServer(socket.socket(fileno=fd)).serve()
             else:
-                limits.apply_instance_limits(int(request["memory_size_mb"]))
-                limits.prefer_platform_scheduling()
-                code = bootstrap.serve(socket.socket(fileno=fd), request.get("function_arn", ""))
+                code = self._run_instance(request, fd)
         except BaseException as error:  # boundary: report, then leave the child process
             with contextlib.suppress(Exception):
                 os.write(2, f"unkai zygote child failed: {error!r}\n".encode())
@@ -148,7 +245,7 @@ class ZygoteServer:
             os._exit(code)
 
     def _reap(self) -> None:
-        while self.children:
+        while self.children or self._spare is not None:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
@@ -156,6 +253,13 @@ class ZygoteServer:
                 return
             if pid == 0:
                 return
+            if self._spare is not None and pid == self._spare[0]:
+                self._spare[1].close()
+                self._spare = None
+                self._spare_due = time.monotonic() + SPARE_DELAY_S
+                continue  # never announced, so not reported
+            if pid not in self.children:
+                continue
             self.children.discard(pid)
             self._send(
                 frames.encode_json(frames.EXITED, {"pid": pid, "status": exit_status(status)})
@@ -166,6 +270,8 @@ class ZygoteServer:
             self.control.send(message)
 
     def _shutdown(self) -> None:
+        if self._spare is not None:
+            self.children.add(self._spare[0])
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # instances lead their own group
