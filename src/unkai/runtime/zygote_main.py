@@ -17,8 +17,8 @@ Replies: SPAWNED {id, pid} (or {id, error}), EXITED {pid, status} for every chil
 (status: exit code, or minus the signal). READY {pid} is sent once when a zygote serves.
 
 A spare: each zygote keeps one child forked ahead, which has done what every instance does
-first (left the zygote's descriptors and signals, its own session, death with its parent, the
-batch scheduling policy) and waits on a socket of its own. An instance SPAWN goes to the spare
+first (left the zygote's descriptors and signals, its own session, death with its parent) and
+waits on a socket of its own. An instance SPAWN goes to the spare
 with its fds, so a cold start does not wait for the fork and the child's first steps (about
 1 ms of the ~3.5 ms it took, docs/benchmarks.md session 10); the next spare is forked once the
 zygote has been idle for SPARE_DELAY_S, so that it does not compete for a CPU with the instance
