@@ -61,6 +61,18 @@ def make_spec(task_root: Path, **overrides: Any) -> InstanceSpec:
     return InstanceSpec(**values)
 
 
+def instance_request(spec: InstanceSpec, instance_id: str, task_root: Path) -> dict[str, Any]:
+    """A zygote's SPAWN request for one instance of `spec`, as the Supervisor makes one."""
+    return {
+        "id": instance_id,
+        "role": "instance",
+        "env": {"_HANDLER": spec.handler, "LAMBDA_TASK_ROOT": str(task_root)},
+        "task_root": str(task_root),
+        "sys_path": [str(task_root)],
+        "memory_size_mb": 128,
+    }
+
+
 def invocation(event: bytes = b"{}", timeout_s: float = 10.0) -> Invocation:
     return Invocation(str(uuid.uuid4()), event, time.monotonic() + timeout_s)
 

@@ -12,6 +12,7 @@ import pytest
 from runtime_harness import (
     LogCollector,
     call,
+    instance_request,
     invocation,
     make_spec,
     process_gone,
@@ -153,15 +154,7 @@ def test_closing_a_zygote_control_socket_kills_its_children(tmp_path: Path) -> N
         zygote = await Zygote.start_base(lambda _pid, _status: None)
         instance = Instance(spec, "stream", lambda *_: None)
         ours, theirs = socket.socketpair()
-        request = {
-            "id": instance.id,
-            "role": "instance",
-            "env": {"_HANDLER": spec.handler, "LAMBDA_TASK_ROOT": str(tmp_path)},
-            "task_root": str(tmp_path),
-            "sys_path": [str(tmp_path)],
-            "memory_size_mb": 128,
-        }
-        pid = await zygote.spawn(request, theirs.fileno())
+        pid = await zygote.spawn(instance_request(spec, instance.id, tmp_path), theirs.fileno())
         theirs.close()
         await instance.connect(ours, pid)
         assert (await instance.invoke(invocation())).payload == str(pid).encode()
