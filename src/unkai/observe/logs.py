@@ -104,6 +104,9 @@ class LogService:
         self._clock_ms = clock_ms
         self._buffer: list[LogRecord] = []
         self._wake = asyncio.Event()
+        #: Set when the buffer gets its first record: the flusher of an idle platform sleeps
+        #: on it, instead of waking every `flush_ms` to find nothing.
+        self._pending = asyncio.Event()
         self._flush_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
@@ -137,6 +140,7 @@ class LogService:
             return
         self._closed = True
         self._wake.set()
+        self._pending.set()
         for task in self._tasks:
             if task.get_name() == "logs-purge":
                 task.cancel()
@@ -259,6 +263,8 @@ class LogService:
         if len(buffer) >= self._max_buffered:
             self.dropped_records += 1
             return
+        if not buffer:
+            self._pending.set()
         buffer.append(record)
         if len(buffer) >= self._flush_records:
             self._wake.set()
@@ -290,6 +296,13 @@ class LogService:
     async def _flush_loop(self) -> None:
         failures = 0
         while not self._closed:
+            if not self._buffer:
+                # Nothing to commit: sleep until a record comes. The first record of a burst
+                # is then committed `flush_ms` after it, as before.
+                self._pending.clear()
+                await self._pending.wait()
+                if self._closed:
+                    return  # close() flushes
             delay_s = min(self._flush_s * 2**failures, _MAX_RETRY_DELAY_S)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay_s):

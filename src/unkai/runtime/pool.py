@@ -40,6 +40,10 @@ class InstanceSource(Protocol):
 
     def release_slot(self) -> None: ...
 
+    def note_busy(self) -> None:
+        """An instance is about to run an invocation (the memory watchdog wakes for it)."""
+        ...
+
     async def start_instance(self, pool: Pool) -> Instance: ...
 
 
@@ -107,6 +111,7 @@ class Pool:
         while idle:
             instance = idle.pop()
             if instance.state is InstanceState.READY or instance.state is InstanceState.STARTING:
+                self._source.note_busy()
                 return instance
             self._discard(instance)
         return None
@@ -225,6 +230,7 @@ class Pool:
         if self.closed:
             self._discard(instance)
             return
+        self._source.note_busy()
         self._hand_over(instance)
 
     def _fail_one_waiter(self, error: UnkaiError) -> None:

@@ -36,6 +36,10 @@ def handler(event, context):
         hog = b"x" * (300 * 1024 * 1024)
         time.sleep(5)
         return len(hog)
+    if action == "allocate_and_wait":
+        hog = b"x" * (300 * 1024 * 1024)
+        time.sleep(60)
+        return len(hog)
     if action == "huge":
         hog = bytearray(64 * 1024 * 1024 * 1024)
         return len(hog)
@@ -136,6 +140,26 @@ def test_memory_over_the_limit_is_killed(tmp_path: Path) -> None:
         huge = await call(pool, _event("huge"))
         assert huge.error is not None and huge.error.error_type == "Runtime.OutOfMemory"
         assert (await call(pool)).ok
+
+    run_supervised(body)
+
+
+def test_the_memory_watchdog_wakes_for_a_warm_instance_after_an_idle_spell(tmp_path: Path) -> None:
+    """With nothing busy the watchdog sleeps; lending an idle instance wakes it. Only the
+    watchdog can end this invocation in time: the handler would return after 60 s."""
+    spec = make_spec(write_handler(tmp_path, CRASHY), memory_size_mb=128)
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # Given a warm instance, and a node that has been idle for a while
+        assert (await call(pool)).ok
+        await asyncio.sleep(0.3)
+        # When the instance is lent again and goes over its memory size
+        result = await asyncio.wait_for(call(pool, _event("allocate_and_wait"), 90), 30)
+        # Then it is killed for memory while it runs
+        assert result.error is not None
+        assert result.error.error_type == "Runtime.OutOfMemory"
+        assert result.error.error_message.endswith("(memory limit 128 MB exceeded)")
 
     run_supervised(body)
 

@@ -178,6 +178,29 @@ async def test_records_are_committed_within_flush_ms_in_one_append(
         await service.close()
 
 
+async def test_after_an_idle_spell_a_record_is_still_committed(
+    sqlite_backend: SqliteBackend,
+) -> None:
+    # Given a started service that has had nothing to commit for twenty flush periods (its
+    # flusher sleeps until a record comes, rather than waking every period)
+    store = CountingStore(sqlite_backend)
+    service = LogService(store, flush_ms=5)
+    await service.start()
+    try:
+        await asyncio.sleep(0.1)
+        # When one record comes, and later another
+        service.record_text(stage="dev", function="f", stream="s", message="first")
+        assert [r.message for r in await wait_for_records(sqlite_backend, 1)] == ["first"]
+        await asyncio.sleep(0.1)
+        service.record_text(stage="dev", function="f", stream="s", message="second")
+        # Then the flusher wakes for each and commits it, in one append each
+        records = await wait_for_records(sqlite_backend, 2)
+        assert [r.message for r in records] == ["first", "second"]
+        assert store.append_calls == 2
+    finally:
+        await service.close()
+
+
 async def test_a_failed_flush_keeps_the_records_and_retries(sqlite_backend: SqliteBackend) -> None:
     # Given a store whose first two appends fail
     store = CountingStore(sqlite_backend, fail_appends=2)

@@ -22,6 +22,9 @@ class _FullNode:
     def release_slot(self) -> None:
         raise AssertionError("no slot was reserved")
 
+    def note_busy(self) -> None:
+        raise AssertionError("no instance may be lent")
+
     async def start_instance(self, pool: Pool) -> Instance:
         raise AssertionError("no instance may start")
 
