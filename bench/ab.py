@@ -10,6 +10,12 @@ to the last target (the baseline, usually bare uvicorn), measured in the same ro
 median p99. Start the servers yourself (a platform per commit, each from its own venv, so that
 its instances import that commit's runtime too; docs/benchmarks.md shows how).
 
+A target given as `name=port:pgid` (its process group, e.g. a platform started with `setsid`)
+is stopped (SIGSTOP) while the others are measured, and each run then gets a 1 s warm-up. Why:
+an idle server next to the one measured is not free. In session 11 a platform whose idle event
+loop woke 84 times a second made the platform measured beside it read 7-15% slower in five
+sets; with the idle ones stopped the same pair was within 5% either way (docs/benchmarks.md).
+
 `--cpu` also gives each target's CPU time per request, by process and thread (from
 `/proc/<pid>/task/<tid>/stat` before and after one more run of each): the event loop thread,
 the SQLite writer thread, the instances, wrk, and what else ran meanwhile (kernel threads).
@@ -22,8 +28,10 @@ import argparse
 import os
 import random
 import resource
+import signal
 import statistics
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -73,16 +81,46 @@ def cpu_per_request(url: str, duration_s: float) -> tuple[float, dict[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("targets", nargs="+", help="name=port; the last is the baseline")
+    parser.add_argument(
+        "targets", nargs="+", help="name=port or name=port:pgid; the last is the baseline"
+    )
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per wrk run")
     parser.add_argument("--path", default="/hello")
     parser.add_argument("--cpu", action="store_true", help="also CPU µs per request")
     args = parser.parse_args()
     targets = dict(t.split("=", 1) for t in args.targets)
-    urls = {name: f"http://127.0.0.1:{int(port)}{args.path}" for name, port in targets.items()}
-    baseline = list(targets)[-1]
-    for url in urls.values():
+    urls = {
+        name: f"http://127.0.0.1:{int(spec.partition(':')[0])}{args.path}"
+        for name, spec in targets.items()
+    }
+    groups = {name: int(spec.partition(":")[2]) for name, spec in targets.items() if ":" in spec}
+    try:
+        _compare(args, urls, groups)
+    finally:
+        for group in groups.values():
+            os.killpg(group, signal.SIGCONT)
+
+
+def _only(groups: dict[str, int], name: str) -> None:
+    """Let `name` run and stop every other target that has a process group."""
+    for other, group in groups.items():
+        os.killpg(group, signal.SIGCONT if other == name else signal.SIGSTOP)
+    if groups:
+        time.sleep(0.3)
+
+
+def _measure(url: str, duration_s: float, groups: dict[str, int], name: str) -> wrk.WrkResult:
+    if groups:
+        _only(groups, name)
+        wrk.run(url, 1)  # after a stop: timers and caches catch up before the measured run
+    return wrk.run(url, duration_s)
+
+
+def _compare(args: argparse.Namespace, urls: dict[str, str], groups: dict[str, int]) -> None:
+    baseline = list(urls)[-1]
+    for name, url in urls.items():
+        _only(groups, name)
         wrk.run(url, 2)  # warm-up: instances started, caches filled
     rps: dict[str, list[float]] = defaultdict(list)
     p99: dict[str, list[float]] = defaultdict(list)
@@ -90,7 +128,7 @@ def main() -> None:
     for _ in range(args.rounds):
         order = list(urls)
         random.shuffle(order)
-        measured = {name: wrk.run(urls[name], args.duration) for name in order}
+        measured = {name: _measure(urls[name], args.duration, groups, name) for name in order}
         for name, result in measured.items():
             rps[name].append(result.requests_per_s)
             p99[name].append(result.p99_ms)
@@ -104,9 +142,10 @@ def main() -> None:
         )
     if args.cpu:
         for name, url in urls.items():
-            rate, groups = cpu_per_request(url, args.duration)
+            _only(groups, name)
+            rate, cpu = cpu_per_request(url, args.duration)
             print(f"\n{name}: {rate:,.0f} req/s; CPU µs per request")
-            for label, us in sorted(groups.items(), key=lambda item: -item[1])[:8]:
+            for label, us in sorted(cpu.items(), key=lambda item: -item[1])[:8]:
                 print(f"  {us:7.1f}  {label}")
 
 

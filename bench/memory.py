@@ -9,6 +9,9 @@
    < 15 MB). PSS splits pages shared with the zygote among the processes mapping them, so it is
    the cost of one more instance. Baseline: PSS of one fresh interpreter that imported the
    same handler module (and nothing else), idle.
+3. Idle activity: with those instances warm and nothing to do, the platform's CPU time (all
+   its threads) and its event loop's wake-ups per second, over IDLE_WATCH_S (quick: 2 s).
+   Baseline: the idle bare uvicorn (whose main loop ticks every 0.1 s).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from harness.proc_activity import Activity, idle_activity
 from harness.proc_memory import Memory, read_memory
 from harness.processes import BENCH_DIR, Processes, install_signal_exit, stop
 from harness.results import Row, common_args, print_rows, write_json
@@ -31,6 +35,7 @@ from http_warm import start_uvicorn
 
 APP_DIR = BENCH_DIR / "apps" / "memory"
 SETTLE_S = 1.0
+IDLE_WATCH_S = 5.0
 IMPORT_AND_WAIT = (
     "import sys; sys.path.insert(0, {app!r}); import handler; "
     "print('ready', flush=True); sys.stdin.read()"
@@ -56,12 +61,13 @@ def fresh_handler_memory() -> Memory:
         stop(proc)
 
 
-def idle_uvicorn_memory(processes: Processes) -> Memory:
+def idle_uvicorn(processes: Processes, watch_s: float) -> tuple[Memory, Activity]:
     proc, _port = start_uvicorn(processes, "raw_asgi", 1, "uvicorn-idle")
     time.sleep(SETTLE_S)
     memory = read_memory(proc.pid)
+    activity = idle_activity(proc.pid, watch_s)
     processes.stop(proc)
-    return memory
+    return memory, activity
 
 
 def invoke_concurrently(port: int, function: str, count: int) -> list[int]:
@@ -104,9 +110,10 @@ def main() -> None:
     install_signal_exit()
     notes: list[str] = []
     fresh = fresh_handler_memory()
-    idle = warm = None
+    idle = warm = activity = None
+    watch_s = 2.0 if args.quick else IDLE_WATCH_S
     with tempfile.TemporaryDirectory(prefix="unkai-bench-") as tmp, Processes(Path(tmp)) as ps:
-        base_idle = idle_uvicorn_memory(ps)
+        base_idle, base_activity = idle_uvicorn(ps, watch_s)
         if not args.baseline_only:
             node = start_node(ps, APP_DIR, Path(tmp) / "data")
             time.sleep(SETTLE_S)
@@ -126,6 +133,9 @@ def main() -> None:
                 f"{read_memory(node.proc.pid).rss_mib:.1f} MiB"
             )
             client.close()
+            time.sleep(SETTLE_S)  # the invocations' log records are committed meanwhile
+            activity = idle_activity(node.proc.pid, watch_s)
+            notes.append(f"idle activity watched for {watch_s:.0f} s, {len(warm)} instances warm")
     pss = [m.pss_mib for m in warm] if warm else None
     rows = [
         Row(
@@ -160,6 +170,21 @@ def main() -> None:
             "MiB",
             warm and statistics.mean(m.rss_mib for m in warm),
             fresh.rss_mib,
+        ),
+    ]
+    rows += [
+        Row(
+            "idle platform CPU",
+            "ms/s",
+            activity and activity.cpu_ms_per_s,
+            base_activity.cpu_ms_per_s,
+            note="all threads, warm instances idle; baseline: idle bare uvicorn",
+        ),
+        Row(
+            "idle event loop wake-ups",
+            "1/s",
+            activity and activity.wakeups_per_s,
+            base_activity.wakeups_per_s,
         ),
     ]
     print_rows("memory", rows)
