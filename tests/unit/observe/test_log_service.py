@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
@@ -63,6 +64,17 @@ def invocation(rid: str = "r1", **changes: object) -> InvocationResult:
     for name, value in changes.items():
         setattr(result, name, value)
     return result
+
+
+@contextlib.asynccontextmanager
+async def started(store: SqliteBackend | CountingStore, flush_ms: int) -> AsyncIterator[LogService]:
+    """A LogService with its flusher running, closed at the end of the block."""
+    service = LogService(store, flush_ms=flush_ms)
+    await service.start()
+    try:
+        yield service
+    finally:
+        await service.close()
 
 
 async def wait_for_records(sqlite_backend: SqliteBackend, count: int) -> list[LogRecord]:
@@ -161,9 +173,7 @@ async def test_records_are_committed_within_flush_ms_in_one_append(
 ) -> None:
     # Given a started service flushing every 20 ms
     store = CountingStore(sqlite_backend)
-    service = LogService(store, flush_ms=20)
-    await service.start()
-    try:
+    async with started(store, flush_ms=20) as service:
         # When 1000 invocations are recorded at once
         for i in range(1000):
             service.record_invocation(
@@ -174,8 +184,6 @@ async def test_records_are_committed_within_flush_ms_in_one_append(
         assert store.append_calls == 1
         assert [r.request_id for r in records] == [f"r{i}" for i in range(1000)]
         assert [r.id for r in records] == sorted(r.id for r in records)
-    finally:
-        await service.close()
 
 
 async def test_after_an_idle_spell_a_record_is_still_committed(
@@ -184,9 +192,7 @@ async def test_after_an_idle_spell_a_record_is_still_committed(
     # Given a started service that has had nothing to commit for twenty flush periods (its
     # flusher sleeps until a record comes, rather than waking every period)
     store = CountingStore(sqlite_backend)
-    service = LogService(store, flush_ms=5)
-    await service.start()
-    try:
+    async with started(store, flush_ms=5) as service:
         await asyncio.sleep(0.1)
         # When one record comes, and later another
         service.record_text(stage="dev", function="f", stream="s", message="first")
@@ -197,16 +203,12 @@ async def test_after_an_idle_spell_a_record_is_still_committed(
         records = await wait_for_records(sqlite_backend, 2)
         assert [r.message for r in records] == ["first", "second"]
         assert store.append_calls == 2
-    finally:
-        await service.close()
 
 
 async def test_a_failed_flush_keeps_the_records_and_retries(sqlite_backend: SqliteBackend) -> None:
     # Given a store whose first two appends fail
     store = CountingStore(sqlite_backend, fail_appends=2)
-    service = LogService(store, flush_ms=5)
-    await service.start()
-    try:
+    async with started(store, flush_ms=5) as service:
         # When records are accepted before, between and after the failures
         service.record_text(stage="dev", function="f", stream="s", message="first")
         while store.append_calls < 1:
@@ -216,8 +218,6 @@ async def test_a_failed_flush_keeps_the_records_and_retries(sqlite_backend: Sqli
         records = await wait_for_records(sqlite_backend, 2)
         assert [r.message for r in records] == ["first", "second"]
         assert store.append_calls >= 3
-    finally:
-        await service.close()
     assert len(await sqlite_backend.query_logs(LogQuery())) == 2
 
 
