@@ -25,6 +25,7 @@ Linux only. Traffic goes to 127.0.0.1 only; each wrk run is bounded by `--durati
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import resource
@@ -99,7 +100,8 @@ def main() -> None:
         _compare(args, urls, groups)
     finally:
         for group in groups.values():
-            os.killpg(group, signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):  # a target that died meanwhile
+                os.killpg(group, signal.SIGCONT)
 
 
 def _only(groups: dict[str, int], name: str) -> None:

@@ -298,7 +298,8 @@ class LogService:
         while not self._closed:
             if not self._buffer:
                 # Nothing to commit: sleep until a record comes. The first record of a burst
-                # is then committed `flush_ms` after it, as before.
+                # is then committed `flush_ms` after it (before, at the next tick: within
+                # `flush_ms` either way).
                 self._pending.clear()
                 await self._pending.wait()
                 if self._closed:
