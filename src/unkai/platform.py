@@ -93,6 +93,7 @@ def build_platform(settings: Settings) -> Platform:
     )
     supervisor = Supervisor(
         max_instances=settings.max_instances,
+        cpus=settings.cpus,
         keep_alive_s=settings.keep_alive_s,
         preload_zygotes=settings.preload_zygotes,
         on_log=logs.record_text,

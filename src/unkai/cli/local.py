@@ -12,7 +12,6 @@ import json
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -88,8 +87,7 @@ def run_local(app_dir: Path, name: str, event: bytes) -> tuple[bytes, bool]:
 
 def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[bytes, bool]:
     request_id = str(uuid.uuid4())
-    deadline_ms = int((time.time() + spec.timeout_s) * 1000)
-    sock.sendall(frames.encode_invoke(request_id, deadline_ms, event))
+    sock.sendall(frames.encode_invoke(request_id, int(spec.timeout_s * 1000), event))
     sock.settimeout(spec.timeout_s + 5)
     reader = frames.FrameReader(sock)
     while True:
@@ -108,7 +106,7 @@ def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[by
         elif kind == frames.LOG:
             _echo_log(body.decode("utf-8", "replace"))
         elif kind == frames.RESULT:
-            status, _, _, output, data = frames.decode_result(body)
+            status, _, _, _, output, data = frames.decode_result(body)
             _echo_log(output.decode("utf-8", "replace"))
             return data, status == frames.RESULT_ERROR
 

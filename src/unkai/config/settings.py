@@ -35,6 +35,19 @@ def _default_max_instances() -> int:
     return max(4, 4 * (os.cpu_count() or 1))
 
 
+def default_cpus() -> int:
+    """The CPUs this process may run on: its affinity, or the cgroup's CPU quota if lower (a
+    container limited to 2 CPUs on a 64-core host gets 2)."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+    except (OSError, ValueError):
+        return cpus
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, -(-int(quota) // int(period))))
+
+
 def parse_domains(text: str) -> dict[str, list[tuple[str, str]]]:
     """'api.example.com=prod,api.example.com/v2=beta' -> {host: [(base, stage)]}, longest base
     first so that the most specific mapping wins."""
@@ -113,6 +126,15 @@ class Settings(BaseModel):
         int,
         Field(ge=1, le=10000, description="Node-wide cap on function instances (all functions)."),
     ] = Field(default_factory=_default_max_instances)
+    cpus: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=4096,
+            description="CPUs the node plans for: a short function that keeps a CPU busy runs "
+            "on this many instances, with calls queued on them.",
+        ),
+    ] = Field(default_factory=default_cpus)
     keep_alive_s: Annotated[
         float,
         Field(ge=0, description="Idle instances older than this are stopped (scale to zero)."),

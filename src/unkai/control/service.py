@@ -165,7 +165,12 @@ class ControlService:
         return {"stopped": stopped}
 
     def instances(self) -> dict[str, Any]:
-        return {"instances": self._supervisor.instances(), "zygotes": self._supervisor.zygotes()}
+        supervisor = self._supervisor
+        return {
+            "instances": supervisor.instances(),
+            "zygotes": supervisor.zygotes(),
+            "pools": supervisor.stats(),
+        }
 
     async def logs(
         self,

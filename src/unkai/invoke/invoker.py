@@ -118,8 +118,11 @@ class _Call:
             self.done(outcome)
             return
         self.instance = outcome
+        request_id = self.request_id
+        if request_id is None:  # kept: a call handed back unstarted keeps its id
+            request_id = self.request_id = new_request_id()
         invocation = Invocation(
-            request_id=self.request_id or new_request_id(),
+            request_id=request_id,
             payload=self.payload,
             deadline=time.monotonic() + self.resolved.spec.timeout_s,
             mode=self.mode,
@@ -130,6 +133,13 @@ class _Call:
         instance = self.instance
         assert instance is not None
         resolved = self.resolved
+        if not result.started:
+            # Queued on an instance that failed before starting it: it never ran, so it
+            # waits for another instance as a new call would (it stays admitted).
+            resolved.pool.release(instance)
+            self.instance = None
+            resolved.pool.lend_again(self.on_instance)
+            return
         resolved.concurrency.in_flight -= 1
         resolved.pool.release(instance)
         result.executed_version = resolved.spec.version

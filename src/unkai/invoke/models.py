@@ -82,6 +82,9 @@ class InvocationResult:
     init_duration_ms: float | None = None
     executed_version: str = "$LATEST"
     log_text: str = ""
+    #: False for an invocation queued on an instance that failed before starting it: it did
+    #: not run, and the invoker gives it to another instance (see `Pool.lend`).
+    started: bool = True
 
     @property
     def billed_duration_ms(self) -> int:

@@ -445,9 +445,25 @@ def dump_result(value: Any) -> str:
         return json.dumps(value)
 
 
-def peak_rss_kb() -> int:
-    """Peak resident set of this process (Lambda's Max Memory Used), in KiB; one syscall."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+class Usage:
+    """Peak RSS and the CPU time spent since the last reading, from one `getrusage`.
+
+    The CPU figure covers the whole cycle (reading the INVOKE, the handler, sending the
+    RESULT): the pool compares it with the handler's duration to tell a function that keeps
+    a core busy from one that mostly waits (see `scaler.useful_instances`)."""
+
+    __slots__ = ("_cpu_s",)
+
+    def __init__(self) -> None:
+        self._cpu_s = 0.0
+
+    def take(self) -> tuple[float, int]:
+        """(CPU ms since the previous call, peak RSS KiB)."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        cpu_s = usage.ru_utime + usage.ru_stime
+        spent_ms = (cpu_s - self._cpu_s) * 1000.0
+        self._cpu_s = cpu_s
+        return spent_ms, usage.ru_maxrss
 
 
 class Runtime:
@@ -457,6 +473,7 @@ class Runtime:
         self.sock = sock
         self.config = config
         self.capture = capture
+        self.usage = Usage()
 
     def init(self) -> Handler | None:
         """Import the handler and send READY or INIT_ERROR; None when init failed."""
@@ -471,6 +488,7 @@ class Runtime:
             doc = {"error": error, "log": log, "duration_ms": init_ms}
             self.sock.sendall(frames.encode_json(frames.INIT_ERROR, doc))
             return None
+        self.usage.take()  # init's CPU is the cold start's, not the first invocation's
         modname = self.config.handler.rpartition(".")[0].replace("/", ".")
         modules = preloadable_modules(before, self.config.task_root, modname)
         body = json.dumps({"modules": modules, "log": log}, separators=(",", ":")).encode()
@@ -479,14 +497,17 @@ class Runtime:
 
     def invoke(self, handler: Handler, body: bytes) -> bool:
         """Run one invocation and send its RESULT; False when the process must exit (OOM)."""
-        request_id, deadline_ms, _extra, event_bytes = frames.decode_invoke(body)
+        request_id, budget_ms, _extra, event_bytes = frames.decode_invoke(body)
+        # The budget counts from now: the INVOKE may have waited behind the previous one.
+        deadline_ms = int(time.time() * 1000) + budget_ms
         context = LambdaContext(self.config, request_id, deadline_ms)
         self.capture.begin(request_id, deadline_ms)
         started = time.perf_counter()
         status, data, healthy = self._call(handler, event_bytes, context)
         duration_ms = (time.perf_counter() - started) * 1000.0
         log = self.capture.take()
-        self.sock.sendall(frames.encode_result(status, duration_ms, peak_rss_kb(), log, data))
+        cpu_ms, rss_kb = self.usage.take()
+        self.sock.sendall(frames.encode_result(status, duration_ms, cpu_ms, rss_kb, log, data))
         return healthy
 
     def _call(

@@ -83,6 +83,9 @@ def client_context_json(value: str) -> str:
 
 
 class CustomInstance(Instance):
+    #: The Runtime API hands out one event per `GET /next`: nothing is queued behind it.
+    queues_invocations = False
+
     def __init__(self, spec: InstanceSpec, log_stream: str, on_log: LogCallback) -> None:
         super().__init__(spec, log_stream, on_log)
         self._server = HttpServer(RuntimeApi(self), LIMITS)
@@ -201,7 +204,7 @@ class CustomInstance(Instance):
         self.last_rss_kb = max(self.last_rss_kb, rss_kb)
         duration_ms = (time.monotonic() - self._started) * 1000.0
         log = self._take_log().encode("utf-8", "backslashreplace")
-        body = frames.encode_result(status, duration_ms, self.last_rss_kb, log, data)
+        body = frames.encode_result(status, duration_ms, 0.0, self.last_rss_kb, log, data)
         self._complete(frames.RESULT, body[frames.HEADER.size :])
         return True
 

@@ -9,11 +9,13 @@ payload or error document plus the log text written while it ran. Long-running h
 stream LOG frames so that `unkai logs -t` sees output before the invocation ends.
 
 Bodies:
-  INVOKE      `!Q36sH` deadline (epoch ms), request id (ASCII), extra length; extra (JSON object:
-              trace id, client context; may be empty), then the event bytes.
-  RESULT      `!BdII` status (RESULT_OK / RESULT_ERROR), duration ms, max RSS KiB, log
-              length; the log bytes (the output not sent yet), then the payload bytes or the
-              JSON error document.
+  INVOKE      `!Q36sH` budget ms (the timeout, counted from when the instance starts the
+              invocation: an INVOKE may wait behind the running one), request id (ASCII), extra
+              length; extra (JSON object: trace id, client context; may be empty), then the
+              event bytes.
+  RESULT      `!BddII` status (RESULT_OK / RESULT_ERROR), duration ms, CPU ms (the process's
+              CPU time since the previous RESULT), max RSS KiB, log length; the log bytes (the
+              output not sent yet), then the payload bytes or the JSON error document.
   LOG         raw log bytes of the running invocation.
   READY       `!d` init duration ms, then JSON: {"modules": [...], "log": "..."} with the
               modules the handler's import pulled in from outside the task root.
@@ -35,7 +37,7 @@ from typing import Any
 
 HEADER = struct.Struct("!IB")
 INVOKE_HEAD = struct.Struct("!Q36sH")
-RESULT_HEAD = struct.Struct("!BdII")
+RESULT_HEAD = struct.Struct("!BddII")
 READY_HEAD = struct.Struct("!d")
 
 INVOKE = 1
@@ -62,33 +64,33 @@ def frame(kind: int, body: bytes) -> bytes:
     return HEADER.pack(len(body), kind) + body
 
 
-def encode_invoke(request_id: str, deadline_ms: int, event: bytes, extra: bytes = b"") -> bytes:
-    head = INVOKE_HEAD.pack(deadline_ms, request_id.encode("ascii"), len(extra))
+def encode_invoke(request_id: str, budget_ms: int, event: bytes, extra: bytes = b"") -> bytes:
+    head = INVOKE_HEAD.pack(budget_ms, request_id.encode("ascii"), len(extra))
     body_len = INVOKE_HEAD.size + len(extra) + len(event)
     return HEADER.pack(body_len, INVOKE) + head + extra + event
 
 
 def decode_invoke(body: bytes) -> tuple[str, int, bytes, bytes]:
-    """Return (request id, deadline ms, extra JSON bytes, event bytes)."""
-    deadline_ms, rid, extra_len = INVOKE_HEAD.unpack_from(body)
+    """Return (request id, budget ms, extra JSON bytes, event bytes)."""
+    budget_ms, rid, extra_len = INVOKE_HEAD.unpack_from(body)
     start = INVOKE_HEAD.size
     extra = body[start : start + extra_len]
-    return rid.decode("ascii"), deadline_ms, extra, body[start + extra_len :]
+    return rid.decode("ascii"), budget_ms, extra, body[start + extra_len :]
 
 
 def encode_result(
-    status: int, duration_ms: float, max_rss_kb: int, log: bytes, data: bytes
+    status: int, duration_ms: float, cpu_ms: float, max_rss_kb: int, log: bytes, data: bytes
 ) -> bytes:
-    head = RESULT_HEAD.pack(status, duration_ms, max_rss_kb, len(log))
+    head = RESULT_HEAD.pack(status, duration_ms, cpu_ms, max_rss_kb, len(log))
     return HEADER.pack(RESULT_HEAD.size + len(log) + len(data), RESULT) + head + log + data
 
 
-def decode_result(body: bytes) -> tuple[int, float, int, bytes, bytes]:
-    """Return (status, duration ms, max RSS KiB, output bytes, payload or error bytes)."""
-    status, duration_ms, max_rss_kb, log_len = RESULT_HEAD.unpack_from(body)
+def decode_result(body: bytes) -> tuple[int, float, float, int, bytes, bytes]:
+    """Return (status, duration ms, CPU ms, max RSS KiB, output bytes, payload or error bytes)."""
+    status, duration_ms, cpu_ms, max_rss_kb, log_len = RESULT_HEAD.unpack_from(body)
     start = RESULT_HEAD.size
     end = start + log_len
-    return status, duration_ms, max_rss_kb, body[start:end], body[end:]
+    return status, duration_ms, cpu_ms, max_rss_kb, body[start:end], body[end:]
 
 
 def encode_json(kind: int, obj: Any) -> bytes:

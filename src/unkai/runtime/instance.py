@@ -5,6 +5,12 @@ kill or init error (a FAILED instance is never reused; the pool starts another).
 invocation is written right after the fork, before READY arrives, so a cold start costs no
 extra round trip; its result carries the Init Duration.
 
+A busy instance may be given more invocations (the pool queues short functions' calls, see
+`Pool.lend`): their INVOKEs are written at once and the runtime runs them one after another,
+each starting when the previous RESULT is sent, so its timeout counts from then. If the
+instance fails, the invocations that never started go back to their callers marked
+`started=False`, and the invoker runs them elsewhere.
+
 Failures come back as an InvocationResult with Lambda's error document, never as exceptions:
   timeout   SIGKILL at the deadline; `Sandbox.Timedout`, "Task timed out after 3.00 seconds"
   crash     EOF on the socket; `Runtime.ExitError`, "exit status 3" / "signal: segmentation
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import collections
 import contextlib
 import json
 import logging
@@ -80,10 +87,13 @@ class _Protocol(asyncio.Protocol):
             self.instance._on_frame(kind, body)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.instance._on_eof()
+        self.instance._on_lost(self.decoder, exc)
 
 
 class Instance:
+    #: Whether a busy instance takes more invocations to run after the current one.
+    queues_invocations = True
+
     def __init__(self, spec: InstanceSpec, log_stream: str, on_log: LogCallback) -> None:
         self.id = uuid.uuid4().hex
         self.spec = spec
@@ -104,7 +114,17 @@ class Instance:
         self._stdio_chars = 0
         self._on_log = on_log
         self._transport: asyncio.Transport | None = None
+        #: Our own duplicate of the socket's descriptor (see `_on_lost`), or -1.
+        self._socket_copy = -1
         self._pending: tuple[Invocation, ResultCallback] | None = None
+        #: Invocations written after the pending one, in the order the runtime runs them.
+        self._queued: collections.deque[tuple[Invocation, ResultCallback]] = collections.deque()
+        #: How many callers hold this instance now (the pool's count: the pending invocation
+        #: and the queued ones, each released when its result is delivered).
+        self.lent = 0
+        #: The last RESULT's handler duration and the runtime's CPU time for that cycle.
+        self.last_duration_ms = 0.0
+        self.last_cpu_ms = 0.0
         #: The deadline timer, and when it fires (see `_arm`); None when none is armed.
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -126,6 +146,7 @@ class Instance:
         loop = asyncio.get_running_loop()
         transport, _ = await loop.create_unix_connection(lambda: _Protocol(self), sock=sock)
         self._transport = transport
+        self._socket_copy = os.dup(sock.fileno())
         if output_fd is not None:
             os.set_blocking(output_fd, False)
             self._stdio = output_fd
@@ -181,6 +202,9 @@ class Instance:
             self._started = time.monotonic()
             self._finish_later(invocation, done, frames.INIT_ERROR, self._init_error)
             return
+        if self._pending is not None:
+            self._queue(invocation, done)
+            return
         if self.state is InstanceState.READY:  # the warm case: READY -> BUSY is allowed
             self.state = InstanceState.BUSY
         else:
@@ -191,13 +215,42 @@ class Instance:
             self._finish_later(invocation, done, 0, b"")
             return
         deadline = invocation.deadline
-        deadline_ms = int((time.time() + deadline - now) * 1000)
-        transport.write(
-            frames.encode_invoke(invocation.request_id, deadline_ms, invocation.payload)
-        )
+        budget_ms = int((deadline - now) * 1000)
+        transport.write(frames.encode_invoke(invocation.request_id, budget_ms, invocation.payload))
         self._pending = (invocation, done)
         if self._timer is None or self._timer_at > deadline:  # `_watch_deadline`, inlined
             self._arm(deadline, now)
+
+    def _queue(self, invocation: Invocation, done: ResultCallback) -> None:
+        """Write an INVOKE behind the running one: the runtime reads it the moment it sends
+        the running one's RESULT, without a round trip through the platform's loop (which
+        saves the instance a sleep and a wake-up per invocation under load)."""
+        transport = self._transport
+        if self.state is not InstanceState.BUSY or transport is None or transport.is_closing():
+            self._loop.call_soon(_deliver, done, self._unstarted(invocation))
+            return
+        budget_ms = int(self.spec.timeout_s * 1000)
+        transport.write(frames.encode_invoke(invocation.request_id, budget_ms, invocation.payload))
+        self._queued.append((invocation, done))
+
+    def _unstarted(self, invocation: Invocation) -> InvocationResult:
+        return InvocationResult(
+            request_id=invocation.request_id,
+            payload=None,
+            error=FunctionError("Runtime.NotStarted", "the instance ended before this began"),
+            duration_ms=0.0,
+            max_memory_used_mb=0,
+            memory_size_mb=self.spec.memory_size_mb,
+            started=False,
+        )
+
+    def _hand_back_unstarted(self) -> None:
+        """The instance failed with invocations queued that it never started: each goes back
+        to its caller (from the loop, not from inside this frame's callback)."""
+        queued = self._queued
+        while queued:
+            invocation, done = queued.popleft()
+            self._loop.call_soon(_deliver, done, self._unstarted(invocation))
 
     def _watch_deadline(self, deadline: float, now: float) -> None:
         """One timer per instance, not one per invocation: an earlier deadline's timer is
@@ -234,11 +287,22 @@ class Instance:
         return await future
 
     def _complete(self, kind: int, body: bytes) -> None:
-        """A frame (or EOF / timeout, kind 0) ends the pending invocation."""
+        """A frame (or EOF / timeout, kind 0) ends the pending invocation.
+
+        After a RESULT the runtime goes straight on to the next queued INVOKE, so that one is
+        pending from now (and counts as started even if this RESULT makes the instance fail:
+        it may have begun, and running it twice would be worse than failing it). After EOF
+        or a timeout the queued ones never started, and go back."""
         pending = self._pending
         if pending is None:
             return
-        self._pending = None
+        queued = self._queued
+        if queued and kind == frames.RESULT:
+            self._pending = following = queued.popleft()
+            self._started = now = time.monotonic()
+            following[0].deadline = now + self.spec.timeout_s
+        else:
+            self._pending = None
         invocation, done = pending
         self.invocations += 1
         self.last_used = time.monotonic()
@@ -255,16 +319,31 @@ class Instance:
                     f"RequestId: {invocation.request_id} Error: Runtime exited with error: "
                     "the runtime sent a malformed result",
                 )
+            if self._killed_for is None and self.state is InstanceState.FAILED:
+                self._exiting_after_result()
             try:
                 done(result)
             except Exception:  # boundary: as in `_deliver`
                 log.exception("a callback of invocation %s failed", result.request_id)
         else:
             self._finish_later(invocation, done, kind, body)
+            self._hand_back_unstarted()
+
+    def _exiting_after_result(self) -> None:
+        """The runtime exits on its own after this RESULT (a MemoryError): the invocation
+        that was to follow never starts, so it goes back with the rest of the queue."""
+        following = self._pending
+        if following is not None:
+            self._pending = None
+            self._queued.appendleft(following)
+        self._hand_back_unstarted()
 
     def _finish_later(
         self, invocation: Invocation, done: ResultCallback, kind: int, body: bytes
     ) -> None:
+        """A failed invocation, finished in a task (it may wait for the exit status). The
+        instance is marked failed now: until the task runs, the pool must not lend it."""
+        self._fail()
         task = self._loop.create_task(self._outcome(invocation, kind, body))
         _background.add(task)
 
@@ -309,7 +388,9 @@ class Instance:
         )
 
     def _from_result(self, invocation: Invocation, body: bytes) -> InvocationResult:
-        status, duration_ms, max_rss_kb, output, data = frames.decode_result(body)
+        status, duration_ms, cpu_ms, max_rss_kb, output, data = frames.decode_result(body)
+        self.last_duration_ms = duration_ms
+        self.last_cpu_ms = cpu_ms
         error: FunctionError | None = None
         payload: bytes | None = data
         if status == frames.RESULT_ERROR:
@@ -332,7 +413,7 @@ class Instance:
             )
         if error is not None and error.error_type == "Runtime.OutOfMemory":
             self._fail()
-        elif self.state is InstanceState.BUSY:
+        elif self.state is InstanceState.BUSY and self._pending is None:
             self.state = InstanceState.READY  # BUSY -> READY is always allowed
         return InvocationResult(
             request_id=invocation.request_id,
@@ -407,6 +488,23 @@ class Instance:
     def _log(self, request_id: str | None, text: str) -> None:
         if text:
             self._on_log(self, request_id, text)
+
+    def _on_lost(self, decoder: frames.FrameDecoder, exc: Exception | None) -> None:
+        """The connection ended. When a write failed (the process had just exited: EPIPE),
+        the transport closed before reading what the process sent last, such as the RESULT
+        of the invocation before the one it died in; with calls queued on an instance that
+        happens. It is read from our duplicate of the socket first, so that RESULT counts
+        and the crash is the next invocation's."""
+        copy = self._socket_copy
+        if copy >= 0:
+            self._socket_copy = -1
+            if exc is not None:
+                with contextlib.suppress(OSError):  # nothing more to read (or a child holds it)
+                    while chunk := os.read(copy, 65536):
+                        for kind, body in decoder.feed(chunk):
+                            self._on_frame(kind, body)
+            os.close(copy)
+        self._on_eof()
 
     def _on_eof(self) -> None:
         if not self._initialized.done():
@@ -491,6 +589,11 @@ class Instance:
     async def wait_initialized(self) -> bool:
         """True once init has run (READY), False if the instance went away first."""
         return await asyncio.shield(self._initialized)
+
+    @property
+    def started_at(self) -> float:
+        """When the current (or last) invocation began, a `time.monotonic()` value."""
+        return self._started
 
     @property
     def started_wall_ms(self) -> int:

@@ -6,6 +6,15 @@ out), or waits in FIFO order for one.
 While callers wait, the pool asks the supervisor for new instances (bounded by the node-wide
 cap) and gives each waiter whichever instance becomes free first. A waiter still without an
 instance at its deadline gets `Throttled`.
+
+Short functions are queued instead. When most of a window of invocations took under
+`scaler.QUEUE_BELOW_MS`, a call goes to the first `scaler.useful_instances` warm instances
+(`_candidates`), busy or not: to the one holding the fewest calls, up to `scaler.QUEUE_DEPTH`,
+else it waits for one of them; no other instance is woken and none started. Under load the
+runtime then goes from one invocation to the next without sleeping, and the platform's loop
+wakes no process per call. A busy instance whose invocation has run `scaler.STALLED_AFTER_S`
+is passed over, and a timer serves the waiters from idle or new instances while the
+candidates are stalled.
 """
 
 from __future__ import annotations
@@ -56,8 +65,7 @@ class _Lease:
         self.instance: Instance | None = None
 
     async def __aenter__(self) -> Instance:
-        pool = self.pool
-        instance = pool.take_idle() or await pool.wait_for_instance(self.deadline)
+        instance = await self.pool.wait_for_instance(self.deadline)
         self.instance = instance
         return instance
 
@@ -81,11 +89,18 @@ LendCallback = Callable[[Instance | UnkaiError], None]
 _Waiter = tuple[LendCallback, float]
 
 
+def _lent(instance: Instance) -> int:
+    return instance.lent
+
+
 class Pool:
-    def __init__(self, spec: InstanceSpec, source: InstanceSource) -> None:
+    def __init__(self, spec: InstanceSpec, source: InstanceSource, cpus: int = 1) -> None:
         self.spec = spec
+        #: The node's CPUs (`scaler.useful_instances`).
+        self.cpus = cpus
         self.idle: list[Instance] = []
-        self.instances: set[Instance] = set()
+        #: In start order, which picks the instances that take queued calls (`_candidates`).
+        self.instances: dict[Instance, None] = {}
         self.starting = 0
         self.closed = False
         self._source = source
@@ -100,6 +115,19 @@ class Pool:
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Set once a retired pool has no instance left (see `retire`).
         self._drained: asyncio.Event | None = None
+        #: Calls one instance may hold (1: nothing is queued), and how many busy instances
+        #: make the pool queue rather than wake another; both from the last window's figures.
+        self._depth = 1
+        self._useful = 0
+        self._window = 0
+        self._window_short = 0
+        self._window_busy = 0
+        self._window_ms = 0.0
+        self._window_cpu_ms = 0.0
+        #: Calls handed back unstarted by a failed instance and lent again (`lend_again`).
+        self.handed_back = 0
+        #: Serves waiters parked while queueing if every busy instance stalls (`_unstall`).
+        self._stall_timer: asyncio.TimerHandle | None = None
 
     def acquire(self, deadline: float) -> _Lease:
         """An async context manager lending one instance until the block ends."""
@@ -112,6 +140,7 @@ class Pool:
             instance = idle.pop()
             if instance.state is InstanceState.READY or instance.state is InstanceState.STARTING:
                 self._source.note_busy()
+                instance.lent = 1
                 return instance
             self._discard(instance)
         return None
@@ -121,8 +150,23 @@ class Pool:
         `deadline` (a `time.monotonic()` value), else `Throttled` at the deadline.
 
         The callback runs synchronously when an instance is idle, so the warm path costs no
-        task and no loop turn. A lent instance goes back with `release`.
+        task and no loop turn. A lent instance goes back with `release`. While the pool
+        queues (see the module docstring) the instance may be busy with earlier calls.
         """
+        if self._depth > 1:
+            candidates = self._candidates(time.monotonic())
+            if candidates:
+                if len(candidates) < self._useful:
+                    self._fill(len(candidates))
+                target = self._emptiest(candidates)
+                if target is not None:
+                    callback(target)
+                    return
+                # Each candidate holds its fill; the first to release takes this call.
+                self._park(deadline, callback)
+                if self._stall_timer is None:
+                    self._arm_stall_check()
+                return
         instance = self.take_idle()
         if instance is not None:
             callback(instance)
@@ -130,6 +174,46 @@ class Pool:
         if self.closed:
             callback(InvocationFailed("Runtime.Retired", f"{self.spec.version_key} was retired"))
             return
+        self._park(deadline, callback)
+        self._scale()
+
+    def lend_again(self, callback: LendCallback) -> None:
+        """`lend` for a call handed back unstarted: queued on an instance that failed before
+        it began (see `Instance._hand_back_unstarted`)."""
+        self.handed_back += 1
+        self.lend(time.monotonic() + self.spec.timeout_s, callback)
+
+    def _candidates(self, now: float) -> list[Instance]:
+        """The instances that take calls while the pool queues: the first `_useful` warm
+        ones in start order, idle or busy, that are not stalled. A fixed order lets the
+        others run out of calls and go idle (then keep-alive stops them); a cold instance
+        is left out, as its first invocation waits for its init."""
+        useful = self._useful
+        chosen: list[Instance] = []
+        for instance in self.instances:
+            state = instance.state
+            if state is InstanceState.READY or (
+                state is InstanceState.BUSY
+                and instance.invocations
+                and now - instance.started_at < scaler.STALLED_AFTER_S
+            ):
+                chosen.append(instance)
+                if len(chosen) == useful:
+                    break
+        return chosen
+
+    def _emptiest(self, candidates: list[Instance]) -> Instance | None:
+        """Lend the candidate holding the fewest calls, if it has room for one more."""
+        target = min(candidates, key=_lent)
+        if target.lent >= self._depth:
+            return None
+        if target.lent == 0:
+            self.idle.remove(target)
+            self._source.note_busy()
+        target.lent += 1
+        return target
+
+    def _park(self, deadline: float, callback: LendCallback) -> None:
         waiters = self._waiters
         if not waiters:
             self._in_order = True
@@ -138,7 +222,43 @@ class Pool:
         waiters.append((callback, deadline))
         if self._expiry is None or deadline < self._expiry_at:
             self._arm_expiry(deadline)
-        self._scale()
+
+    def _arm_stall_check(self) -> None:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        self._stall_timer = loop.call_later(scaler.STALLED_AFTER_S, self._unstall)
+
+    def _unstall(self) -> None:
+        """Waiters parked while queueing: if the candidates stalled meanwhile (a call that
+        turned out slow), idle or new instances take the waiters instead."""
+        self._stall_timer = None
+        waiters = self._waiters
+        if not waiters or self.closed:
+            return
+        if self._depth > 1:
+            candidates = self._candidates(time.monotonic())
+            if candidates:
+                self._queue_waiters(candidates)
+                return
+        while waiters:
+            instance = self.take_idle()
+            if instance is None:
+                break
+            waiters.popleft()[0](instance)
+        if waiters:
+            self._scale()
+
+    def _queue_waiters(self, candidates: list[Instance]) -> None:
+        if len(candidates) < self._useful:
+            self._fill(len(candidates))
+        waiters = self._waiters
+        while waiters:
+            target = self._emptiest(candidates)
+            if target is None:
+                self._arm_stall_check()
+                return
+            waiters.popleft()[0](target)
 
     def _arm_expiry(self, deadline: float) -> None:
         """One timer for all waiters, not one each: under sustained load every request waits
@@ -204,15 +324,28 @@ class Pool:
             except Exception:  # boundary: one caller's bug must not strand the other waiters
                 log.exception("refusing a waiter of %s failed", self.spec.version_key)
 
+    def _fill(self, warm: int) -> None:
+        """Start instances until `_useful` are warm or starting (not one per waiter: while
+        the pool queues, the candidates serve the waiters meanwhile)."""
+        for _ in range(self._useful - warm - self.starting):
+            if not self._start():
+                return
+
     def _scale(self) -> None:
         waiting = len(self._waiters)
         for _ in range(scaler.instances_to_start(waiting=waiting, starting=self.starting)):
-            if not self._source.reserve_slot(self):
+            if not self._start():
                 return
-            self.starting += 1
-            task = asyncio.get_running_loop().create_task(self._start_one())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+
+    def _start(self) -> bool:
+        """Start one instance if the node has a slot for it."""
+        if not self._source.reserve_slot(self):
+            return False
+        self.starting += 1
+        task = asyncio.get_running_loop().create_task(self._start_one())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
 
     async def _start_one(self) -> None:
         try:
@@ -226,7 +359,7 @@ class Pool:
             )
             return
         self.starting -= 1
-        self.instances.add(instance)
+        self.instances[instance] = None
         if self.closed:
             self._discard(instance)
             return
@@ -239,22 +372,78 @@ class Pool:
 
     def _hand_over(self, instance: Instance) -> None:
         if self._waiters:
+            instance.lent += 1
             self._waiters.popleft()[0](instance)
         else:
             self.idle.append(instance)
 
     def release(self, instance: Instance) -> None:
         """Return an instance after an invocation; a failed one is replaced if callers wait."""
-        if instance.state is InstanceState.READY and not self.closed:
-            self._hand_over(instance)
+        instance.lent -= 1
+        self._sample(instance)
+        state = instance.state
+        if state is InstanceState.READY or state is InstanceState.BUSY:
+            if self.closed:
+                if instance.lent == 0:  # retired: stopped once its last call is back
+                    self._discard(instance)
+            elif self._depth > 1 and self._waiters and self._top_up(instance):
+                pass  # topped up from the waiters, or idle while the candidates serve them
+            elif instance.lent == 0:
+                self._hand_over(instance)
             return
         self._discard(instance)
         if self._waiters and not self.closed:
             self._scale()
 
+    def _top_up(self, instance: Instance) -> bool:
+        """While the pool queues, a candidate takes waiters up to the queue depth, whether or
+        not it still holds other calls; any other instance goes idle once it is free, as the
+        candidates serve the waiters. False when there is no candidate (all stalled)."""
+        candidates = self._candidates(time.monotonic())
+        if not candidates:
+            return False
+        waiters = self._waiters
+        if instance in candidates:
+            while waiters and instance.lent < self._depth:
+                instance.lent += 1
+                waiters.popleft()[0](instance)
+                if instance.state is not InstanceState.BUSY:
+                    break  # it failed at once (see `Instance._queue`)
+        if instance.lent == 0:
+            self.idle.append(instance)
+        return True
+
+    def _sample(self, instance: Instance) -> None:
+        """Count the short invocations of a window and decide whether to queue. A count,
+        not a mean: one invocation slowed by a busy machine must not flip the decision."""
+        self._window += 1
+        duration_ms = instance.last_duration_ms
+        if duration_ms < scaler.QUEUE_BELOW_MS:
+            cpu_ms = instance.last_cpu_ms
+            self._window_short += 1
+            self._window_busy += cpu_ms * 2 >= duration_ms
+            self._window_ms += duration_ms
+            self._window_cpu_ms += cpu_ms
+        if self._window < scaler.SAMPLE_WINDOW:
+            return
+        short = self._window_short
+        if (
+            scaler.mostly_short(short, self._window)
+            and instance.queues_invocations
+            and not self.closed
+        ):
+            self._depth = scaler.QUEUE_DEPTH
+            self._useful = scaler.useful_instances(
+                self._window_busy, short, self._window_ms, self._window_cpu_ms, self.cpus
+            )
+        else:
+            self._depth = 1
+        self._window, self._window_short, self._window_busy = 0, 0, 0
+        self._window_ms, self._window_cpu_ms = 0.0, 0.0
+
     def _discard(self, instance: Instance) -> None:
         if instance in self.instances:
-            self.instances.discard(instance)
+            del self.instances[instance]
             instance.stop()
             self._source.release_slot()
         self._note_if_drained()
@@ -299,9 +488,13 @@ class Pool:
 
     def _shut(self) -> None:
         self.closed = True
+        self._depth = 1
         if self._expiry is not None:
             self._expiry.cancel()
             self._expiry = None
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
         self.stop_idle()
         while self._waiters:
             self._waiters.popleft()[0](
@@ -319,4 +512,6 @@ class Pool:
             "total": len(self.instances),
             "starting": self.starting,
             "waiting": len(self._waiters),
+            "queue_depth": self._depth,
+            "handed_back": self.handed_back,
         }

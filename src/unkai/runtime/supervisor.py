@@ -77,8 +77,10 @@ class Supervisor:
         preload_zygotes: bool,
         on_log: LogSink,
         on_output: OutputSink | None = None,
+        cpus: int = 1,
     ) -> None:
         self.max_instances = max_instances
+        self.cpus = cpus
         self.keep_alive_s = keep_alive_s
         self.preload_zygotes = preload_zygotes
         self._on_log = on_log
@@ -116,7 +118,7 @@ class Supervisor:
     def pool_for(self, spec: InstanceSpec) -> Pool:
         pool = self._pools.get(spec.version_key)
         if pool is None:
-            pool = self._pools[spec.version_key] = Pool(spec, self)
+            pool = self._pools[spec.version_key] = Pool(spec, self, self.cpus)
         return pool
 
     # -- InstanceSource, used by pools ------------------------------------------------------

@@ -136,8 +136,7 @@ def test_expect_100_continue_gets_an_interim_response(
         (b"GET /%s/hello HTTP/1.1\r\nx-big: " + b"b" * 17000 + b"\r\n\r\n", 431, "headers"),
         (b"GARBAGE\r\n\r\n", 400, "malformed"),
         (
-            b"GET /%s/hello HTTP/1.1\r\nhost: x\r\n"
-            b"connection: upgrade\r\nupgrade: h2c\r\n\r\n",
+            b"GET /%s/hello HTTP/1.1\r\nhost: x\r\nconnection: upgrade\r\nupgrade: h2c\r\n\r\n",
             501,
             "upgrade",
         ),

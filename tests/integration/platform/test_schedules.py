@@ -39,7 +39,6 @@ def runs(out: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
 
 
-
 def test_schedules_run_pause_and_catch_up_once_after_a_restart(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     app = write_app(tmp_path / "app", MANIFEST.format(out=out), {"app.py": APP})

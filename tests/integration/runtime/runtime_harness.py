@@ -88,6 +88,7 @@ def run_supervised(
     body: Callable[[Supervisor, LogCollector], Awaitable[T]],
     *,
     max_instances: int = 8,
+    cpus: int = 2,
     keep_alive_s: float = 60.0,
     preload_zygotes: bool = False,
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
@@ -98,6 +99,7 @@ def run_supervised(
         logs = LogCollector()
         supervisor = Supervisor(
             max_instances=max_instances,
+            cpus=cpus,
             keep_alive_s=keep_alive_s,
             preload_zygotes=preload_zygotes,
             on_log=logs,

@@ -173,7 +173,7 @@ def handler(event, context):
         return os.getpid()
     # Write a RESULT frame of our own, with a body that is no error document, on every unix
     # socket this process holds (the platform's is one of them), then keep quiet
-    body = frames.RESULT_HEAD.pack(frames.RESULT_ERROR, 1.0, 1024, 0)
+    body = frames.RESULT_HEAD.pack(frames.RESULT_ERROR, 1.0, 1.0, 1024, 0)
     body += b"not json"
     for fd in range(3, 64):
         try:

@@ -19,12 +19,13 @@ def test_invoke_round_trips() -> None:
 
 
 def test_result_round_trips() -> None:
-    data = frames.encode_result(frames.RESULT_ERROR, 12.5, 40_000, b"log\n", b'{"e": 1}')
+    data = frames.encode_result(frames.RESULT_ERROR, 12.5, 3.25, 40_000, b"log\n", b'{"e": 1}')
     [(kind, body)] = frames.FrameDecoder().feed(data)
     assert kind == frames.RESULT
     assert frames.decode_result(body) == (
         frames.RESULT_ERROR,
         12.5,
+        3.25,
         40_000,
         b"log\n",
         b'{"e": 1}',
