@@ -469,6 +469,12 @@ class Instance:
             info = json.loads(body[frames.READY_HEAD.size :])
             self.preload_modules = list(info.get("modules", []))
             self._log(None, info.get("log", ""))
+            pending = self._pending
+            if pending is not None:
+                # The first invocation starts now: as on Lambda, its timeout counts from the
+                # end of init (the runtime counts its budget from here too). Init itself is
+                # bounded by the deadline set when the INVOKE was written.
+                pending[0].deadline = time.monotonic() + self.spec.timeout_s
             if not self._initialized.done():
                 self._initialized.set_result(True)
         elif kind == frames.LOG:

@@ -266,3 +266,30 @@ def test_init_error_that_arrives_before_the_invoke_is_kept(tmp_path: Path) -> No
         assert result.init_duration_ms is not None
 
     run_supervised(body)
+
+
+SLOW_INIT = """
+import time
+time.sleep(0.6)
+def handler(event, context):
+    remaining = context.get_remaining_time_in_millis()
+    time.sleep(event.get("sleep_s", 0))
+    return remaining
+"""
+
+
+def test_the_timeout_counts_from_the_end_of_init(tmp_path: Path) -> None:
+    # Given a function with a 1 s timeout whose init takes 0.6 s
+    spec = make_spec(write_handler(tmp_path, SLOW_INIT), timeout_s=1)
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # When its first invocation runs 0.7 s (1.3 s after the cold start began)
+        result = await call(pool, b'{"sleep_s": 0.7}', timeout_s=1)
+        # Then it had its whole second, as on Lambda, where init is not part of the timeout
+        assert result.ok, result.error
+        assert result.init_duration_ms is not None and result.init_duration_ms >= 600
+        assert result.payload is not None
+        assert int(result.payload) > 900
+
+    run_supervised(body)
