@@ -40,6 +40,9 @@ log = logging.getLogger("unkai.runtime")
 #: The loop's timers have millisecond resolution (uvloop's may fire up to that much early, and
 #: then the timer is armed again, for at least this long).
 TIMER_RESOLUTION_S = 0.001
+#: How long `_candidates` keeps its choice: choosing on every lend and release was a visible
+#: share of the loop's CPU per request; stalls are judged in tens of milliseconds anyway.
+CANDIDATES_FOR_S = 0.001
 
 
 class InstanceSource(Protocol):
@@ -89,10 +92,6 @@ LendCallback = Callable[[Instance | UnkaiError], None]
 _Waiter = tuple[LendCallback, float]
 
 
-def _lent(instance: Instance) -> int:
-    return instance.lent
-
-
 class Pool:
     def __init__(self, spec: InstanceSpec, source: InstanceSource, cpus: int = 1) -> None:
         self.spec = spec
@@ -126,6 +125,9 @@ class Pool:
         self._window_cpu_ms = 0.0
         #: Calls handed back unstarted by a failed instance and lent again (`lend_again`).
         self.handed_back = 0
+        #: `_candidates`' last choice and when it was made.
+        self._chosen: list[Instance] = []
+        self._chosen_at = -1.0
         #: Serves waiters parked while queueing if every busy instance stalls (`_unstall`).
         self._stall_timer: asyncio.TimerHandle | None = None
 
@@ -188,6 +190,8 @@ class Pool:
         ones in start order, idle or busy, that are not stalled. A fixed order lets the
         others run out of calls and go idle (then keep-alive stops them); a cold instance
         is left out, as its first invocation waits for its init."""
+        if now - self._chosen_at < CANDIDATES_FOR_S:
+            return self._chosen
         useful = self._useful
         chosen: list[Instance] = []
         for instance in self.instances:
@@ -200,12 +204,24 @@ class Pool:
                 chosen.append(instance)
                 if len(chosen) == useful:
                     break
+        self._chosen, self._chosen_at = chosen, now
         return chosen
 
+    def _choose_again(self) -> None:
+        """Instances came or went, or the figures changed: `_candidates` looks again."""
+        self._chosen_at = -1.0
+
     def _emptiest(self, candidates: list[Instance]) -> Instance | None:
-        """Lend the candidate holding the fewest calls, if it has room for one more."""
-        target = min(candidates, key=_lent)
-        if target.lent >= self._depth:
+        """Lend the candidate holding the fewest calls, if it has room for one more (one
+        that failed since `_candidates` chose it is passed over)."""
+        target: Instance | None = None
+        for candidate in candidates:
+            state = candidate.state
+            if (state is InstanceState.READY or state is InstanceState.BUSY) and (
+                target is None or candidate.lent < target.lent
+            ):
+                target = candidate
+        if target is None or target.lent >= self._depth:
             return None
         if target.lent == 0:
             self.idle.remove(target)
@@ -360,6 +376,7 @@ class Pool:
             return
         self.starting -= 1
         self.instances[instance] = None
+        self._choose_again()
         if self.closed:
             self._discard(instance)
             return
@@ -432,6 +449,7 @@ class Pool:
             and instance.queues_invocations
             and not self.closed
         ):
+            self._choose_again()
             self._depth = scaler.QUEUE_DEPTH
             self._useful = scaler.useful_instances(
                 self._window_busy, short, self._window_ms, self._window_cpu_ms, self.cpus
@@ -444,6 +462,7 @@ class Pool:
     def _discard(self, instance: Instance) -> None:
         if instance in self.instances:
             del self.instances[instance]
+            self._choose_again()
             instance.stop()
             self._source.release_slot()
         self._note_if_drained()
