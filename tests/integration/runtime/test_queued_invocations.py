@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from runtime_harness import LogCollector, call, invocation, make_spec, run_supervised, wait_until
 
 from unkai.invoke.models import InvocationResult
@@ -103,36 +104,29 @@ def test_a_crash_hands_the_unstarted_invocations_back(tmp_path: Path) -> None:
     run_supervised(body)
 
 
-def test_a_timeout_hands_the_unstarted_invocations_back(tmp_path: Path) -> None:
-    spec = make_spec(write_handler_file(tmp_path), timeout_s=1)
+@pytest.mark.parametrize(
+    ("first", "timeout_s", "error_type"),
+    [
+        # The platform kills the instance at the deadline
+        (_event(sleep_s=5), 1, "Sandbox.Timedout"),
+        # The runtime answers, then exits without reading the next INVOKE
+        (_event(sleep_s=0.1, memory_error=True), 10, "Runtime.OutOfMemory"),
+    ],
+    ids=["timeout", "memory-error"],
+)
+def test_a_failure_hands_the_unstarted_invocation_back(
+    tmp_path: Path, first: bytes, timeout_s: int, error_type: str
+) -> None:
+    spec = make_spec(write_handler_file(tmp_path), timeout_s=timeout_s)
     mark = tmp_path / "queued.ran"
 
     async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
         pool = supervisor.pool_for(spec)
-        timed_out, queued = await _two_on_one_instance(
-            pool, _event(sleep_s=5), [_event(mark=str(mark))], timeout_s=1
-        )
-        assert timed_out.error is not None
-        assert timed_out.error.error_type == "Sandbox.Timedout"
-        assert not queued.started
-        assert not mark.exists()
-
-    run_supervised(body)
-
-
-def test_a_runtime_that_exits_after_its_result_hands_the_next_one_back(tmp_path: Path) -> None:
-    spec = make_spec(write_handler_file(tmp_path))
-    mark = tmp_path / "queued.ran"
-
-    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
-        pool = supervisor.pool_for(spec)
-        # Given a call queued behind one that runs out of memory (the runtime answers, then
-        # exits without reading the next INVOKE)
         failed, queued = await _two_on_one_instance(
-            pool, _event(sleep_s=0.1, memory_error=True), [_event(mark=str(mark))], timeout_s=10
+            pool, first, [_event(mark=str(mark))], timeout_s=timeout_s
         )
         assert failed.error is not None
-        assert failed.error.error_type == "Runtime.OutOfMemory"
+        assert failed.error.error_type == error_type
         assert not queued.started
         assert not mark.exists()
 
