@@ -224,7 +224,8 @@ class Pool:
         if target is None or target.lent >= self._depth:
             return None
         if target.lent == 0:
-            self.idle.remove(target)
+            if target in self.idle:  # a free instance waits there (it always should)
+                self.idle.remove(target)
             self._source.note_busy()
         target.lent += 1
         return target
