@@ -158,14 +158,14 @@ class Pool:
         if self._depth > 1:
             candidates = self._candidates(time.monotonic())
             if candidates:
-                if len(candidates) < self._useful:
-                    self._fill(len(candidates))
                 target = self._emptiest(candidates)
                 if target is not None:
                     callback(target)
                     return
                 # Each candidate holds its fill; the first to release takes this call.
                 self._park(deadline, callback)
+                if len(candidates) < self._useful:
+                    self._fill(len(candidates))
                 if self._stall_timer is None:
                     self._arm_stall_check()
                 return
@@ -267,12 +267,12 @@ class Pool:
             self._scale()
 
     def _queue_waiters(self, candidates: list[Instance]) -> None:
-        if len(candidates) < self._useful:
-            self._fill(len(candidates))
         waiters = self._waiters
         while waiters:
             target = self._emptiest(candidates)
             if target is None:
+                if len(candidates) < self._useful:
+                    self._fill(len(candidates))
                 self._arm_stall_check()
                 return
             waiters.popleft()[0](target)
@@ -342,9 +342,11 @@ class Pool:
                 log.exception("refusing a waiter of %s failed", self.spec.version_key)
 
     def _fill(self, warm: int) -> None:
-        """Start instances until `_useful` are warm or starting (not one per waiter: while
-        the pool queues, the candidates serve the waiters meanwhile)."""
-        for _ in range(self._useful - warm - self.starting):
+        """Start instances for the callers that wait, until `_useful` are warm or starting
+        (not one per waiter beyond that: while the pool queues, the candidates serve the
+        waiters meanwhile). Only for callers that wait: a start may stop another function's
+        idle instance to make room."""
+        for _ in range(min(self._useful - warm, len(self._waiters)) - self.starting):
             if not self._start():
                 return
 

@@ -178,6 +178,25 @@ def test_a_short_function_queues_on_as_many_instances_as_cpus(tmp_path: Path) ->
     run_supervised(body, cpus=1)
 
 
+def test_queueing_starts_no_instance_for_calls_that_do_not_wait(tmp_path: Path) -> None:
+    spec = make_spec(write_handler_file(tmp_path))
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # Given a queueing pool on a node planned for two CPUs, with one warm instance
+        await _warm_up(pool)
+        assert pool.stats()["queue_depth"] == scaler.QUEUE_DEPTH
+        # When calls come one at a time, each finding that instance free
+        for _ in range(5):
+            assert (await call(pool)).ok
+        # Then no second instance was started for them
+        await asyncio.sleep(0.2)
+        assert pool.stats()["total"] == 1
+        assert pool.stats()["starting"] == 0
+
+    run_supervised(body, cpus=2)
+
+
 def test_a_function_that_takes_longer_does_not_queue(tmp_path: Path) -> None:
     spec = make_spec(write_handler_file(tmp_path))
 
