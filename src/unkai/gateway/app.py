@@ -23,18 +23,13 @@ from unkai.deploy.registry import Registry
 from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
+from unkai.gateway import mapping
 from unkai.gateway.access_log import AccessRecorder, access_log_name
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
 from unkai.gateway.authorize import Authorizers
 from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
 from unkai.gateway.http1 import HttpConnection, Request, Responder
-from unkai.gateway.mapping import (
-    JSON_HEADERS,
-    BadResponse,
-    Headers,
-    build_event,
-    response_from_payload,
-)
+from unkai.gateway.mapping import JSON_HEADERS, BadResponse, Headers, read_adapted, request_parts
 from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
 from unkai.gateway.routes import Match, RouteTable, RouteTarget
 from unkai.gateway.throttle import Throttles
@@ -47,6 +42,8 @@ from unkai.observe.logs import LogService
 log = logging.getLogger("unkai.gateway")
 
 CONTROL_PREFIX = "/_unkai/"
+#: The adapter of payload format 2.0 routes (unkai.runtime.adapters).
+ADAPTER = mapping.__name__
 
 
 CONNECTIONS_SEGMENT = "/@connections/"
@@ -340,7 +337,7 @@ class GatewayApp:
         if route.needs_admission and self._refused(stage, route, request, connection):
             return
         request_id = new_gateway_request_id()
-        event = self._event(stage, request, match, request_id, authorizer)
+        event, adapter = self._event(stage, request, match, request_id, authorizer)
         header = (b"apigw-requestid", request_id.encode())
         target = route.invoke_target
         timer: asyncio.TimerHandle | None = None
@@ -380,7 +377,7 @@ class GatewayApp:
         if timeout_s is None or timeout_s >= self._integration_timeout_s:
             # Only a function that may run longer than the integration timeout needs a timer.
             timer = self._loop().call_later(self._integration_timeout_s, give_up)
-        self._invoker.start(target, event, answer)
+        self._invoker.start(target, event, answer, adapter=adapter)
 
     def _event(
         self,
@@ -389,11 +386,24 @@ class GatewayApp:
         match: Match,
         request_id: str,
         authorizer: dict[str, Any] | None,
-    ) -> bytes:
-        """The route's payload format (2.0 or 1.0) event, JSON-encoded."""
+    ) -> tuple[bytes, str]:
+        """The invocation's payload and adapter: payload format 2.0's event is built in the
+        instance by the `mapping` adapter, from the request's parts; 1.0's is JSON here."""
         route = match.target
-        v2 = route.payload == "2.0"
-        return (build_event if v2 else build_event_v1)(
+        if route.payload == "2.0":
+            parts = request_parts(
+                request,
+                match,
+                request_id=request_id,
+                stage=stage,
+                raw_path=request.path,
+                api_id="unkai",
+                account_id=self._account_id,
+                stage_variables=route.stage_variables,
+                authorizer=authorizer,
+            )
+            return mapping.wire(parts), ADAPTER
+        event = build_event_v1(
             request,
             match,
             request_id=request_id,
@@ -402,8 +412,9 @@ class GatewayApp:
             api_id="unkai",
             account_id=self._account_id,
             stage_variables=route.stage_variables,
-            authorizer=authorizer if v2 else _authorizer_v1(authorizer),
+            authorizer=_authorizer_v1(authorizer),
         )
+        return event, ""
 
     def _access_recorder(
         self, connection: Responder, route: RouteTarget, request: Request, stage: str
@@ -502,7 +513,8 @@ class GatewayApp:
             return gw_errors.status_for(outcome), list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         if outcome.error is not None or outcome.payload is None:
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
-        to_response = response_from_payload if route.payload == "2.0" else response_from_payload_v1
+        # 2.0's result was mapped in the instance (`_event`).
+        to_response = read_adapted if route.payload == "2.0" else response_from_payload_v1
         try:
             status, headers, data = to_response(outcome.payload)
         except BadResponse as exc:

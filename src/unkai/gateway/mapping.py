@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import marshal
 import re
+import struct
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from unkai.gateway.http1 import Request
-from unkai.gateway.routes import Match
+if TYPE_CHECKING:  # only types: instances import this module (see `event` below)
+    from unkai.gateway.http1 import Request
+    from unkai.gateway.routes import Match
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -84,12 +87,14 @@ def _query_parameters(raw: str) -> dict[str, str] | None:
     return params
 
 
-def _joined_headers(request: Request) -> tuple[dict[str, str], list[str], bytes | None]:
+def _joined_headers(
+    pairs: list[tuple[bytes, bytes]],
+) -> tuple[dict[str, str], list[str], bytes | None]:
     """2.0's headers (repeats joined with commas), its cookies, and the content type."""
     headers: dict[str, str] = {}
     cookies: list[str] = []
     content_type: bytes | None = None
-    for name_b, value_b in request.headers:
+    for name_b, value_b in pairs:
         name = name_b.decode("latin-1")
         value = value_b.decode("latin-1")
         if name == "cookie":
@@ -99,6 +104,110 @@ def _joined_headers(request: Request) -> tuple[dict[str, str], list[str], bytes 
             content_type = value_b
         headers[name] = f"{headers[name]},{value}" if name in headers else value
     return headers, cookies, content_type
+
+
+#: What `event_of` needs of one request, as `request_parts` puts it together: a tuple of
+#: str, bytes, float, None, and lists and dicts of those, so that `marshal` carries it.
+RequestParts = tuple[Any, ...]
+
+
+def request_parts(
+    request: Request,
+    match: Match,
+    *,
+    request_id: str,
+    stage: str,
+    raw_path: str,
+    api_id: str,
+    account_id: str,
+    stage_variables: dict[str, str] | None = None,
+    authorizer: dict[str, Any] | None = None,
+) -> RequestParts:
+    """The request as `event_of` takes it; taken when the request arrives (its time)."""
+    client = request.client
+    return (
+        match.target.route_key,
+        raw_path,
+        request.method,
+        request.http_version,
+        request.query_string,
+        request.headers,
+        request.body,
+        client[0] if client else "",
+        request_id,
+        stage,
+        api_id,
+        account_id,
+        time.time(),
+        match.path_parameters or None,
+        stage_variables or None,
+        authorizer,
+    )
+
+
+def event_of(parts: RequestParts) -> dict[str, Any]:
+    """The payload format 2.0 event of one HTTP request."""
+    (
+        route_key,
+        raw_path,
+        method,
+        http_version,
+        query_string,
+        header_pairs,
+        body,
+        source_ip,
+        request_id,
+        stage,
+        api_id,
+        account_id,
+        now,
+        path_parameters,
+        stage_variables,
+        authorizer,
+    ) = parts
+    headers, cookies, content_type = _joined_headers(header_pairs)
+    raw_query = query_string.decode("latin-1")
+    host = headers.get("host", "localhost")
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": headers,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": api_id,
+            "domainName": host,
+            "domainPrefix": host.split(".", 1)[0],
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/" + http_version,
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
+            "requestId": request_id,
+            "routeKey": route_key,
+            "stage": stage,
+            "time": request_time(int(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    query = _query_parameters(raw_query)
+    if query is not None:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if stage_variables:
+        event["stageVariables"] = stage_variables
+    if authorizer is not None:
+        event["requestContext"]["authorizer"] = authorizer
+    if body:
+        event["body"], event["isBase64Encoded"] = event_body(body, content_type)
+    return event
 
 
 def build_event(
@@ -114,52 +223,18 @@ def build_event(
     authorizer: dict[str, Any] | None = None,
 ) -> bytes:
     """The payload format 2.0 event for one HTTP request, JSON-encoded."""
-    headers, cookies, content_type = _joined_headers(request)
-    raw_query = request.query_string.decode("latin-1")
-    now = time.time()
-    client = request.client
-    body = request.body
-    host = headers.get("host", "localhost")
-    event: dict[str, Any] = {
-        "version": "2.0",
-        "routeKey": match.target.route_key,
-        "rawPath": raw_path,
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": account_id,
-            "apiId": api_id,
-            "domainName": host,
-            "domainPrefix": host.split(".", 1)[0],
-            "http": {
-                "method": request.method,
-                "path": raw_path,
-                "protocol": "HTTP/" + request.http_version,
-                "sourceIp": client[0] if client else "",
-                "userAgent": headers.get("user-agent", ""),
-            },
-            "requestId": request_id,
-            "routeKey": match.target.route_key,
-            "stage": stage,
-            "time": request_time(int(now)),
-            "timeEpoch": int(now * 1000),
-        },
-        "isBase64Encoded": False,
-    }
-    if cookies:
-        event["cookies"] = cookies
-    query = _query_parameters(raw_query)
-    if query is not None:
-        event["queryStringParameters"] = query
-    if match.path_parameters:
-        event["pathParameters"] = match.path_parameters
-    if stage_variables:
-        event["stageVariables"] = stage_variables
-    if authorizer is not None:
-        event["requestContext"]["authorizer"] = authorizer
-    if body:
-        event["body"], event["isBase64Encoded"] = event_body(body, content_type)
-    return orjson.dumps(event)
+    parts = request_parts(
+        request,
+        match,
+        request_id=request_id,
+        stage=stage,
+        raw_path=raw_path,
+        api_id=api_id,
+        account_id=account_id,
+        stage_variables=stage_variables,
+        authorizer=authorizer,
+    )
+    return orjson.dumps(event_of(parts))
 
 
 class BadResponse(Exception):
@@ -258,3 +333,66 @@ def _add_headers(headers: Headers, raw_headers: Any) -> bool:
             headers.append((key, checked_header_value(name, value)))
             typed = typed or key == b"content-type"
     return typed
+
+
+# The adapter (unkai.runtime.adapters): the event is built and the result mapped in the
+# instance. The gateway sends `wire(parts)` and reads the answer with `read_adapted`.
+
+#: An adapted answer: status (0: the result was not a valid response, and the rest is why),
+#: the length of the header lines ("name: value\r\n" each), then those lines and the body.
+_ADAPTED_HEAD = struct.Struct("!HI")
+
+
+def wire(parts: RequestParts) -> bytes:
+    """What the gateway sends of one request (the instance's `event` reads it)."""
+    return marshal.dumps(parts)
+
+
+def event(data: bytes) -> dict[str, Any]:
+    """The handler's event, in the instance. marshal, not JSON: it reads only what the
+    platform wrote (`wire`); the other way, `read_adapted` parses what the instance sent."""
+    return event_of(marshal.loads(data))
+
+
+def event_json(data: bytes) -> bytes:
+    """The event as JSON, for a custom runtime (its Runtime API hands out JSON)."""
+    return orjson.dumps(event(data))
+
+
+def response(payload: bytes) -> bytes:
+    """The HTTP answer to the handler's JSON result, in the instance; never raises, as a
+    result API Gateway refuses is an answer too (a 502, said by `read_adapted`)."""
+    try:
+        status, headers, body = response_from_payload(payload)
+    except BadResponse as exc:
+        reason = str(exc).encode("utf-8", "replace")
+        return _ADAPTED_HEAD.pack(0, 0) + reason
+    except Exception as exc:  # boundary: a mapping bug must not take the instance down
+        reason = f"mapping the result failed: {exc!r}".encode("utf-8", "replace")
+        return _ADAPTED_HEAD.pack(0, 0) + reason
+    lines = b"".join([b"%s: %s\r\n" % pair for pair in headers])
+    return _ADAPTED_HEAD.pack(status, len(lines)) + lines + body
+
+
+def read_adapted(data: bytes) -> tuple[int, Headers, bytes]:
+    """(status, headers, body) of an adapted answer, in the gateway; raises BadResponse.
+
+    The bytes come from the instance's socket, where a handler can write too: anything
+    malformed is a bad response (a 502), and header lines keep to one line each."""
+    if len(data) < _ADAPTED_HEAD.size:
+        raise BadResponse("the instance's answer is cut short")
+    status, size = _ADAPTED_HEAD.unpack_from(data)
+    start = _ADAPTED_HEAD.size
+    if status == 0:
+        raise BadResponse(data[start:].decode("utf-8", "replace"))
+    end = start + size
+    if not 200 <= status <= 599 or len(data) < end or (size and data[end - 2 : end] != b"\r\n"):
+        raise BadResponse("the instance's answer is malformed")
+    headers: Headers = []
+    if size:
+        for line in data[start : end - 2].split(b"\r\n"):
+            name, sep, value = line.partition(b": ")
+            if not sep:
+                raise BadResponse("the instance's answer has a malformed header line")
+            headers.append((name, value))
+    return status, headers, data[end:]

@@ -69,6 +69,7 @@ class _Call:
     """One invocation in flight through `Invoker.start`, as plain callbacks."""
 
     __slots__ = (
+        "adapter",
         "done",
         "instance",
         "invoker",
@@ -88,8 +89,10 @@ class _Call:
         mode: InvocationMode,
         done: InvokeCallback,
         request_id: str | None = None,
+        adapter: str = "",
     ) -> None:
         self.request_id = request_id
+        self.adapter = adapter
         self.invoker = invoker
         self.resolved = resolved
         self.target = target
@@ -126,6 +129,7 @@ class _Call:
             payload=self.payload,
             deadline=time.monotonic() + self.resolved.spec.timeout_s,
             mode=self.mode,
+            adapter=self.adapter,
         )
         outcome.begin(invocation, self.on_result)
 
@@ -191,9 +195,12 @@ class Invoker:
         *,
         mode: InvocationMode = InvocationMode.SYNC,
         request_id: str | None = None,
+        adapter: str = "",
     ) -> None:
         """Run `target` once with `payload` (the JSON event); `done` gets the outcome.
         `request_id` is the id the function sees (an asynchronous event keeps its own).
+        With `adapter` (a module, see `unkai.runtime.adapters`) the payload is what it makes
+        the event of, and a result's payload is what it made of the handler's result.
 
         The outcome is an InvocationResult (handler and runtime errors included), or the
         refusal: NotFound for an unknown function or version, Throttled when the function's
@@ -205,7 +212,7 @@ class Invoker:
         if resolved is not None:
             if resolved.additional is not None and self._draw() < resolved.weight:
                 resolved = resolved.additional
-            _Call(self, resolved, target, payload, mode, done, request_id).admit()
+            _Call(self, resolved, target, payload, mode, done, request_id, adapter).admit()
             return
         task = asyncio.get_running_loop().create_task(self._resolve(target))
         self._background.add(task)
@@ -217,7 +224,7 @@ class Invoker:
                 resolved = finished.result()
                 if resolved.additional is not None and self._draw() < resolved.weight:
                     resolved = resolved.additional
-                _Call(self, resolved, target, payload, mode, done, request_id).admit()
+                _Call(self, resolved, target, payload, mode, done, request_id, adapter).admit()
             elif isinstance(error, UnkaiError):
                 done(error)
             else:

@@ -36,8 +36,10 @@ class InvocationMode(enum.Enum):
 class Invocation:
     """One request to run a function version once.
 
-    `payload` is the JSON-encoded event exactly as the handler will receive it. `deadline` is a
-    `time.monotonic()` value; the instance learns the wall-clock equivalent in milliseconds.
+    `payload` is the JSON-encoded event exactly as the handler will receive it, unless
+    `adapter` names the module that makes the event of it in the instance (and maps the result
+    there: `unkai.runtime.adapters`). `deadline` is a `time.monotonic()` value; the instance
+    learns the wall-clock equivalent in milliseconds.
     """
 
     request_id: str
@@ -47,6 +49,7 @@ class Invocation:
     attempt: int = 1
     trace_id: str | None = None
     client_context: str | None = None
+    adapter: str = ""
 
 
 @dataclass(slots=True)

@@ -36,7 +36,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from unkai.runtime import frames
+from unkai.runtime import adapters, frames
 
 #: A single invocation's log is cut here, with a marker (the platform stores it as one record).
 LOG_CAP_CHARS = 256 * 1024
@@ -497,13 +497,13 @@ class Runtime:
 
     def invoke(self, handler: Handler, body: bytes) -> bool:
         """Run one invocation and send its RESULT; False when the process must exit (OOM)."""
-        request_id, budget_ms, _extra, event_bytes = frames.decode_invoke(body)
+        request_id, budget_ms, _extra, adapter, event_bytes = frames.decode_invoke(body)
         # The budget counts from now: the INVOKE may have waited behind the previous one.
         deadline_ms = int(time.time() * 1000) + budget_ms
         context = LambdaContext(self.config, request_id, deadline_ms)
         self.capture.begin(request_id, deadline_ms)
         started = time.perf_counter()
-        status, data, healthy = self._call(handler, event_bytes, context)
+        status, data, healthy = self._call(handler, event_bytes, context, adapter)
         duration_ms = (time.perf_counter() - started) * 1000.0
         log = self.capture.take()
         cpu_ms, rss_kb = self.usage.take()
@@ -511,11 +511,14 @@ class Runtime:
         return healthy
 
     def _call(
-        self, handler: Handler, event_bytes: bytes, context: LambdaContext
+        self, handler: Handler, event_bytes: bytes, context: LambdaContext, adapter: str
     ) -> tuple[int, bytes, bool]:
         try:
-            event = parse_event(event_bytes) if event_bytes else {}
-        except ValueError as error:
+            if adapter:
+                event = adapters.load(adapter).event(event_bytes)
+            else:
+                event = parse_event(event_bytes) if event_bytes else {}
+        except Exception as error:  # boundary: ValueError from JSON, anything from an adapter
             doc = error_document("Runtime.UnmarshalError", f"Unable to unmarshal input: {error}")
             return frames.RESULT_ERROR, _dump(doc), True
         try:
@@ -523,6 +526,10 @@ class Runtime:
             data = dump_result(result).encode()
             if len(data) > MAX_RESPONSE_BYTES:
                 return frames.RESULT_ERROR, _dump(_response_too_large()), True
+            if adapter:
+                # Lambda's part is done (the result is JSON and within the limit): the rest
+                # is the front door's mapping, which answers bad results itself.
+                data = adapters.load(adapter).response(data)
             return frames.RESULT_OK, data, True
         except MemoryError:
             return frames.RESULT_ERROR, _dump(self._out_of_memory(context)), False

@@ -37,7 +37,7 @@ from typing import Any
 
 from unkai.gateway.http1 import Headers, HttpConnection, HttpServer
 from unkai.invoke.models import Invocation
-from unkai.runtime import frames
+from unkai.runtime import adapters, frames
 from unkai.runtime.bootstrap import LOG_CAP_CHARS, LOG_STREAM_INTERVAL_S, TRUNCATED_MARKER
 from unkai.runtime.instance import Instance, LogCallback, ResultCallback
 from unkai.runtime.instance_state import InstanceState
@@ -154,6 +154,9 @@ class CustomInstance(Instance):
         return None
 
     def invocation_response(self, request_id: str, body: bytes) -> bool:
+        pending = self._pending
+        if pending is not None and pending[0].adapter and request_id == self._handed_out:
+            body = adapters.load(pending[0].adapter).response(body)
         return self._answer(request_id, frames.RESULT_OK, body)
 
     def invocation_error(self, request_id: str, error: dict[str, Any]) -> bool:
@@ -179,7 +182,10 @@ class CustomInstance(Instance):
         invocation = pending[0]
         self._parked = None
         self._handed_out = invocation.request_id
-        responder.respond(200, self._next_headers(invocation), invocation.payload)
+        payload = invocation.payload
+        if invocation.adapter:  # the runtime is not ours: the adapter runs here, in the loop
+            payload = adapters.load(invocation.adapter).event_json(payload)
+        responder.respond(200, self._next_headers(invocation), payload)
 
     def _next_headers(self, invocation: Invocation) -> Headers:
         deadline_ms = int((time.time() + invocation.deadline - time.monotonic()) * 1000)

@@ -9,13 +9,16 @@ payload or error document plus the log text written while it ran. Long-running h
 stream LOG frames so that `unkai logs -t` sees output before the invocation ends.
 
 Bodies:
-  INVOKE      `!Q36sH` budget ms (the timeout, counted from when the instance starts the
+  INVOKE      `!Q36sHB` budget ms (the timeout, counted from when the instance starts the
               invocation: an INVOKE may wait behind the running one), request id (ASCII), extra
-              length; extra (JSON object: trace id, client context; may be empty), then the
-              event bytes.
+              length, adapter length; extra (JSON object: trace id, client context; may be
+              empty), the adapter's module name (ASCII; empty: none), then the event bytes: the
+              JSON event, or with an adapter what its `event` makes the event of (see
+              `unkai.runtime.adapters`).
   RESULT      `!BddII` status (RESULT_OK / RESULT_ERROR), duration ms, CPU ms (the process's
               CPU time since the previous RESULT), max RSS KiB, log length; the log bytes (the
-              output not sent yet), then the payload bytes or the JSON error document.
+              output not sent yet), then the payload bytes (with an adapter: what its
+              `response` made of them) or the JSON error document.
   LOG         raw log bytes of the running invocation.
   READY       `!d` init duration ms, then JSON: {"modules": [...], "log": "..."} with the
               modules the handler's import pulled in from outside the task root.
@@ -36,7 +39,7 @@ import struct
 from typing import Any
 
 HEADER = struct.Struct("!IB")
-INVOKE_HEAD = struct.Struct("!Q36sH")
+INVOKE_HEAD = struct.Struct("!Q36sHB")
 RESULT_HEAD = struct.Struct("!BddII")
 READY_HEAD = struct.Struct("!d")
 
@@ -64,18 +67,23 @@ def frame(kind: int, body: bytes) -> bytes:
     return HEADER.pack(len(body), kind) + body
 
 
-def encode_invoke(request_id: str, budget_ms: int, event: bytes, extra: bytes = b"") -> bytes:
-    head = INVOKE_HEAD.pack(budget_ms, request_id.encode("ascii"), len(extra))
-    body_len = INVOKE_HEAD.size + len(extra) + len(event)
-    return HEADER.pack(body_len, INVOKE) + head + extra + event
+def encode_invoke(
+    request_id: str, budget_ms: int, event: bytes, extra: bytes = b"", adapter: str = ""
+) -> bytes:
+    name = adapter.encode("ascii") if adapter else b""
+    head = INVOKE_HEAD.pack(budget_ms, request_id.encode("ascii"), len(extra), len(name))
+    body_len = INVOKE_HEAD.size + len(extra) + len(name) + len(event)
+    return HEADER.pack(body_len, INVOKE) + head + extra + name + event
 
 
-def decode_invoke(body: bytes) -> tuple[str, int, bytes, bytes]:
-    """Return (request id, budget ms, extra JSON bytes, event bytes)."""
-    budget_ms, rid, extra_len = INVOKE_HEAD.unpack_from(body)
+def decode_invoke(body: bytes) -> tuple[str, int, bytes, str, bytes]:
+    """Return (request id, budget ms, extra JSON bytes, adapter module name or "", event bytes)."""
+    budget_ms, rid, extra_len, adapter_len = INVOKE_HEAD.unpack_from(body)
     start = INVOKE_HEAD.size
-    extra = body[start : start + extra_len]
-    return rid.decode("ascii"), budget_ms, extra, body[start + extra_len :]
+    middle = start + extra_len
+    end = middle + adapter_len
+    adapter = body[middle:end].decode("ascii") if adapter_len else ""
+    return rid.decode("ascii"), budget_ms, body[start:middle], adapter, body[end:]
 
 
 def encode_result(

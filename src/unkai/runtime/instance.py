@@ -216,7 +216,11 @@ class Instance:
             return
         deadline = invocation.deadline
         budget_ms = int((deadline - now) * 1000)
-        transport.write(frames.encode_invoke(invocation.request_id, budget_ms, invocation.payload))
+        transport.write(
+            frames.encode_invoke(
+                invocation.request_id, budget_ms, invocation.payload, adapter=invocation.adapter
+            )
+        )
         self._pending = (invocation, done)
         if self._timer is None or self._timer_at > deadline:  # `_watch_deadline`, inlined
             self._arm(deadline, now)
@@ -230,7 +234,11 @@ class Instance:
             self._loop.call_soon(_deliver, done, self._unstarted(invocation))
             return
         budget_ms = int(self.spec.timeout_s * 1000)
-        transport.write(frames.encode_invoke(invocation.request_id, budget_ms, invocation.payload))
+        transport.write(
+            frames.encode_invoke(
+                invocation.request_id, budget_ms, invocation.payload, adapter=invocation.adapter
+            )
+        )
         self._queued.append((invocation, done))
 
     def _unstarted(self, invocation: Invocation) -> InvocationResult:

@@ -43,7 +43,7 @@ import sys
 import time
 from typing import Any
 
-from unkai.runtime import bootstrap, frames, limits
+from unkai.runtime import adapters, bootstrap, frames, limits
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
@@ -310,6 +310,9 @@ def main(argv: list[str]) -> int:
         return 2
     die_with_parent()
     control = socket.socket(fileno=int(options["--fd"]))
+    for name in adapters.PLATFORM_ADAPTERS:
+        with contextlib.suppress(ImportError):  # then an instance that needs it imports it
+            adapters.load(name)
     gc.collect()
     gc.freeze()
     ZygoteServer(control).serve()

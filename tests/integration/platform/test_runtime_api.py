@@ -92,3 +92,48 @@ def test_deploy_refuses_a_provided_function_without_bootstrap(
     result = platform.cli("deploy", str(root), "--stage", stage)
     assert result.returncode != 0
     assert "'bootstrap'" in result.stdout + result.stderr
+
+
+ROUTED_MANIFEST = """
+service: {service}
+functions:
+  custom:
+    handler: app.handler
+    runtime: provided
+    timeout: 5
+    events:
+      - http: {{method: GET, path: /custom/{{name}}}}
+"""
+
+ROUTED_HANDLER = """
+def handler(event, context):
+    if event["pathParameters"]["name"] == "broken":
+        return {"statusCode": 99}
+    return {
+        "statusCode": 201,
+        "headers": {"x-route": event["routeKey"], "content-type": "text/plain"},
+        "cookies": ["seen=" + event["queryStringParameters"]["q"]],
+        "body": event["requestContext"]["http"]["path"],
+    }
+"""
+
+
+def test_a_custom_runtime_behind_an_http_route(
+    platform: PlatformProcess, apps: Path, stage: str
+) -> None:
+    """The route's event is built and its result mapped in the platform for a runtime that
+    is not unkai's (a Python instance does both itself): the answer is the same."""
+    assert importlib.util.find_spec("awslambdaric") is not None, "a dev dependency"
+    root = write_bootstrap(apps / "routed-ric", ric_bootstrap())
+    (root / "app.py").write_text(ROUTED_HANDLER)
+    write_app(root, ROUTED_MANIFEST.format(service="routed-ric"), {})
+    platform.cli("deploy", str(root), "--stage", stage, check=True)
+    with platform.client() as http:
+        answer = http.get(f"/{stage}/custom/ada?q=1")
+        broken = http.get(f"/{stage}/custom/broken")
+    assert answer.status_code == 201, answer.text
+    assert answer.text == f"/{stage}/custom/ada"
+    assert answer.headers["x-route"] == "GET /custom/{name}"
+    assert answer.headers["content-type"] == "text/plain"
+    assert answer.headers["set-cookie"] == "seen=1"
+    assert broken.status_code == 502

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import orjson
 import pytest
 
+from unkai.gateway import mapping
 from unkai.gateway.http1 import Request
-from unkai.gateway.mapping import BadResponse, build_event, response_from_payload
+from unkai.gateway.mapping import BadResponse, build_event, request_parts, response_from_payload
 from unkai.gateway.routes import Match, RouteTarget
 
 
@@ -176,3 +178,83 @@ def test_a_null_header_is_no_header() -> None:
     _, headers, _ = response_from_payload(orjson.dumps(document))
     assert (b"x-n", b"5") in headers and (b"x-b", b"true") in headers
     assert all(name != b"x-gone" for name, _ in headers)
+
+
+# The adapter: the event is built and the result mapped in the instance (runtime/adapters.py).
+
+
+def _parts(body: bytes = b"", authorizer: dict[str, Any] | None = None) -> tuple[Any, ...]:
+    s = scope(headers=[*scope()["headers"], (b"content-type", b"application/octet-stream")])
+    request = Request(
+        "POST", b"/items/42", s["query_string"], s["headers"], body, "1.1", True, s["client"]
+    )
+    return request_parts(
+        request,
+        MATCH,
+        request_id="rid",
+        stage="dev",
+        raw_path="/items/42",
+        api_id="unkai",
+        account_id="000000000000",
+        stage_variables={"color": "blue"},
+        authorizer=authorizer,
+    )
+
+
+def test_the_adapter_builds_the_event_the_gateway_would() -> None:
+    parts = _parts(b"\x00\xffbinary", {"jwt": {"claims": {"sub": "u1", "n": 3}, "scopes": None}})
+    data = mapping.wire(parts)
+    expected = orjson.loads(orjson.dumps(mapping.event_of(parts)))
+    assert mapping.event(data) == expected
+    assert orjson.loads(mapping.event_json(data)) == expected
+    assert expected["body"] == base64.b64encode(b"\x00\xffbinary").decode()
+    assert expected["isBase64Encoded"] is True
+    assert expected["stageVariables"] == {"color": "blue"}
+    assert expected["requestContext"]["authorizer"]["jwt"]["claims"] == {"sub": "u1", "n": 3}
+    assert expected["requestContext"]["http"]["method"] == "POST"
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        {"statusCode": 201, "headers": {"X-A": "1", "Content-Type": "text/plain"}, "body": "hi"},
+        {"statusCode": 200, "cookies": ["a=1", "b=2"], "body": "x"},
+        {"statusCode": 204},
+        {
+            "statusCode": 200,
+            "body": base64.b64encode(b"\x00\r\n").decode(),
+            "isBase64Encoded": True,
+        },
+        {"plain": "json"},
+        "a string",
+    ],
+)
+def test_an_adapted_answer_is_what_the_gateway_would_map(result: Any) -> None:
+    payload = orjson.dumps(result)
+    assert mapping.read_adapted(mapping.response(payload)) == response_from_payload(payload)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b'{"statusCode": 99}', b"not json", b'{"statusCode": 200, "headers": {"a\\nb": "1"}}'],
+)
+def test_a_refused_result_reads_as_the_same_bad_response(payload: bytes) -> None:
+    with pytest.raises(BadResponse) as expected:
+        response_from_payload(payload)
+    with pytest.raises(BadResponse, match="^" + re.escape(str(expected.value)) + "$"):
+        mapping.read_adapted(mapping.response(payload))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\x00",  # cut short
+        b"\x00\x64\x00\x00\x00\x00",  # status 100
+        b"\x00\xc8\x00\x00\x00\x10a: b\r\n",  # header lines longer than the answer
+        b"\x00\xc8\x00\x00\x00\x04a: b",  # a header line without its CRLF
+        b"\x00\xc8\x00\x00\x00\x06abcd\r\nbody",  # a header line without ": "
+    ],
+)
+def test_a_malformed_answer_from_an_instance_is_a_bad_response(data: bytes) -> None:
+    with pytest.raises(BadResponse, match=r"malformed|cut short"):
+        mapping.read_adapted(data)

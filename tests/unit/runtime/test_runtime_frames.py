@@ -15,7 +15,21 @@ def test_invoke_round_trips() -> None:
     data = frames.encode_invoke(rid, 1_700_000_000_123, b'{"a": 1}', b'{"trace": "x"}')
     [(kind, body)] = frames.FrameDecoder().feed(data)
     assert kind == frames.INVOKE
-    assert frames.decode_invoke(body) == (rid, 1_700_000_000_123, b'{"trace": "x"}', b'{"a": 1}')
+    assert frames.decode_invoke(body) == (
+        rid,
+        1_700_000_000_123,
+        b'{"trace": "x"}',
+        "",
+        b'{"a": 1}',
+    )
+
+
+def test_an_invoke_names_its_adapter() -> None:
+    rid = "0" * 35 + "2"
+    data = frames.encode_invoke(rid, 3000, b"\x00parts", adapter="unkai.gateway.mapping")
+    [(kind, body)] = frames.FrameDecoder().feed(data)
+    assert kind == frames.INVOKE
+    assert frames.decode_invoke(body) == (rid, 3000, b"", "unkai.gateway.mapping", b"\x00parts")
 
 
 def test_result_round_trips() -> None:
