@@ -16,7 +16,9 @@ an idle server next to the one measured is not free. In session 11 a platform wh
 loop woke 84 times a second made the platform measured beside it read 7-15% slower in five
 sets; with the idle ones stopped the same pair was within 5% either way (docs/benchmarks.md).
 
-`--cpu` also gives each target's CPU time per request, by process and thread (from
+Every run also reads the CPU time of the target's main thread (its event loop) when its
+process group is given: the median µs per request is printed with the req/s. `--cpu` also
+gives each target's CPU time per request, by process and thread (from
 `/proc/<pid>/task/<tid>/stat` before and after one more run of each): the event loop thread,
 the SQLite writer thread, the instances, wrk, and what else ran meanwhile (kernel threads).
 Linux only. Traffic goes to 127.0.0.1 only; each wrk run is bounded by `--duration`.
@@ -112,11 +114,27 @@ def _only(groups: dict[str, int], name: str) -> None:
         time.sleep(0.3)
 
 
-def _measure(url: str, duration_s: float, groups: dict[str, int], name: str) -> wrk.WrkResult:
+def _main_thread_ticks(pid: int) -> int:
+    """User+system clock ticks of process `pid`'s main thread (a platform's event loop)."""
+    stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(stat[11]) + int(stat[12])
+
+
+def _measure(
+    url: str, duration_s: float, groups: dict[str, int], name: str
+) -> tuple[wrk.WrkResult, float | None]:
+    """One run: wrk's result, and the CPU µs per request of the target's main thread (when
+    its process group leader is known, as for a platform started with `setsid`)."""
+    group = groups.get(name)
     if groups:
         _only(groups, name)
         wrk.run(url, 1)  # after a stop: timers and caches catch up before the measured run
-    return wrk.run(url, duration_s)
+    before = _main_thread_ticks(group) if group else 0
+    result = wrk.run(url, duration_s)
+    if not group:
+        return result, None
+    spent = _main_thread_ticks(group) - before
+    return result, spent * 1e6 / os.sysconf("SC_CLK_TCK") / max(1, result.requests)
 
 
 def _compare(args: argparse.Namespace, urls: dict[str, str], groups: dict[str, int]) -> None:
@@ -127,20 +145,29 @@ def _compare(args: argparse.Namespace, urls: dict[str, str], groups: dict[str, i
     rps: dict[str, list[float]] = defaultdict(list)
     p99: dict[str, list[float]] = defaultdict(list)
     ratios: dict[str, list[float]] = defaultdict(list)
+    loop_us: dict[str, list[float]] = defaultdict(list)
     for _ in range(args.rounds):
         order = list(urls)
         random.shuffle(order)
         measured = {name: _measure(urls[name], args.duration, groups, name) for name in order}
-        for name, result in measured.items():
+        for name, (result, us) in measured.items():
             rps[name].append(result.requests_per_s)
             p99[name].append(result.p99_ms)
-            ratios[name].append(result.requests_per_s / measured[baseline].requests_per_s)
+            ratios[name].append(result.requests_per_s / measured[baseline][0].requests_per_s)
+            if us is not None:
+                loop_us[name].append(us)
     for name in urls:
+        main_cpu = (
+            f"  main thread {statistics.median(loop_us[name]):.1f} µs/req "
+            f"({min(loop_us[name]):.1f}-{max(loop_us[name]):.1f})"
+            if loop_us[name]
+            else ""
+        )
         print(
             f"{name:12} median {statistics.median(rps[name]):8,.0f} req/s  "
             f"/{baseline} {statistics.median(ratios[name]):.3f} "
             f"(min {min(ratios[name]):.3f}, max {max(ratios[name]):.3f})  "
-            f"p99 {statistics.median(p99[name]):.2f} ms"
+            f"p99 {statistics.median(p99[name]):.2f} ms{main_cpu}"
         )
     if args.cpu:
         for name, url in urls.items():

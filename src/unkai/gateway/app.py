@@ -28,7 +28,7 @@ from unkai.gateway.access_log import AccessRecorder, access_log_name
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
 from unkai.gateway.authorize import Authorizers
 from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
-from unkai.gateway.http1 import HttpConnection, Request, Responder
+from unkai.gateway.http1 import HttpConnection, Request, Responder, split_lines
 from unkai.gateway.mapping import JSON_HEADERS, BadResponse, Headers, read_adapted, request_parts
 from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
 from unkai.gateway.routes import Match, RouteTable, RouteTarget
@@ -72,6 +72,28 @@ def _is_loopback(client: tuple[str, int] | None) -> bool:
 
 #: A custom domain's host with a path under none of its base paths.
 _UNMAPPED = ("", "")
+
+
+def _direct(connection: Responder, route: RouteTarget, adapter: str) -> HttpConnection | None:
+    """The connection, when an answer its instance rendered can go out as it is."""
+    if adapter and route.cors is None and isinstance(connection, HttpConnection):
+        return connection
+    return None
+
+
+def _answered_as_rendered(
+    connection: HttpConnection, outcome: InvocationResult | UnkaiError, request_id: bytes
+) -> bool:
+    """Answer a function's result with the header lines its instance rendered; False when it
+    is not a result, or not a valid response (`GatewayApp._response` then says why)."""
+    if type(outcome) is not InvocationResult or outcome.error is not None or not outcome.payload:
+        return False
+    try:
+        status, lines, data = read_adapted(outcome.payload)
+    except BadResponse:
+        return False
+    connection.respond_rendered(status, lines + b"apigw-requestid: %s\r\n" % request_id, data)
+    return True
 
 
 class GatewayApp:
@@ -341,6 +363,9 @@ class GatewayApp:
         header = (b"apigw-requestid", request_id.encode())
         target = route.invoke_target
         timer: asyncio.TimerHandle | None = None
+        # An answer the instance rendered goes out as its lines when nothing here adds to
+        # them but the request id (no CORS, no access log wrapping the connection).
+        direct = _direct(connection, route, adapter)
 
         def answer(outcome: InvocationResult | UnkaiError) -> None:
             nonlocal timer
@@ -348,15 +373,8 @@ class GatewayApp:
                 if timer.cancelled():
                     return  # the gateway already answered 504
                 timer.cancel()
-            try:
-                status, headers, data = self._response(route, outcome)
-            except Exception:  # boundary: a mapping bug is a 502, never a request left hanging
-                log.exception("route %s: mapping the result failed", route.route_key)
-                status, headers, data = 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
-            headers.append(header)
-            if route.cors is not None:
-                headers = add_cors_headers(route.cors, request, headers)
-            connection.respond(status, headers, data)
+            if direct is None or not _answered_as_rendered(direct, outcome, header[1]):
+                self._answer(route, request, connection, header, outcome)
 
         def give_up() -> None:
             nonlocal timer
@@ -378,6 +396,24 @@ class GatewayApp:
             # Only a function that may run longer than the integration timeout needs a timer.
             timer = self._loop().call_later(self._integration_timeout_s, give_up)
         self._invoker.start(target, event, answer, adapter=adapter)
+
+    def _answer(
+        self,
+        route: RouteTarget,
+        request: Request,
+        connection: Responder,
+        header: tuple[bytes, bytes],
+        outcome: InvocationResult | UnkaiError,
+    ) -> None:
+        try:
+            status, headers, data = self._response(route, outcome)
+        except Exception:  # boundary: a mapping bug is a 502, never a request left hanging
+            log.exception("route %s: mapping the result failed", route.route_key)
+            status, headers, data = 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
+        headers.append(header)
+        if route.cors is not None:
+            headers = add_cors_headers(route.cors, request, headers)
+        connection.respond(status, headers, data)
 
     def _event(
         self,
@@ -513,10 +549,11 @@ class GatewayApp:
             return gw_errors.status_for(outcome), list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         if outcome.error is not None or outcome.payload is None:
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
-        # 2.0's result was mapped in the instance (`_event`).
-        to_response = read_adapted if route.payload == "2.0" else response_from_payload_v1
         try:
-            status, headers, data = to_response(outcome.payload)
+            if route.payload == "2.0":  # mapped in the instance (`_event`)
+                status, lines, data = read_adapted(outcome.payload)
+                return status, split_lines(lines), data
+            status, headers, data = response_from_payload_v1(outcome.payload)
         except BadResponse as exc:
             log.warning("function %s returned a malformed response: %s", route.function, exc)
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY

@@ -47,6 +47,10 @@ _STATUS_LINES = {
     for status in http.HTTPStatus
 }
 _NO_BODY_STATUSES = frozenset({204, 304})
+#: Single bytes as ints, for `in` on the hot path: `b"%" in data` costs about 0.4 µs, as
+#: bytes.__contains__ tries its argument as an int first and makes a TypeError when it is
+#: not one; `37 in data` takes a tenth of that.
+_PERCENT, _HASH = ord("%"), ord("#")
 #: Request headers looked at once all headers are in (the body's size, `Expect`).
 _CHECKED_HEADERS = frozenset({b"content-length", b"expect"})
 
@@ -63,6 +67,17 @@ def _split_free_head(status_line: bytes, date: bytes, headers: Headers) -> bytes
             continue
         parts += (name, b": ", value, b"\r\n")
     return b"".join(parts)
+
+
+def split_lines(lines: bytes) -> Headers:
+    """Header lines ("name: value\\r\\n" each) as (name, value) pairs; a line without ": "
+    is no header, and a bare CR or LF stays in its pair (`respond` leaves that one out)."""
+    pairs: Headers = []
+    for line in lines.split(b"\r\n"):
+        name, sep, value = line.partition(b": ")
+        if sep:
+            pairs.append((name, value))
+    return pairs
 
 
 def _error_body(error: str, message: str) -> bytes:
@@ -114,7 +129,7 @@ class Request:
     ) -> None:
         self.method = method
         self.raw_path = raw_path
-        if b"%" in raw_path:
+        if _PERCENT in raw_path:
             self.path = unquote(raw_path.decode("latin-1"))
         else:
             try:
@@ -298,7 +313,7 @@ class HttpConnection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         parser = self._parser
         path, _, query = self._url.partition(b"?")
-        if b"#" in query:
+        if _HASH in query:
             query = query.partition(b"#")[0]
         parts = self._body
         body = parts[0] if len(parts) == 1 else b"".join(parts)
@@ -399,6 +414,20 @@ class HttpConnection(asyncio.Protocol):
         head = b"".join(parts)
         if head.count(b"\n") != lines or head.count(b"\r") != lines:
             head = _split_free_head(parts[0], parts[1], headers)
+        self._send(request, status, head, body)
+
+    def respond_rendered(self, status: int, lines: bytes, body: bytes) -> None:
+        """`respond` with the headers as lines ("name: value\\r\\n" each) that are known to
+        be whole lines with no CR or LF inside: as `mapping.read_adapted` checked an
+        instance's. No list is made and joined again."""
+        request = self._active
+        if request is None or self.closed or self._transport is None:
+            return
+        self._send(request, status, _status_line(status) + _Date.now() + lines, body)
+
+    def _send(self, request: Request, status: int, head: bytes, body: bytes) -> None:
+        """Write the response whose status line and headers are `head`, and go on."""
+        assert self._transport is not None
         close = b"" if request.keep_alive else b"connection: close\r\n"
         if status in _NO_BODY_STATUSES:
             tail = close + b"\r\n"

@@ -3,7 +3,8 @@
 Runs inside every function instance, forked from a zygote (`zygote.py`) or standalone as
 `python -m unkai.runtime.bootstrap --fd N` (used by `unkai invoke local` and as the benchmark
 baseline). It imports only the stdlib and our frame codec, so a fresh interpreter pays little
-and a zygote pays it once for all its children.
+and a zygote pays it once for all its children; an adapter an INVOKE names (`adapters.py`) is
+imported when first needed, and zygotes preload the platform's.
 
 Pipeline, mirroring Lambda's Python runtime (awslambdaric `bootstrap.py`):
 
@@ -12,7 +13,8 @@ Pipeline, mirroring Lambda's Python runtime (awslambdaric `bootstrap.py`):
 2. Import the handler (`_HANDLER`, from `LAMBDA_TASK_ROOT`), timed as Init Duration. Send READY
    with the non-task-root modules that import pulled in (the platform preloads them into a
    per-version zygote), or INIT_ERROR with Lambda's error document and exit.
-3. Loop: read INVOKE, call `handler(event, context)`, send one RESULT with the payload or the
+3. Loop: read INVOKE, call `handler(event, context)` (the event is the INVOKE's JSON, or what
+   its adapter makes), send one RESULT with the payload (the adapter's mapping of it) or the
    error document, the duration, the peak RSS and the log text not yet sent. Output that waits
    longer than LOG_STREAM_INTERVAL_S goes ahead as LOG frames (LogCapture's flusher thread), so
    a timeout, crash or memory kill does not lose it. A response over MAX_RESPONSE_BYTES becomes

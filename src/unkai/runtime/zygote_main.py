@@ -1,7 +1,9 @@
 """The zygote process: a pre-warmed interpreter that forks function instances on request.
 
-Stdlib only (plus the bootstrap it forks into), single-threaded (forking a threaded process is
-unsafe), started once by the platform as `sys.executable -I -m unkai.runtime.zygote_main --fd N`.
+Stdlib only, plus the bootstrap it forks into and the platform's adapters (`adapters.py`,
+imported before the heap is frozen so that no instance imports them on its first request);
+single-threaded (forking a threaded process is unsafe), started once by the platform as
+`sys.executable -I -m unkai.runtime.zygote_main --fd N`.
 
 Control channel: a SOCK_SEQPACKET socket, so every message arrives whole, with its fd. The
 platform sends SPAWN {id, role, env, task_root, sys_path, memory_size_mb, function_arn,

@@ -102,7 +102,9 @@ functions:
     runtime: provided
     timeout: 5
     events:
-      - http: {{method: GET, path: /custom/{{name}}}}
+      - http:
+          method: GET
+          path: "/custom/{{name}}"
 """
 
 ROUTED_HANDLER = """

@@ -48,8 +48,25 @@ class Answer:
         return False
 
 
-def exchange(raw: bytes, status: int, headers: Headers, body: bytes) -> tuple[bytes, bool]:
-    handler = Answer(status, headers, body)
+class Rendered:
+    """Answers with header lines, as an instance renders them (`respond_rendered`)."""
+
+    def __init__(self, status: int, lines: bytes, body: bytes) -> None:
+        self.answer = (status, lines, body)
+
+    def handle(self, request: Request, connection: HttpConnection) -> None:
+        connection.respond_rendered(*self.answer)
+
+    def upgrade(self, request: Request, connection: HttpConnection, rest: bytes) -> bool:
+        return False
+
+
+def exchange(raw: bytes, status: int, headers: Headers | bytes, body: bytes) -> tuple[bytes, bool]:
+    handler: Answer | Rendered = (
+        Rendered(status, headers, body)
+        if isinstance(headers, bytes)
+        else Answer(status, headers, body)
+    )
     transport = Transport()
 
     async def feed() -> None:
@@ -141,3 +158,18 @@ def test_keep_alive_answers_are_written_after_the_turn_and_a_direct_write_sends_
         assert len(writes) == 3
 
     asyncio.run(main())
+
+
+def test_rendered_lines_are_written_as_they_are() -> None:
+    lines = b"content-type: text/plain\r\nx-a: 1\r\n"
+    written, _ = exchange(GET, 201, lines, b"hello")
+    listed, _ = exchange(GET, 201, [(b"content-type", b"text/plain"), (b"x-a", b"1")], b"hello")
+    assert (
+        written
+        == listed
+        == (
+            b"HTTP/1.1 201 Created\r\ncontent-type: text/plain\r\nx-a: 1\r\n"
+            b"content-length: 5\r\n\r\nhello"
+        )
+    )
+    assert exchange(GET, 204, b"", b"x")[0] == b"HTTP/1.1 204 No Content\r\n\r\n"

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from unkai.gateway import mapping
-from unkai.gateway.http1 import Request
+from unkai.gateway.http1 import Request, split_lines
 from unkai.gateway.mapping import BadResponse, build_event, request_parts, response_from_payload
 from unkai.gateway.routes import Match, RouteTarget
 
@@ -231,7 +231,16 @@ def test_the_adapter_builds_the_event_the_gateway_would() -> None:
 )
 def test_an_adapted_answer_is_what_the_gateway_would_map(result: Any) -> None:
     payload = orjson.dumps(result)
-    assert mapping.read_adapted(mapping.response(payload)) == response_from_payload(payload)
+    status, lines, body = mapping.read_adapted(mapping.response(payload))
+    assert (status, split_lines(lines), body) == response_from_payload(payload)
+
+
+def test_framing_headers_an_instance_sends_are_left_out() -> None:
+    """The mapping in the instance drops them; a handler writing on the socket itself must
+    not get them through either (they would desynchronize a proxy's connection)."""
+    lines = b"x-a: 1\r\ncontent-length: 0\r\ntransfer-encoding: chunked\r\nx-connection: 1\r\n"
+    data = b"\x00\xc8" + len(lines).to_bytes(4, "big") + lines + b"body"
+    assert mapping.read_adapted(data) == (200, b"x-a: 1\r\nx-connection: 1\r\n", b"body")
 
 
 @pytest.mark.parametrize(
@@ -253,6 +262,10 @@ def test_a_refused_result_reads_as_the_same_bad_response(payload: bytes) -> None
         b"\x00\xc8\x00\x00\x00\x10a: b\r\n",  # header lines longer than the answer
         b"\x00\xc8\x00\x00\x00\x04a: b",  # a header line without its CRLF
         b"\x00\xc8\x00\x00\x00\x06abcd\r\nbody",  # a header line without ": "
+        b"\x00\xc8\x00\x00\x00\x09a: b\nc\r\n",  # a bare LF would split the response
+        b"\x00\xc8\x00\x00\x00\x09a: b\rc\r\n",  # and so would a bare CR
+        b"\x00\xc8\x00\x00\x00\x08\r\na: b\r\n",  # an empty line ends the head
+        b"\x00\xc8\x00\x00\x00\x06A: b\r\n",  # not a name the mapping renders
     ],
 )
 def test_a_malformed_answer_from_an_instance_is_a_bad_response(data: bytes) -> None:
