@@ -172,21 +172,25 @@ class LogService:
         rid = result.request_id
         now_ms = self._clock_ms()
         partial = self._streaming.pop(rid, None) if self._streaming else None
-        facts = InvocationFacts(
-            # After streamed output its START is recorded already.
-            None if partial is not None else (version or result.executed_version),
-            result.log_text if partial is None else partial + result.log_text,
-            error_text(result, now_ms) if result.error is not None else None,
-            result.duration_ms,
-            result.memory_size_mb,
-            result.max_memory_used_mb,
-            result.init_duration_ms,
+        # `_make` and positional arguments: once per invocation, on the loop, the keyword
+        # and NamedTuple `__new__` calls cost about 0.45 µs more (microbenchmark).
+        facts = InvocationFacts._make(
+            (
+                # After streamed output its START is recorded already.
+                None if partial is not None else (version or result.executed_version),
+                result.log_text if partial is None else partial + result.log_text,
+                error_text(result, now_ms) if result.error is not None else None,
+                result.duration_ms,
+                result.memory_size_mb,
+                result.max_memory_used_mb,
+                result.init_duration_ms,
+            )
         )
         # After streamed output the record comes last, at the end; else it is the whole
         # invocation, dated at its start as Lambda dates START.
         when_ms = now_ms if partial is not None else now_ms - int(result.duration_ms)
         group = self._groups.get((stage, function)) or self._group(stage, function)
-        self._accept(LogRecord(when_ms, group, stream, "", rid, facts=facts))
+        self._accept(LogRecord(when_ms, group, stream, "", rid, 0, facts))
 
     def _group(self, stage: str, function: str) -> str:
         """`group_key`, kept per (stage, function): every invocation's record names one."""
