@@ -427,16 +427,16 @@ class GatewayApp:
         instance by the `mapping` adapter, from the request's parts; 1.0's is JSON here."""
         route = match.target
         if route.payload == "2.0":
-            parts = request_parts(
+            parts = request_parts(  # positional: keyword arguments cost ~50 ns each
                 request,
                 match,
-                request_id=request_id,
-                stage=stage,
-                raw_path=request.path,
-                api_id="unkai",
-                account_id=self._account_id,
-                stage_variables=route.stage_variables,
-                authorizer=authorizer,
+                request_id,
+                stage,
+                request.path,
+                "unkai",
+                self._account_id,
+                route.stage_variables,
+                authorizer,
             )
             return mapping.wire(parts), ADAPTER
         event = build_event_v1(

@@ -114,7 +114,6 @@ RequestParts = tuple[Any, ...]
 def request_parts(
     request: Request,
     match: Match,
-    *,
     request_id: str,
     stage: str,
     raw_path: str,

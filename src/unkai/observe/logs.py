@@ -153,7 +153,6 @@ class LogService:
 
     def record_invocation(
         self,
-        *,
         stage: str,
         function: str,
         stream: str,
