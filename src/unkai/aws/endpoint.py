@@ -92,7 +92,8 @@ class AwsEndpoint:
             if name == b"x-amz-target" and value.startswith(_TARGETS):
                 return True
         query = request.query_string
-        if not query or PRESIGNED not in query:
+        # `find`, not `in`: bytes.__contains__ makes a TypeError inside first (~0.4 µs).
+        if not query or query.find(PRESIGNED) < 0:
             return False
         scope = presigned_scope(query)
         return scope is not None and scope[3] != ROUTE_SERVICE
