@@ -210,33 +210,6 @@ def event_of(parts: RequestParts) -> dict[str, Any]:
     return event
 
 
-def build_event(
-    request: Request,
-    match: Match,
-    *,
-    request_id: str,
-    stage: str,
-    raw_path: str,
-    api_id: str,
-    account_id: str,
-    stage_variables: dict[str, str] | None = None,
-    authorizer: dict[str, Any] | None = None,
-) -> bytes:
-    """The payload format 2.0 event for one HTTP request, JSON-encoded."""
-    parts = request_parts(
-        request,
-        match,
-        request_id=request_id,
-        stage=stage,
-        raw_path=raw_path,
-        api_id=api_id,
-        account_id=account_id,
-        stage_variables=stage_variables,
-        authorizer=authorizer,
-    )
-    return orjson.dumps(event_of(parts))
-
-
 class BadResponse(Exception):
     """The function returned something API Gateway would refuse (it answers 502 then)."""
 

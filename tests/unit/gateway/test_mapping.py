@@ -11,7 +11,7 @@ import pytest
 
 from unkai.gateway import mapping
 from unkai.gateway.http1 import Request, split_lines
-from unkai.gateway.mapping import BadResponse, build_event, request_parts, response_from_payload
+from unkai.gateway.mapping import BadResponse, request_parts, response_from_payload
 from unkai.gateway.routes import Match, RouteTarget
 
 
@@ -47,16 +47,8 @@ def event_of(s: dict[str, Any], body: bytes = b"") -> dict[str, Any]:
         True,
         s["client"],
     )
-    raw = build_event(
-        request,
-        MATCH,
-        request_id="rid",
-        stage="dev",
-        raw_path="/items/42",
-        api_id="unkai",
-        account_id="000000000000",
-    )
-    result: dict[str, Any] = orjson.loads(raw)
+    parts = request_parts(request, MATCH, "rid", "dev", "/items/42", "unkai", "000000000000")
+    result: dict[str, Any] = orjson.loads(orjson.dumps(mapping.event_of(parts)))
     return result
 
 

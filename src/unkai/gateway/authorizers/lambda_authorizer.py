@@ -45,7 +45,7 @@ from unkai.config.http_api import (
 )
 from unkai.config.spec_base import NAME_PATTERN
 from unkai.gateway.http1 import Request
-from unkai.gateway.mapping import build_event
+from unkai.gateway.mapping import event_of, request_parts
 from unkai.gateway.routes import Match
 
 DEFAULT_TTL_S = 300
@@ -264,7 +264,7 @@ def build_authorizer_event(
     stage_variables: dict[str, str] | None = None,
 ) -> bytes:
     """The authorizer's payload 2.0 event, JSON-encoded: the integration event's request parts
-    (built by `mapping.build_event`, so headers, cookies and query are read the same way) plus
+    (built by `mapping.event_of`, so headers, cookies and query are read the same way) plus
     `type`, `routeArn` and `identitySource`, without the body, which authorizers do not get.
     `config` is unused while 2.0 is the only authorizer payload format; it keeps call sites
     stable for 1.0."""
@@ -278,17 +278,7 @@ def build_authorizer_event(
         request.keep_alive,
         request.client,
     )
-    base: dict[str, Any] = orjson.loads(
-        build_event(
-            bodiless,
-            match,
-            request_id=request_id,
-            stage=stage,
-            raw_path=raw_path,
-            api_id=api_id,
-            account_id=account_id,
-        )
-    )
+    base = event_of(request_parts(bodiless, match, request_id, stage, raw_path, api_id, account_id))
     event: dict[str, Any] = {
         "version": "2.0",
         "type": "REQUEST",
