@@ -23,14 +23,13 @@ from unkai.deploy.registry import Registry
 from unkai.deploy.versions import EVENT_METHODS, WEBSOCKET_METHOD
 from unkai.errors import Throttled, UnkaiError
 from unkai.gateway import errors as gw_errors
-from unkai.gateway import mapping
+from unkai.gateway import mapping, payload_v1
 from unkai.gateway.access_log import AccessRecorder, access_log_name
 from unkai.gateway.asgi_bridge import ASGIApp, start_asgi
 from unkai.gateway.authorize import Authorizers
 from unkai.gateway.cors import add_cors_headers, is_preflight, preflight_response
 from unkai.gateway.http1 import HttpConnection, Request, Responder, split_lines
 from unkai.gateway.mapping import JSON_HEADERS, BadResponse, Headers, read_adapted, request_parts
-from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
 from unkai.gateway.routes import Match, RouteTable, RouteTarget
 from unkai.gateway.throttle import Throttles
 from unkai.gateway.websocket import WebSocketApi, WsRoute
@@ -42,8 +41,9 @@ from unkai.observe.logs import LogService
 log = logging.getLogger("unkai.gateway")
 
 CONTROL_PREFIX = "/_unkai/"
-#: The adapter of payload format 2.0 routes (unkai.runtime.adapters).
+#: The adapters of payload format 2.0 and 1.0 routes (unkai.runtime.adapters).
 ADAPTER = mapping.__name__
+ADAPTER_V1 = payload_v1.__name__
 
 
 CONNECTIONS_SEGMENT = "/@connections/"
@@ -423,34 +423,23 @@ class GatewayApp:
         request_id: str,
         authorizer: dict[str, Any] | None,
     ) -> tuple[bytes, str]:
-        """The invocation's payload and adapter: payload format 2.0's event is built in the
-        instance by the `mapping` adapter, from the request's parts; 1.0's is JSON here."""
+        """The invocation's payload and adapter: the request's parts, from which the route's
+        payload format adapter (`mapping` for 2.0, `payload_v1` for 1.0) builds the event in
+        the instance."""
         route = match.target
-        if route.payload == "2.0":
-            parts = request_parts(  # positional: keyword arguments cost ~50 ns each
-                request,
-                match,
-                request_id,
-                stage,
-                request.path,
-                "unkai",
-                self._account_id,
-                route.stage_variables,
-                authorizer,
-            )
-            return mapping.wire(parts), ADAPTER
-        event = build_event_v1(
+        v2 = route.payload == "2.0"
+        parts = request_parts(  # positional: keyword arguments cost ~50 ns each
             request,
             match,
-            request_id=request_id,
-            stage=stage,
-            raw_path=request.path,
-            api_id="unkai",
-            account_id=self._account_id,
-            stage_variables=route.stage_variables,
-            authorizer=_authorizer_v1(authorizer),
+            request_id,
+            stage,
+            request.path,
+            "unkai",
+            self._account_id,
+            route.stage_variables,
+            authorizer if v2 else _authorizer_v1(authorizer),
         )
-        return event, ""
+        return mapping.wire(parts), ADAPTER if v2 else ADAPTER_V1
 
     def _access_recorder(
         self, connection: Responder, route: RouteTarget, request: Request, stage: str
@@ -550,11 +539,8 @@ class GatewayApp:
         if outcome.error is not None or outcome.payload is None:
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
         try:
-            if route.payload == "2.0":  # mapped in the instance (`_event`)
-                status, lines, data = read_adapted(outcome.payload)
-                return status, split_lines(lines), data
-            status, headers, data = response_from_payload_v1(outcome.payload)
+            status, lines, data = read_adapted(outcome.payload)  # mapped in the instance
         except BadResponse as exc:
             log.warning("function %s returned a malformed response: %s", route.function, exc)
             return 502, list(JSON_HEADERS), gw_errors.BAD_GATEWAY_BODY
-        return status, list(headers), data
+        return status, split_lines(lines), data

@@ -17,6 +17,7 @@ import marshal
 import re
 import struct
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -333,10 +334,18 @@ def event_json(data: bytes) -> bytes:
 
 
 def response(payload: bytes) -> bytes:
-    """The HTTP answer to the handler's JSON result, in the instance; never raises, as a
-    result API Gateway refuses is an answer too (a 502, said by `read_adapted`)."""
+    """The HTTP answer to the handler's JSON result, in the instance; never raises."""
+    return rendered_answer(response_from_payload, payload)
+
+
+def rendered_answer(
+    to_response: Callable[[bytes], tuple[int, Headers, bytes]], payload: bytes
+) -> bytes:
+    """What an adapter's `response` sends back: `to_response(payload)` rendered, or why it
+    is no answer (a result API Gateway refuses is an answer too: a 502, said by
+    `read_adapted`)."""
     try:
-        status, headers, body = response_from_payload(payload)
+        status, headers, body = to_response(payload)
     except BadResponse as exc:
         reason = str(exc).encode("utf-8", "replace")
         return _ADAPTED_HEAD.pack(0, 0) + reason

@@ -23,25 +23,25 @@ Response rules:
 
 from __future__ import annotations
 
-import time
+import marshal
 from typing import Any
 from urllib.parse import parse_qsl
 
 import orjson
 
-from unkai.gateway.http1 import Request
 from unkai.gateway.mapping import (
     HOP_HEADERS,
     BadResponse,
     Headers,
+    RequestParts,
     checked_header_name,
     checked_header_value,
     checked_status,
     decoded_body,
     event_body,
+    rendered_answer,
     request_time,
 )
-from unkai.gateway.routes import Match
 
 #: Identity keys API Gateway sends as null when no authorizer fills them (HTTP API, 1.0).
 _NULL_IDENTITY_KEYS = (
@@ -77,40 +77,48 @@ def _resource(route_key: str) -> str:
     return path if space else route_key
 
 
-def build_event_v1(
-    request: Request,
-    match: Match,
-    *,
-    request_id: str,
-    stage: str,
-    raw_path: str,
-    api_id: str,
-    account_id: str,
-    stage_variables: dict[str, str] | None = None,
-    authorizer: dict[str, Any] | None = None,
-) -> bytes:
-    """The payload format 1.0 event for one HTTP request, JSON-encoded.
+def event_of(parts: RequestParts) -> dict[str, Any]:
+    """The payload format 1.0 event of one HTTP request, from `mapping.request_parts`.
 
     `raw_path` is the path as the function should see it in `path` and `requestContext.path`
-    (API Gateway includes the stage segment there for a named stage); `authorizer` is added to
-    `requestContext` only when given, as API Gateway omits it without an authorizer.
+    (API Gateway includes the stage segment there for a named stage); the authorizer (in
+    1.0's shape) is added to `requestContext` only when given, as API Gateway omits it
+    without an authorizer.
     """
+    (
+        route_key,
+        raw_path,
+        method,
+        http_version,
+        query_string,
+        header_pairs,
+        request_body,
+        source_ip,
+        request_id,
+        stage,
+        api_id,
+        account_id,
+        now,
+        path_parameters,
+        stage_variables,
+        authorizer,
+    ) = parts
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
-    for name_b, value_b in request.headers:
+    content_type: bytes | None = None
+    for name_b, value_b in header_pairs:
+        if content_type is None and name_b == b"content-type":
+            content_type = value_b
         name = name_b.decode("latin-1")
         value = value_b.decode("latin-1")
         headers[name] = value
         multi_headers.setdefault(name, []).append(value)
-    multi_query = _multi_query(request.query_string.decode("latin-1"))
+    multi_query = _multi_query(query_string.decode("latin-1"))
     query = {key: values[-1] for key, values in multi_query.items()} if multi_query else None
-    now = time.time()
-    client = request.client
     host = headers.get("host", "localhost")
-    route_key = match.target.route_key
     resource = _resource(route_key)
     identity: dict[str, Any] = dict.fromkeys(_NULL_IDENTITY_KEYS)
-    identity["sourceIp"] = client[0] if client else ""
+    identity["sourceIp"] = source_ip
     identity["userAgent"] = headers.get("user-agent", "")
     context: dict[str, Any] = {
         "accountId": account_id,
@@ -118,10 +126,10 @@ def build_event_v1(
         "domainName": host,
         "domainPrefix": host.split(".", 1)[0],
         "extendedRequestId": request_id,
-        "httpMethod": request.method,
+        "httpMethod": method,
         "identity": identity,
         "path": raw_path,
-        "protocol": "HTTP/" + request.http_version,
+        "protocol": "HTTP/" + http_version,
         "requestId": request_id,
         "requestTime": request_time(int(now)),
         "requestTimeEpoch": int(now * 1000),
@@ -133,24 +141,24 @@ def build_event_v1(
         context["authorizer"] = authorizer
     body: str | None = None
     is_base64 = False
-    if request.body:
-        body, is_base64 = event_body(request.body, request.header(b"content-type"))
+    if request_body:
+        body, is_base64 = event_body(request_body, content_type)
     event: dict[str, Any] = {
         "version": "1.0",
         "resource": resource,
         "path": raw_path,
-        "httpMethod": request.method,
+        "httpMethod": method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
         "requestContext": context,
-        "pathParameters": match.path_parameters or None,
+        "pathParameters": path_parameters or None,
         "stageVariables": stage_variables or None,
         "body": body,
         "isBase64Encoded": is_base64,
     }
-    return orjson.dumps(event)
+    return event
 
 
 def response_from_payload_v1(payload: bytes) -> tuple[int, Headers, bytes]:
@@ -205,3 +213,22 @@ def _body(body: Any, is_base64: bool) -> bytes:
     if not isinstance(body, str):
         raise BadResponse(f"body must be a string, got {type(body).__name__}")
     return decoded_body(body, is_base64)
+
+
+# The adapter (unkai.runtime.adapters), as for 2.0 in `mapping`: the gateway sends
+# `mapping.wire(parts)` and reads the answer with `mapping.read_adapted`.
+
+
+def event(data: bytes) -> dict[str, Any]:
+    """The handler's event, in the instance (from what only the platform wrote)."""
+    return event_of(marshal.loads(data))
+
+
+def event_json(data: bytes) -> bytes:
+    """The event as JSON, for a custom runtime."""
+    return orjson.dumps(event(data))
+
+
+def response(payload: bytes) -> bytes:
+    """The HTTP answer to the handler's JSON result, in the instance; never raises."""
+    return rendered_answer(response_from_payload_v1, payload)

@@ -26,7 +26,7 @@ from types import ModuleType
 
 #: The adapters the platform's front doors use; zygotes import them before they fork, so that
 #: no instance pays the import on its first request.
-PLATFORM_ADAPTERS = ("unkai.gateway.mapping",)
+PLATFORM_ADAPTERS = ("unkai.gateway.mapping", "unkai.gateway.payload_v1")
 
 _loaded: dict[str, ModuleType] = {}
 

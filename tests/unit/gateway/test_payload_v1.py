@@ -8,9 +8,10 @@ from typing import Any
 import orjson
 import pytest
 
-from unkai.gateway.http1 import Request
-from unkai.gateway.mapping import BadResponse
-from unkai.gateway.payload_v1 import build_event_v1, response_from_payload_v1
+from unkai.gateway import mapping, payload_v1
+from unkai.gateway.http1 import Request, split_lines
+from unkai.gateway.mapping import BadResponse, request_parts
+from unkai.gateway.payload_v1 import response_from_payload_v1
 from unkai.gateway.routes import Match, RouteTarget
 
 HEADERS = [
@@ -41,17 +42,18 @@ def event_of(
         True,
         ("10.0.0.7", 5555),
     )
-    raw = build_event_v1(
+    parts = request_parts(
         request,
         match,
-        request_id="rid",
-        stage="dev",
-        raw_path="/items/42",
-        api_id="unkai",
-        account_id="000000000000",
-        **options,
+        "rid",
+        "dev",
+        "/items/42",
+        "unkai",
+        "000000000000",
+        options.get("stage_variables"),
+        options.get("authorizer"),
     )
-    result: dict[str, Any] = orjson.loads(raw)
+    result: dict[str, Any] = orjson.loads(orjson.dumps(payload_v1.event_of(parts)))
     return result
 
 
@@ -267,3 +269,20 @@ def test_malformed_parts_are_a_bad_response(result: dict[str, Any], message: str
     # Then it is refused, naming the part
     with pytest.raises(BadResponse, match=message):
         respond(result)
+
+
+def test_the_adapter_builds_the_1_0_event_and_maps_its_answer() -> None:
+    """Through the adapter the instance runs (unkai.runtime.adapters): the same event, and
+    the same answer or refusal, as the functions above."""
+    request = Request("POST", b"/items/42", b"a=1&a=2", HEADERS, b"hi", "1.1", True, None)
+    parts = request_parts(request, MATCH, "rid", "dev", "/items/42", "unkai", "0", None, None)
+    data = mapping.wire(parts)
+    expected = orjson.loads(orjson.dumps(payload_v1.event_of(parts)))
+    assert payload_v1.event(data) == expected
+    assert orjson.loads(payload_v1.event_json(data)) == expected
+    assert expected["multiValueQueryStringParameters"] == {"a": ["1", "2"]}
+    document = {"statusCode": 201, "multiValueHeaders": {"x-a": ["1", "2"]}, "body": "ok"}
+    status, lines, body = mapping.read_adapted(payload_v1.response(orjson.dumps(document)))
+    assert (status, split_lines(lines), body) == respond(document)
+    with pytest.raises(BadResponse, match="needs a response object with statusCode"):
+        mapping.read_adapted(payload_v1.response(b'"just a string"'))
