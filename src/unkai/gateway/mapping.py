@@ -18,7 +18,7 @@ import re
 import struct
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 
@@ -108,9 +108,33 @@ def _joined_headers(
     return headers, cookies, content_type
 
 
-#: What `event_of` needs of one request, as `request_parts` puts it together: a tuple of
-#: str, bytes, float, None, and lists and dicts of those, so that `marshal` carries it.
+#: What the event builders need of one request, as `request_parts` puts it together: a plain
+#: tuple of str, bytes, float, None, and lists and dicts of those, so that `marshal` carries
+#: it (a NamedTuple it would refuse, and in the gateway it would cost ~0.3 µs more to make).
 RequestParts = tuple[Any, ...]
+
+
+class Parts(NamedTuple):
+    """The fields of a `RequestParts` tuple, in `request_parts`' order: the event builders
+    (`event_of` here and in `payload_v1`) read them by name."""
+
+    route_key: str
+    raw_path: str
+    method: str
+    http_version: str
+    query_string: bytes
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+    source_ip: str
+    request_id: str
+    stage: str
+    api_id: str
+    account_id: str
+    #: When the request arrived (Unix seconds).
+    time: float
+    path_parameters: dict[str, str] | None
+    stage_variables: dict[str, str] | None
+    authorizer: dict[str, Any] | None
 
 
 def request_parts(
@@ -124,7 +148,7 @@ def request_parts(
     stage_variables: dict[str, str] | None = None,
     authorizer: dict[str, Any] | None = None,
 ) -> RequestParts:
-    """The request as `event_of` takes it; taken when the request arrives (its time)."""
+    """The request as the event builders take it (in `Parts`' order), when it arrives."""
     client = request.client
     return (
         match.target.route_key,
@@ -148,50 +172,33 @@ def request_parts(
 
 def event_of(parts: RequestParts) -> dict[str, Any]:
     """The payload format 2.0 event of one HTTP request."""
-    (
-        route_key,
-        raw_path,
-        method,
-        http_version,
-        query_string,
-        header_pairs,
-        body,
-        source_ip,
-        request_id,
-        stage,
-        api_id,
-        account_id,
-        now,
-        path_parameters,
-        stage_variables,
-        authorizer,
-    ) = parts
-    headers, cookies, content_type = _joined_headers(header_pairs)
-    raw_query = query_string.decode("latin-1")
+    p = Parts._make(parts)
+    headers, cookies, content_type = _joined_headers(p.headers)
+    raw_query = p.query_string.decode("latin-1")
     host = headers.get("host", "localhost")
     event: dict[str, Any] = {
         "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": raw_path,
+        "routeKey": p.route_key,
+        "rawPath": p.raw_path,
         "rawQueryString": raw_query,
         "headers": headers,
         "requestContext": {
-            "accountId": account_id,
-            "apiId": api_id,
+            "accountId": p.account_id,
+            "apiId": p.api_id,
             "domainName": host,
             "domainPrefix": host.split(".", 1)[0],
             "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/" + http_version,
-                "sourceIp": source_ip,
+                "method": p.method,
+                "path": p.raw_path,
+                "protocol": "HTTP/" + p.http_version,
+                "sourceIp": p.source_ip,
                 "userAgent": headers.get("user-agent", ""),
             },
-            "requestId": request_id,
-            "routeKey": route_key,
-            "stage": stage,
-            "time": request_time(int(now)),
-            "timeEpoch": int(now * 1000),
+            "requestId": p.request_id,
+            "routeKey": p.route_key,
+            "stage": p.stage,
+            "time": request_time(int(p.time)),
+            "timeEpoch": int(p.time * 1000),
         },
         "isBase64Encoded": False,
     }
@@ -200,14 +207,14 @@ def event_of(parts: RequestParts) -> dict[str, Any]:
     query = _query_parameters(raw_query)
     if query is not None:
         event["queryStringParameters"] = query
-    if path_parameters:
-        event["pathParameters"] = path_parameters
-    if stage_variables:
-        event["stageVariables"] = stage_variables
-    if authorizer is not None:
-        event["requestContext"]["authorizer"] = authorizer
-    if body:
-        event["body"], event["isBase64Encoded"] = event_body(body, content_type)
+    if p.path_parameters:
+        event["pathParameters"] = p.path_parameters
+    if p.stage_variables:
+        event["stageVariables"] = p.stage_variables
+    if p.authorizer is not None:
+        event["requestContext"]["authorizer"] = p.authorizer
+    if p.body:
+        event["body"], event["isBase64Encoded"] = event_body(p.body, content_type)
     return event
 
 

@@ -33,6 +33,7 @@ from unkai.gateway.mapping import (
     HOP_HEADERS,
     BadResponse,
     Headers,
+    Parts,
     RequestParts,
     checked_header_name,
     checked_header_value,
@@ -85,76 +86,59 @@ def event_of(parts: RequestParts) -> dict[str, Any]:
     1.0's shape) is added to `requestContext` only when given, as API Gateway omits it
     without an authorizer.
     """
-    (
-        route_key,
-        raw_path,
-        method,
-        http_version,
-        query_string,
-        header_pairs,
-        request_body,
-        source_ip,
-        request_id,
-        stage,
-        api_id,
-        account_id,
-        now,
-        path_parameters,
-        stage_variables,
-        authorizer,
-    ) = parts
+    p = Parts._make(parts)
     headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
     content_type: bytes | None = None
-    for name_b, value_b in header_pairs:
+    for name_b, value_b in p.headers:
         if content_type is None and name_b == b"content-type":
             content_type = value_b
         name = name_b.decode("latin-1")
         value = value_b.decode("latin-1")
         headers[name] = value
         multi_headers.setdefault(name, []).append(value)
-    multi_query = _multi_query(query_string.decode("latin-1"))
+    multi_query = _multi_query(p.query_string.decode("latin-1"))
     query = {key: values[-1] for key, values in multi_query.items()} if multi_query else None
     host = headers.get("host", "localhost")
-    resource = _resource(route_key)
+    resource = _resource(p.route_key)
     identity: dict[str, Any] = dict.fromkeys(_NULL_IDENTITY_KEYS)
-    identity["sourceIp"] = source_ip
+    identity["sourceIp"] = p.source_ip
     identity["userAgent"] = headers.get("user-agent", "")
     context: dict[str, Any] = {
-        "accountId": account_id,
-        "apiId": api_id,
+        "accountId": p.account_id,
+        "apiId": p.api_id,
         "domainName": host,
         "domainPrefix": host.split(".", 1)[0],
-        "extendedRequestId": request_id,
-        "httpMethod": method,
+        "extendedRequestId": p.request_id,
+        "httpMethod": p.method,
         "identity": identity,
-        "path": raw_path,
-        "protocol": "HTTP/" + http_version,
-        "requestId": request_id,
-        "requestTime": request_time(int(now)),
-        "requestTimeEpoch": int(now * 1000),
-        "resourceId": route_key,
+        "path": p.raw_path,
+        "protocol": "HTTP/" + p.http_version,
+        "requestId": p.request_id,
+        "requestTime": request_time(int(p.time)),
+        "requestTimeEpoch": int(p.time * 1000),
+        "resourceId": p.route_key,
         "resourcePath": resource,
-        "stage": stage,
+        "stage": p.stage,
     }
-    if authorizer is not None:
-        context["authorizer"] = authorizer
+    if p.authorizer is not None:
+        context["authorizer"] = p.authorizer
     body: str | None = None
     is_base64 = False
-    if request_body:
-        body, is_base64 = event_body(request_body, content_type)
+    if p.body:
+        body, is_base64 = event_body(p.body, content_type)
     event: dict[str, Any] = {
         "version": "1.0",
         "resource": resource,
-        "path": raw_path,
-        "httpMethod": method,
+        "path": p.raw_path,
+        "httpMethod": p.method,
         "headers": headers,
         "multiValueHeaders": multi_headers,
         "queryStringParameters": query,
         "multiValueQueryStringParameters": multi_query,
         "requestContext": context,
-        "pathParameters": path_parameters or None,
-        "stageVariables": stage_variables or None,
+        "pathParameters": p.path_parameters or None,
+        "stageVariables": p.stage_variables or None,
         "body": body,
         "isBase64Encoded": is_base64,
     }
