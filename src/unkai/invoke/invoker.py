@@ -124,7 +124,7 @@ class _Call:
         request_id = self.request_id
         if request_id is None:  # kept: a call handed back unstarted keeps its id
             request_id = self.request_id = new_request_id()
-        invocation = Invocation(  # positional, as above
+        invocation = Invocation(  # positional: keyword arguments cost ~50 ns each
             request_id,
             self.payload,
             time.monotonic() + self.resolved.spec.timeout_s,
