@@ -28,6 +28,9 @@ Bodies:
   SPAWNED     (zygote -> platform) JSON {"id": str, "pid": int}.
   EXITED      (zygote -> platform) JSON {"pid": int, "status": int} where status is the exit code,
               or minus the signal number when a signal ended the process.
+  LEARN       (platform -> zygote) JSON {"pid": int}: an instance that served its first result.
+  LEARNED     (zygote -> platform) JSON {"pid": int, "pages": int}: it learned from that
+              instance; its spares now copy that many pages ahead (zygote_main.py, prefault.py).
 """
 
 from __future__ import annotations
@@ -51,6 +54,8 @@ INIT_ERROR = 5
 SPAWN = 10
 SPAWNED = 11
 EXITED = 12
+LEARN = 13
+LEARNED = 14
 
 RESULT_OK = 0
 RESULT_ERROR = 1

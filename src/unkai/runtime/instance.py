@@ -137,6 +137,9 @@ class Instance:
         self._init_error: bytes | None = None
         self._killed_for: str | None = None
         self._init_reported = False
+        #: Called (soon) with the pid once the first invocation returned a RESULT: the
+        #: supervisor tells the zygote, which learns from it (prefault.py).
+        self.on_first_result: Callable[[int], None] | None = None
         self._started = self.created
 
     async def connect(self, sock: socket.socket, pid: int, output_fd: int | None = None) -> None:
@@ -431,7 +434,7 @@ class Instance:
             duration_ms,
             -(-max_rss_kb // 1024),  # max memory used, MB
             self.spec.memory_size_mb,
-            None if self._init_reported else self._take_init(),
+            None if self._init_reported else self._first_init(),
             self.spec.version,
             output.decode("utf-8", "replace") if output else "",
         )
@@ -462,6 +465,14 @@ class Instance:
         """Mark the instance unusable, unless it was already stopped meanwhile."""
         if InstanceState.FAILED in ALLOWED[self.state]:
             self._move(InstanceState.FAILED, "fail")
+
+    def _first_init(self) -> float | None:
+        """The first RESULT's init duration; whoever waits for that RESULT hears of it."""
+        hook = self.on_first_result
+        if hook is not None:
+            self.on_first_result = None
+            self._loop.call_soon(hook, self.pid)
+        return self._take_init()
 
     def _take_init(self) -> float | None:
         if self._init_reported or self.init_duration_ms is None:

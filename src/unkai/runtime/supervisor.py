@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -186,6 +187,8 @@ class Supervisor:
             os.close(output_w)
         self._by_pid[pid] = instance
         await instance.connect(ours, pid, output_r)
+        if zygote.wants_lessons:
+            instance.on_first_result = functools.partial(self._lesson, zygote, instance)
         key = spec.version_key
         if (
             self.preload_zygotes
@@ -198,6 +201,14 @@ class Supervisor:
             self._zygotes_starting[key] = asyncio.Event()
             self._spawn(self._preload_when_ready(instance))
         return instance
+
+    @staticmethod
+    def _lesson(zygote: Zygote, instance: Instance, pid: int) -> None:
+        """An instance served its first result: its zygote may learn which pages a start
+        copies (prefault.py). Not from one whose init imported modules the zygote lacks:
+        its pages are its version's (that version gets a zygote of its own), not the start's."""
+        if not instance.preload_modules:
+            zygote.learn_from(pid)
 
     async def _start_custom(self, spec: InstanceSpec) -> Instance:
         """A `provided` function: its `bootstrap` runs as a plain child process (custom.py)."""
@@ -405,10 +416,19 @@ class Supervisor:
         ]
 
     def zygotes(self) -> list[dict[str, Any]]:
-        found = [{"pid": z.pid, "version_key": key} for key, z in self._version_zygotes.items()]
+        zygotes: list[tuple[str | None, Zygote]] = []
         if self._base is not None:
-            found.insert(0, {"pid": self._base.pid, "version_key": None})
-        return found
+            zygotes.append((None, self._base))
+        zygotes.extend(self._version_zygotes.items())
+        return [
+            {
+                "pid": z.pid,
+                "version_key": key,
+                "prefault_pages": z.prefault_pages,
+                "prefault_learned_from": z.learned_from,
+            }
+            for key, z in zygotes
+        ]
 
     async def close(self) -> None:
         self._closing = True

@@ -23,6 +23,9 @@ from unkai.runtime import frames
 ExitCallback = Callable[[int, int], None]
 START_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 1024 * 1024
+#: Instances whose first result a zygote is told of, to learn its hot pages from (the zygote
+#: keeps its own cap, zygote_main.MAX_LESSONS).
+LESSONS = 4
 
 
 class ZygoteError(Exception):
@@ -46,6 +49,11 @@ class Zygote:
         self._pending: dict[str, asyncio.Future[int]] = {}
         self._ready: asyncio.Future[int] = self._loop.create_future()
         self._closed = False
+        self._lessons_sent = 0
+        #: How many pages its spares copy ahead, as its last LEARNED said, and the instances
+        #: (pids) it learned them from (prefault.py).
+        self.prefault_pages = 0
+        self.learned_from: list[int] = []
         control.setblocking(False)
         self._loop.add_reader(control.fileno(), self._on_readable)
 
@@ -87,6 +95,19 @@ class Zygote:
             raise ZygoteError(f"zygote is gone: {error}") from None
         return await future
 
+    @property
+    def wants_lessons(self) -> bool:
+        return self._lessons_sent < LESSONS and not self._closed
+
+    def learn_from(self, pid: int) -> None:
+        """Tell the zygote that its child `pid` served its first result: it reads which of
+        its pages that start copied, for its spares to copy ahead (zygote_main.py)."""
+        if not self.wants_lessons:
+            return
+        self._lessons_sent += 1
+        with contextlib.suppress(OSError):
+            self._control.send(frames.encode_json(frames.LEARN, {"pid": pid}))
+
     async def spawn_zygote(self, request: dict[str, Any], version_key: str) -> Zygote:
         """Fork a per-version zygote that preloads `request['modules']`."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -123,6 +144,9 @@ class Zygote:
                     future.set_exception(ZygoteError(f"fork failed: {message.get('error')}"))
         elif kind == frames.EXITED:
             self._on_exit(int(message["pid"]), int(message["status"]))
+        elif kind == frames.LEARNED:
+            self.prefault_pages = int(message["pages"])
+            self.learned_from.append(int(message["pid"]))
         elif kind == frames.READY and not self._ready.done():
             self._ready.set_result(int(message["pid"]))
 

@@ -27,6 +27,12 @@ zygote has been idle for SPARE_DELAY_S, so that it does not compete for a CPU wi
 that just started. A spare that dies unused is reaped without an EXITED: the platform never
 knew it. Zygote SPAWNs are forked directly.
 
+LEARN {pid} (platform -> zygote, after that instance's first result): the zygote reads which
+of its pages the instance has copied on write, up to MAX_LESSONS instances, and a spare
+copies them while it waits (prefault.py); a waiting spare forked before a lesson that added
+pages is let go, so that the next cold start gets the new one. Reply: LEARNED {pid, pages}
+(pages: how many the spares now copy ahead).
+
 A zygote dies with its parent (PR_SET_PDEATHSIG), and on EOF of its control socket it kills
 its children and exits, so `kill -9` of the platform leaves nothing behind.
 """
@@ -45,12 +51,14 @@ import sys
 import time
 from typing import Any
 
-from unkai.runtime import adapters, bootstrap, frames, limits
+from unkai.runtime import adapters, bootstrap, frames, limits, prefault
 
 PR_SET_PDEATHSIG = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
 #: Idle time after a spare was used before the next one is forked.
 SPARE_DELAY_S = 0.005
+#: How many instances a zygote learns its hot pages from: their union is what a spare copies.
+MAX_LESSONS = 4
 
 
 def die_with_parent() -> None:
@@ -75,6 +83,10 @@ class ZygoteServer:
         self._spare: tuple[int, socket.socket] | None = None
         #: When to fork the next spare (time.monotonic()), or None when one waits already.
         self._spare_due: float | None = 0.0
+        #: The pages instances copied on write (see LEARN), as runs a spare populates.
+        self._hot: set[int] = set()
+        self._hot_runs: list[prefault.Run] = []
+        self._lessons = 0
 
     def serve(self) -> None:
         """Serve SPAWN requests until the control socket closes; never returns normally."""
@@ -114,6 +126,8 @@ class ZygoteServer:
             output_fd = fds[1] if len(fds) > 1 else None
             if request.get("role") == "zygote" or not self._hand_to_spare(request, body, fds):
                 self._spawn(request, fds[0], output_fd)
+        elif kind == frames.LEARN:
+            self._learn(int(request["pid"]))
         else:
             for fd in fds:
                 os.close(fd)
@@ -141,6 +155,23 @@ class ZygoteServer:
         self._spare_due = time.monotonic() + SPARE_DELAY_S
         return True
 
+    def _learn(self, pid: int) -> None:
+        """Add the pages instance `pid` copied to the hot set (a few instances only: one
+        start path is much like the next, and each lesson costs a pagemap read)."""
+        if pid not in self.children or self._lessons >= MAX_LESSONS:
+            return
+        self._lessons += 1
+        pages = prefault.exclusive_pages(pid, prefault.own_writable_ranges())
+        if not pages <= self._hot:
+            self._hot |= pages
+            self._hot_runs = prefault.runs_of(self._hot)
+            if self._spare is not None:
+                # Forked before it knew these: let it go, its successor copies them.
+                self._spare[1].close()
+                self._spare = None
+                self._spare_due = time.monotonic() + SPARE_DELAY_S
+        self._send(frames.encode_json(frames.LEARNED, {"pid": pid, "pages": len(self._hot)}))
+
     def _fork_spare(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
@@ -160,6 +191,8 @@ class ZygoteServer:
         code = 1
         try:
             self._leave_zygote(instance=True)
+            limits.prefer_platform_scheduling()  # as an instance would; it yields to the platform
+            prefault.populate(self._hot_runs, sock.fileno())
             data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE_BYTES, 2)
             sock.close()
             if not data or not fds:

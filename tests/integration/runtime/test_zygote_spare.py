@@ -1,4 +1,5 @@
-"""The zygote's spare: a child forked ahead that the next instance SPAWN is handed to."""
+"""The zygote's spare: a child forked ahead that the next instance SPAWN is handed to, and
+the pages it copies ahead once the zygote has learned them from an instance."""
 
 from __future__ import annotations
 
@@ -10,16 +11,21 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from runtime_harness import (
+    LogCollector,
+    call,
     instance_request,
     invocation,
     make_spec,
     process_gone,
+    run_supervised,
     wait_until,
     write_handler,
 )
 
+from unkai.runtime import prefault
 from unkai.runtime.instance import Instance
 from unkai.runtime.spec import InstanceSpec
+from unkai.runtime.supervisor import Supervisor
 from unkai.runtime.zygote import Zygote
 
 PID = """
@@ -116,3 +122,72 @@ def test_closing_the_zygote_ends_its_spare() -> None:
         assert await wait_until(lambda: process_gone(spare))
 
     asyncio.run(main())
+
+
+def copied_pages(pid: int, zygote_pid: int) -> int:
+    """How many of the zygote's writable pages `pid` (its child) has a copy of."""
+    with open(f"/proc/{zygote_pid}/maps") as maps:
+        ranges = prefault.writable_private_ranges(maps.read())
+    return len(prefault.exclusive_pages(pid, ranges))
+
+
+def test_after_a_lesson_the_spare_copies_the_learned_pages_before_any_spawn(
+    tmp_path: Path,
+) -> None:
+    spec = make_spec(write_handler(tmp_path, PID))
+
+    async def body(zygote: Zygote, exits: list[int]) -> None:
+        # Given a spare forked before the zygote learned anything
+        unlearned = copied_pages(await one_spare(zygote), zygote.pid)
+        # When an instance served its first result and the zygote is told of it
+        first = await spawn_and_invoke(zygote, spec, tmp_path)
+        zygote.learn_from(first.pid)
+        assert await wait_until(lambda: zygote.learned_from == [first.pid])
+        learned = zygote.prefault_pages
+        assert learned > 0
+
+        # Then the spare that waits now (forked after the lesson, or let go and replaced) has
+        # copies of (nearly) all those pages while no SPAWN has come yet
+        def spare_copied() -> bool:
+            spares = children(zygote.pid) - {first.pid}
+            return len(spares) == 1 and copied_pages(spares.pop(), zygote.pid) >= 0.8 * learned
+
+        assert await wait_until(spare_copied)
+        assert learned > unlearned
+        # And it still serves as an instance
+        second = await spawn_and_invoke(zygote, spec, tmp_path)
+        assert exits == []
+        first.stop()
+        second.stop()
+
+    with_base_zygote(body)
+
+
+IMPORTING = """
+import colorsys, os
+def handler(event, context):
+    return os.getpid()
+"""
+
+
+def test_a_zygote_learns_only_from_instances_that_imported_nothing_it_lacks(
+    tmp_path: Path,
+) -> None:
+    importing = make_spec(write_handler(tmp_path / "a", IMPORTING), version_key="a")
+    plain = make_spec(write_handler(tmp_path / "b", PID), version_key="b")
+
+    def learned_from(supervisor: Supervisor) -> list[int]:
+        [base] = [z for z in supervisor.zygotes() if z["version_key"] is None]
+        return list(base["prefault_learned_from"])
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        # Given a first result from a handler whose import pulled in a module (its pages are
+        # its version's), then one from a handler that imported nothing new
+        importer = int((await call(supervisor.pool_for(importing))).payload or b"")
+        learner = int((await call(supervisor.pool_for(plain))).payload or b"")
+        # Then the base zygote learned from the second only (it answers LEARNs in order)
+        assert await wait_until(lambda: learner in learned_from(supervisor))
+        assert learned_from(supervisor) == [learner]
+        assert importer != learner
+
+    run_supervised(body)
