@@ -1,6 +1,7 @@
 """Cold start: first response from a function with no warm instance vs a fresh interpreter.
 
-    .venv/bin/python bench/cold_start.py [--quick] [--repeats N] [--duration S] [--baseline-only]
+    .venv/bin/python bench/cold_start.py [--quick] [--repeats N] [--settle-ms MS] [--duration S]
+                                            [--baseline-only]
 
 unkai: for each function of `bench/apps/cold` (`trivial`, and `boto` whose module does
 `import boto3`), time the first invoke after deploy (it pays the imports, once per version);
@@ -8,7 +9,9 @@ then, right away, drain and time one more cold start: it comes while the version
 still importing the modules, so it waits for it (reported as "during preload"). For boto, wait
 until the version zygote is listed. Then N times: drain
 (`POST /_unkai/api/functions/<f>/drain`, which keeps the per-version zygote), wait until no
-instance is left, and time one sync invoke over a kept-alive connection.
+instance is left, let the platform settle (`--settle-ms`, default 100: a function scaled to
+zero meets an idle platform, not one still tearing down its last instance), and time one sync
+invoke over a kept-alive connection.
 Baseline: `<sys.executable> -c` importing the same handler module and answering once, timed as
 a subprocess run, N times. `--duration` bounds each loop in seconds. Also reported: the idle
 RSS/PSS of each zygote listed by `/_unkai/api/instances`.
@@ -61,8 +64,8 @@ def timed_invoke_ms(client: Client, function: str) -> float:
 
 
 def unkai_cold_starts(
-    client: Client, function: str, repeats: int, budget_s: float
-) -> tuple[float, list[float], list[str]]:
+    client: Client, function: str, repeats: int, budget_s: float, settle_s: float
+) -> tuple[float, float, list[float], list[str]]:
     """(first cold start ms, during-preload ms, later cold starts ms, problems seen)."""
     problems: list[str] = []
     first_ms = timed_invoke_ms(client, function)
@@ -74,6 +77,7 @@ def unkai_cold_starts(
     deadline = time.monotonic() + budget_s
     while len(samples) < repeats and time.monotonic() < deadline:
         drain_all(client, function, problems)
+        time.sleep(settle_s)
         samples.append(timed_invoke_ms(client, function))
     return first_ms, preload_ms, samples, problems
 
@@ -109,6 +113,11 @@ def zygote_rows(client: Client) -> tuple[list[Row], list[str]]:
             continue
         rows.append(Row(f"idle zygote {key} RSS", "MiB", memory.rss_mib, None, no_baseline=True))
         rows.append(Row(f"idle zygote {key} PSS", "MiB", memory.pss_mib, None, no_baseline=True))
+        if "prefault_pages" in zygote:
+            notes.append(
+                f"zygote {key}: its spare copies {zygote['prefault_pages']} pages ahead, learned"
+                f" from {len(zygote.get('prefault_learned_from', []))} instance(s)"
+            )
     return rows, notes
 
 
@@ -166,6 +175,12 @@ def cold_rows(
 def main() -> None:
     parser = common_args(__doc__.splitlines()[0], default_duration_s=60)
     parser.add_argument("--repeats", type=int, default=None, help="N (default 50, quick 20)")
+    parser.add_argument(
+        "--settle-ms",
+        type=float,
+        default=100.0,
+        help="pause between a drain and the timed cold start (default 100)",
+    )
     args = parser.parse_args()
     repeats = args.repeats or (20 if args.quick else 50)
     install_signal_exit()
@@ -192,7 +207,7 @@ def main() -> None:
             client = Client(node.port)
             for function in MODULES:
                 first_ms, preload_ms, samples, problems = unkai_cold_starts(
-                    client, function, repeats, args.duration
+                    client, function, repeats, args.duration, args.settle_ms / 1000
                 )
                 measured[function] = (first_ms, preload_ms, samples)
                 notes += problems
