@@ -13,7 +13,11 @@ from collections.abc import Sequence
 
 #: Calls of a function whose invocations mostly take less than this (the handler's own
 #: time) may be queued on a busy instance instead of waking another one (see `Pool.lend`).
-QUEUE_BELOW_MS = 1.0
+#: Three calls queued behind one such invocation wait at most 15 ms, under STALLED_AFTER_S.
+#: Why not 1 ms (until session 14): a handler computing for about 1 ms took longer than that
+#: once eight instances took turns on two CPUs, so the pool never queued it, and the turns
+#: cost each call 220 µs more of the instances' CPU (docs/benchmarks.md, session 14).
+QUEUE_BELOW_MS = 5.0
 #: "Mostly": this share of a window's invocations.
 SHORT_SHARE = 0.75
 #: Invocations one instance holds at once: the running one and those queued behind it. It

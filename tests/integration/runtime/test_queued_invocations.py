@@ -202,7 +202,7 @@ def test_a_function_that_takes_longer_does_not_queue(tmp_path: Path) -> None:
 
     async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
         pool = supervisor.pool_for(spec)
-        await _warm_up(pool, _event(sleep_s=0.002))
+        await _warm_up(pool, _event(sleep_s=0.01))
         assert pool.stats()["queue_depth"] == 1
         results = await asyncio.gather(*(call(pool, _event(sleep_s=0.3)) for _ in range(3)))
         assert len({_pid(r) for r in results}) == 3
