@@ -5,8 +5,10 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from unkai.runtime import prefault
 
@@ -118,3 +120,24 @@ def test_a_gone_process_teaches_nothing() -> None:
     with child(lambda: None) as pid:
         pass
     assert prefault.exclusive_pages(pid, prefault.own_writable_ranges()) == set()
+
+
+def test_a_process_is_alive_until_it_exits() -> None:
+    with child(lambda: None) as pid:
+        assert prefault.alive(pid)
+    assert not prefault.alive(pid)
+    assert prefault.alive(os.getpid())
+
+
+def test_a_zombie_is_not_alive() -> None:
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os._exit(0)
+    try:
+        deadline = time.monotonic() + 5
+        while b") Z " not in Path(f"/proc/{pid}/stat").read_bytes():
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.001)
+        assert not prefault.alive(pid)
+    finally:
+        os.waitpid(pid, 0)

@@ -34,6 +34,8 @@ PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 MADV_POPULATE_WRITE = 23
 _PRESENT = 1 << 63
 _EXCLUSIVE = 1 << 56
+#: The task flag set when a process begins to exit (include/linux/sched.h).
+_PF_EXITING = 0x4
 
 #: A run of pages: (start address, length in bytes).
 Run = tuple[int, int]
@@ -78,6 +80,18 @@ def exclusive_pages(pid: int, ranges: list[tuple[int, int]]) -> set[int]:
     finally:
         os.close(fd)
     return pages
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` still runs: not gone, not a zombie, not exiting. Asked after reading its
+    pagemap: a process killed meanwhile (a drain) is marked exiting before its memory goes."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        state, flags = fields[0], int(fields[6])
+    except (OSError, IndexError, ValueError):
+        return False
+    return state not in (b"Z", b"X", b"x") and not flags & _PF_EXITING
 
 
 def runs_of(pages: set[int]) -> list[Run]:

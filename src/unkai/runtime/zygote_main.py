@@ -160,8 +160,10 @@ class ZygoteServer:
         start path is much like the next, and each lesson costs a pagemap read)."""
         if pid not in self.children or self._lessons >= MAX_LESSONS:
             return
-        self._lessons += 1
         pages = prefault.exclusive_pages(pid, prefault.own_writable_ranges())
+        if not pages or not prefault.alive(pid):
+            return  # gone, or being killed (a drain) while we read: its pages say little
+        self._lessons += 1
         if not pages <= self._hot:
             self._hot |= pages
             self._hot_runs = prefault.runs_of(self._hot)
