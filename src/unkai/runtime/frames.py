@@ -29,8 +29,9 @@ Bodies:
   EXITED      (zygote -> platform) JSON {"pid": int, "status": int} where status is the exit code,
               or minus the signal number when a signal ended the process.
   LEARN       (platform -> zygote) JSON {"pid": int}: an instance that served its first result.
-  LEARNED     (zygote -> platform) JSON {"pid": int, "pages": int}: it learned from that
-              instance; its spares now copy that many pages ahead (zygote_main.py, prefault.py).
+  LEARNED     (zygote -> platform) JSON {"pid": int, "pages": int, "lessons": int}: it
+              learned from that instance; its spares now copy that many pages ahead; lessons
+              counted so far (zygote_main.py, prefault.py).
 """
 
 from __future__ import annotations

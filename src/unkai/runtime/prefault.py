@@ -37,6 +37,10 @@ _EXCLUSIVE = 1 << 56
 #: The task flag set when a process begins to exit (include/linux/sched.h).
 _PF_EXITING = 0x4
 
+#: How many instances a zygote learns its pages from: their union is what a spare copies (one
+#: start is much like the next, and each lesson costs a pagemap read).
+MAX_LESSONS = 4
+
 #: A run of pages: (start address, length in bytes).
 Run = tuple[int, int]
 

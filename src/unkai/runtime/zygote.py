@@ -17,15 +17,16 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from unkai.runtime import frames
+from unkai.runtime import frames, prefault
 
 #: Called with (pid, status) for every child the zygote reaps.
 ExitCallback = Callable[[int, int], None]
 START_TIMEOUT_S = 30.0
 MAX_MESSAGE_BYTES = 1024 * 1024
-#: Instances whose first result a zygote is told of, to learn its hot pages from (the zygote
-#: keeps its own cap, zygote_main.MAX_LESSONS).
-LESSONS = 4
+#: A zygote is told of instances' first results until it has counted prefault.MAX_LESSONS
+#: lessons, and at most this many times in all (a read of an instance killed meanwhile does
+#: not count).
+LEARN_SENDS = 16
 
 
 class ZygoteError(Exception):
@@ -53,6 +54,7 @@ class Zygote:
         #: How many pages its spares copy ahead, as its last LEARNED said, and the instances
         #: (pids) it learned them from (prefault.py).
         self.prefault_pages = 0
+        self.prefault_lessons = 0
         self.learned_from: list[int] = []
         control.setblocking(False)
         self._loop.add_reader(control.fileno(), self._on_readable)
@@ -97,7 +99,11 @@ class Zygote:
 
     @property
     def wants_lessons(self) -> bool:
-        return self._lessons_sent < LESSONS and not self._closed
+        return (
+            self.prefault_lessons < prefault.MAX_LESSONS
+            and self._lessons_sent < LEARN_SENDS
+            and not self._closed
+        )
 
     def learn_from(self, pid: int) -> None:
         """Tell the zygote that its child `pid` served its first result: it reads which of
@@ -146,6 +152,7 @@ class Zygote:
             self._on_exit(int(message["pid"]), int(message["status"]))
         elif kind == frames.LEARNED:
             self.prefault_pages = int(message["pages"])
+            self.prefault_lessons = int(message["lessons"])
             self.learned_from.append(int(message["pid"]))
         elif kind == frames.READY and not self._ready.done():
             self._ready.set_result(int(message["pid"]))

@@ -28,10 +28,11 @@ that just started. A spare that dies unused is reaped without an EXITED: the pla
 knew it. Zygote SPAWNs are forked directly.
 
 LEARN {pid} (platform -> zygote, after that instance's first result): the zygote reads which
-of its pages the instance has copied on write, up to MAX_LESSONS instances, and a spare
+of its pages the instance has copied on write, up to prefault.MAX_LESSONS instances, and a spare
 copies them while it waits (prefault.py); a waiting spare forked before a lesson that added
-pages is let go, so that the next cold start gets the new one. Reply: LEARNED {pid, pages}
-(pages: how many the spares now copy ahead).
+pages is let go, so that the next cold start gets the new one. Reply: LEARNED {pid, pages,
+lessons} (pages: how many the spares now copy ahead; lessons: how many instances counted, a
+read of one that was being killed meanwhile being kept but not counted).
 
 A zygote dies with its parent (PR_SET_PDEATHSIG), and on EOF of its control socket it kills
 its children and exits, so `kill -9` of the platform leaves nothing behind.
@@ -57,8 +58,6 @@ PR_SET_PDEATHSIG = 1
 MAX_MESSAGE_BYTES = 1024 * 1024
 #: Idle time after a spare was used before the next one is forked.
 SPARE_DELAY_S = 0.005
-#: How many instances a zygote learns its hot pages from: their union is what a spare copies.
-MAX_LESSONS = 4
 
 
 def die_with_parent() -> None:
@@ -156,14 +155,16 @@ class ZygoteServer:
         return True
 
     def _learn(self, pid: int) -> None:
-        """Add the pages instance `pid` copied to the hot set (a few instances only: one
-        start path is much like the next, and each lesson costs a pagemap read)."""
-        if pid not in self.children or self._lessons >= MAX_LESSONS:
+        """Add the pages instance `pid` copied to the hot set."""
+        if pid not in self.children or self._lessons >= prefault.MAX_LESSONS:
             return
         pages = prefault.exclusive_pages(pid, prefault.own_writable_ranges())
-        if not pages or not prefault.alive(pid):
-            return  # gone, or being killed (a drain) while we read: its pages say little
-        self._lessons += 1
+        if not pages:
+            return  # gone before we read
+        if prefault.alive(pid):
+            self._lessons += 1
+        # else killed (a drain) while we read: what was read is true, but may be a part, so it
+        # is kept and the lesson does not count
         if not pages <= self._hot:
             self._hot |= pages
             self._hot_runs = prefault.runs_of(self._hot)
@@ -172,7 +173,8 @@ class ZygoteServer:
                 self._spare[1].close()
                 self._spare = None
                 self._spare_due = time.monotonic() + SPARE_DELAY_S
-        self._send(frames.encode_json(frames.LEARNED, {"pid": pid, "pages": len(self._hot)}))
+        reply = {"pid": pid, "pages": len(self._hot), "lessons": self._lessons}
+        self._send(frames.encode_json(frames.LEARNED, reply))
 
     def _fork_spare(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
