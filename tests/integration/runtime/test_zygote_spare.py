@@ -114,6 +114,24 @@ def test_a_spare_that_dies_unused_is_not_reported_and_is_replaced(tmp_path: Path
     with_base_zygote(body)
 
 
+def test_a_spawn_right_after_the_spare_died_is_forked_instead(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, PID))
+
+    async def body(zygote: Zygote, exits: list[int]) -> None:
+        spare = await one_spare(zygote)
+        # When the spare dies and a SPAWN follows at once (the zygote may not have reaped it)
+        os.kill(spare, signal.SIGKILL)
+        assert await wait_until(lambda: process_gone(spare))
+        instance = await spawn_and_invoke(zygote, spec, tmp_path)
+        # Then another child serves it, and the dead spare is never reported
+        assert instance.pid != spare
+        await asyncio.sleep(0.1)
+        assert exits == []
+        instance.stop()
+
+    with_base_zygote(body)
+
+
 def test_closing_the_zygote_ends_its_spare() -> None:
     async def main() -> None:
         zygote = await Zygote.start_base(lambda _pid, _status: None)
