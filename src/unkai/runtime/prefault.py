@@ -5,7 +5,7 @@ Stdlib only: the zygote imports this before it forks, so the child pays nothing 
 
 Why: a forked instance shares the zygote's pages until it writes to one, and Python writes to
 almost everything it touches (reference counts). An instance's start (environment, log capture,
-the handler's import, the first invocation) writes to about 450 of the zygote's pages after
+the handler's import, the first invocation) writes to about 470 of the zygote's pages after
 its SPAWN arrives, and on this machine each copy-on-write fault costs 5-6.5 µs: 2.5-3 ms of a
 cold start (docs/benchmarks.md, session 14). A spare is forked before anyone waits for it, so
 the copies it makes then cost no one time.
