@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -290,6 +291,38 @@ def test_idle_instances_scale_to_zero(own_platform: PlatformProcess) -> None:
             assert instance_count() >= 1
             assert wait_for(lambda: instance_count() == 0, timeout_s=20)
             assert http.get("/hello").status_code == 200
+    finally:
+        own_platform.stop()
+
+
+def test_a_zygote_learns_the_pages_a_start_copies_and_cold_starts_still_serve(
+    own_platform: PlatformProcess,
+) -> None:
+    own_platform.start()
+    try:
+        with own_platform.client() as http:
+
+            def listed() -> dict[str, Any]:
+                return dict(http.get("/_unkai/api/instances").json())
+
+            # Given a first instance that served its first result
+            assert http.get("/hello").status_code == 200
+            [first] = listed()["instances"]
+
+            # Then the base zygote learned from it which pages a start copies
+            def base() -> dict[str, Any]:
+                return dict(next(z for z in listed()["zygotes"] if z["version_key"] is None))
+
+            assert wait_for(lambda: first["pid"] in base()["prefault_learned_from"])
+            assert base()["prefault_pages"] > 0
+            # And after a drain, the next cold start (from the spare that copied them) serves
+            drained = http.post(f"/_unkai/api/functions/hello/drain?stage={first['stage']}")
+            assert drained.status_code < 300
+            assert wait_for(lambda: listed()["instances"] == [])
+            response = http.get("/hello")
+            assert response.status_code == 200
+            [second] = listed()["instances"]
+            assert second["pid"] != first["pid"]
     finally:
         own_platform.stop()
 
