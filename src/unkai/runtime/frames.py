@@ -32,6 +32,9 @@ Bodies:
   LEARNED     (zygote -> platform) JSON {"pid": int, "pages": int, "lessons": int}: it
               learned from that instance; its spares now copy that many pages ahead; lessons
               counted so far (zygote_main.py, prefault.py).
+  SPARE       (zygote -> platform, the spare's socket attached) JSON {"pid": int}: a child
+              forked ahead; the platform sends an instance SPAWN frame to it over that socket.
+  TAKEN       (platform -> zygote) JSON {"pid": int}: the platform sent a SPAWN to that spare.
 """
 
 from __future__ import annotations
@@ -57,6 +60,8 @@ SPAWNED = 11
 EXITED = 12
 LEARN = 13
 LEARNED = 14
+SPARE = 15
+TAKEN = 16
 
 RESULT_OK = 0
 RESULT_ERROR = 1

@@ -426,6 +426,7 @@ class Supervisor:
                 "version_key": key,
                 "prefault_pages": z.prefault_pages,
                 "prefault_learned_from": z.learned_from,
+                "spare_pid": z.spare_pid,
             }
             for key, z in zygotes
         ]

@@ -56,6 +56,10 @@ class Zygote:
         self.prefault_pages = 0
         self.prefault_lessons = 0
         self.learned_from: list[int] = []
+        #: The zygote's spare (pid, its socket) that the next instance SPAWN goes to, and the
+        #: spares it sent that were neither taken nor reported exited (zygote_main.py).
+        self._spare: tuple[int, socket.socket] | None = None
+        self._offered: set[int] = set()
         control.setblocking(False)
         self._loop.add_reader(control.fileno(), self._on_readable)
 
@@ -85,17 +89,43 @@ class Zygote:
         returns its pid. The caller keeps its own fds."""
         if self._closed:
             raise ZygoteError("zygote is closed")
+        message = frames.encode_json(frames.SPAWN, request)
+        fds = [fd] if output_fd is None else [fd, output_fd]
+        if request.get("role") != "zygote":
+            pid = self._hand_to_spare(message, fds)
+            if pid:
+                return pid
         future: asyncio.Future[int] = self._loop.create_future()
         self._pending[request["id"]] = future
-        message = frames.encode_json(frames.SPAWN, request)
         try:
-            socket.send_fds(
-                self._control, [message], [fd] if output_fd is None else [fd, output_fd]
-            )
+            socket.send_fds(self._control, [message], fds)
         except OSError as error:
             self._pending.pop(request["id"], None)
             raise ZygoteError(f"zygote is gone: {error}") from None
         return await future
+
+    def _hand_to_spare(self, message: bytes, fds: list[int]) -> int:
+        """Send an instance SPAWN to the waiting spare; its pid, or 0 when there is none (or
+        it died: its EXITED is then ignored, and the zygote forks instead)."""
+        spare, self._spare = self._spare, None
+        if spare is None:
+            return 0
+        pid, sock = spare
+        try:
+            socket.send_fds(sock, [message], fds)
+        except OSError:
+            return 0
+        finally:
+            sock.close()
+        self._offered.discard(pid)
+        with contextlib.suppress(OSError):
+            self._control.send(frames.encode_json(frames.TAKEN, {"pid": pid}))
+        return pid
+
+    @property
+    def spare_pid(self) -> int | None:
+        """The spare the next instance SPAWN goes to, if one waits."""
+        return None if self._spare is None else self._spare[0]
 
     @property
     def wants_lessons(self) -> bool:
@@ -128,34 +158,61 @@ class Zygote:
     def _on_readable(self) -> None:
         while True:
             try:
-                data = self._control.recv(MAX_MESSAGE_BYTES)
+                data, fds, _flags, _addr = socket.recv_fds(
+                    self._control, MAX_MESSAGE_BYTES, 1, socket.MSG_CMSG_CLOEXEC
+                )
             except BlockingIOError:
                 return
             except OSError:
-                data = b""
+                data, fds = b"", []
             if not data:
                 self._lost()
                 return
-            self._dispatch(data)
+            self._dispatch(data, fds)
 
-    def _dispatch(self, data: bytes) -> None:
+    def _dispatch(self, data: bytes, fds: list[int]) -> None:
         kind = frames.HEADER.unpack_from(data)[1]
         message = json.loads(data[frames.HEADER.size :])
-        if kind == frames.SPAWNED:
-            future = self._pending.pop(message["id"], None)
-            if future is not None and not future.done():
-                if "pid" in message:
-                    future.set_result(int(message["pid"]))
-                else:
-                    future.set_exception(ZygoteError(f"fork failed: {message.get('error')}"))
+        if kind == frames.SPARE and fds:
+            self._replace_spare(int(message["pid"]), socket.socket(fileno=fds.pop()))
+        elif kind == frames.SPAWNED:
+            self._spawned(message)
         elif kind == frames.EXITED:
-            self._on_exit(int(message["pid"]), int(message["status"]))
+            self._exited(int(message["pid"]), int(message["status"]))
         elif kind == frames.LEARNED:
             self.prefault_pages = int(message["pages"])
             self.prefault_lessons = int(message["lessons"])
             self.learned_from.append(int(message["pid"]))
         elif kind == frames.READY and not self._ready.done():
             self._ready.set_result(int(message["pid"]))
+        for fd in fds:
+            os.close(fd)
+
+    def _spawned(self, message: dict[str, Any]) -> None:
+        future = self._pending.pop(message["id"], None)
+        if future is not None and not future.done():
+            if "pid" in message:
+                future.set_result(int(message["pid"]))
+            else:
+                future.set_exception(ZygoteError(f"fork failed: {message.get('error')}"))
+
+    def _exited(self, pid: int, status: int) -> None:
+        if pid not in self._offered:
+            self._on_exit(pid, status)
+            return
+        # a spare never taken: nobody else knew it
+        self._offered.discard(pid)
+        if self._spare is not None and self._spare[0] == pid:
+            self._spare[1].close()
+            self._spare = None
+
+    def _replace_spare(self, pid: int, sock: socket.socket) -> None:
+        """Hold the zygote's newest spare; the one held before is let go (closing its socket
+        ends it; its EXITED is ignored)."""
+        if self._spare is not None:
+            self._spare[1].close()
+        self._spare = (pid, sock)
+        self._offered.add(pid)
 
     def _lost(self) -> None:
         self._detach()
@@ -172,6 +229,9 @@ class Zygote:
             self._closed = True
             self._loop.remove_reader(self._control.fileno())
             self._control.close()
+            if self._spare is not None:
+                self._spare[1].close()
+                self._spare = None
 
     @property
     def alive(self) -> bool:

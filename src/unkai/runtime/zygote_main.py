@@ -20,12 +20,17 @@ Replies: SPAWNED {id, pid} (or {id, error}), EXITED {pid, status} for every chil
 
 A spare: each zygote keeps one child forked ahead, which has done what every instance does
 first (left the zygote's descriptors and signals, its own session, death with its parent) and
-waits on a socket of its own. An instance SPAWN goes to the spare
-with its fds, so a cold start does not wait for the fork and the child's first steps (about
-1 ms of the ~3.5 ms it took, docs/benchmarks.md session 10); the next spare is forked once the
-zygote has been idle for SPARE_DELAY_S, so that it does not compete for a CPU with the instance
-that just started. A spare that dies unused is reaped without an EXITED: the platform never
-knew it. Zygote SPAWNs are forked directly.
+waits on a socket of its own. The zygote hands that socket to the platform at once, SPARE {pid}
+with the socket attached, and keeps no copy: the platform sends an instance SPAWN to the spare
+itself and tells the zygote TAKEN {pid} afterwards. So a cold start waits neither for the fork
+and the child's first steps (about 1 ms of the ~3.5 ms it took, docs/benchmarks.md session 10)
+nor for the zygote to wake and pass the SPAWN on (0.8-1.2 ms, session 15). The next spare is
+forked SPARE_DELAY_S after the TAKEN, so that it does not compete for a CPU with the instance
+that just started. The platform holds one spare per zygote: a newer SPARE replaces the one it
+held, whose socket it closes, and a spare whose socket closes exits. The zygote reports EXITED
+for every child it reaps, spares included (a spare may have been taken while its TAKEN is on
+its way); the platform ignores a spare it did not take. Zygote SPAWNs, and instance SPAWNs that
+come while the platform holds no spare, are forked directly.
 
 LEARN {pid} (platform -> zygote, after that instance's first result): the zygote reads which
 of its pages the instance has copied on write, up to prefault.MAX_LESSONS instances, and a spare
@@ -78,8 +83,10 @@ class ZygoteServer:
         self.control = control
         self.children: set[int] = set()
         self._wake_r, self._wake_w = socket.socketpair()
-        #: The waiting spare's pid and our end of its socket (see the module docstring).
-        self._spare: tuple[int, socket.socket] | None = None
+        #: Spares handed to the platform and neither taken (TAKEN) nor reaped yet; the
+        #: latest, unless a lesson made it stale since, is `_spare`.
+        self._offered: set[int] = set()
+        self._spare: int | None = None
         #: When to fork the next spare (time.monotonic()), or None when one waits already.
         self._spare_due: float | None = 0.0
         #: The pages instances copied on write (see LEARN), as runs a spare populates.
@@ -122,9 +129,9 @@ class ZygoteServer:
         body = data[frames.HEADER.size :]
         request = json.loads(body)
         if kind == frames.SPAWN and fds:
-            output_fd = fds[1] if len(fds) > 1 else None
-            if request.get("role") == "zygote" or not self._hand_to_spare(request, body, fds):
-                self._spawn(request, fds[0], output_fd)
+            self._spawn(request, fds[0], fds[1] if len(fds) > 1 else None)
+        elif kind == frames.TAKEN:
+            self._taken(int(request["pid"]))
         elif kind == frames.LEARN:
             self._learn(int(request["pid"]))
         else:
@@ -132,27 +139,15 @@ class ZygoteServer:
                 os.close(fd)
         return True
 
-    def _hand_to_spare(self, request: dict[str, Any], body: bytes, fds: list[int]) -> bool:
-        """Give an instance SPAWN to the waiting spare; False when there is none (or it died)."""
-        spare = self._spare
-        if spare is None:
-            return False
-        self._spare = None
-        pid, sock = spare
-        try:
-            socket.send_fds(sock, [body], fds)
-        except OSError:
-            # It died: reaped as a spare; the caller forks instead, and a new spare follows.
-            self._spare_due = time.monotonic() + SPARE_DELAY_S
-            return False
-        finally:
-            sock.close()
-        for fd in fds:
-            os.close(fd)
+    def _taken(self, pid: int) -> None:
+        """The platform sent an instance SPAWN to spare `pid`: it is an instance now."""
+        if pid not in self._offered:
+            return  # reaped (and reported) before this came
+        self._offered.discard(pid)
         self.children.add(pid)
-        self._send(frames.encode_json(frames.SPAWNED, {"id": request["id"], "pid": pid}))
-        self._spare_due = time.monotonic() + SPARE_DELAY_S
-        return True
+        if pid == self._spare:
+            self._spare = None
+            self._spare_due = time.monotonic() + SPARE_DELAY_S
 
     def _learn(self, pid: int) -> None:
         """Add the pages instance `pid` copied to the hot set."""
@@ -169,8 +164,8 @@ class ZygoteServer:
             self._hot |= pages
             self._hot_runs = prefault.runs_of(self._hot)
             if self._spare is not None:
-                # Forked before it knew these: let it go, its successor copies them.
-                self._spare[1].close()
+                # Forked before it knew these: its successor copies them and replaces it at
+                # the platform, which then lets it go.
                 self._spare = None
                 self._spare_due = time.monotonic() + SPARE_DELAY_S
         reply = {"pid": pid, "pages": len(self._hot), "lessons": self._lessons}
@@ -188,7 +183,16 @@ class ZygoteServer:
             ours.close()
             self._become_spare(theirs)
         theirs.close()
-        self._spare = (pid, ours)
+        try:
+            socket.send_fds(
+                self.control, [frames.encode_json(frames.SPARE, {"pid": pid})], [ours.fileno()]
+            )
+        except OSError:
+            pass  # the platform is gone: _shutdown follows; the spare ends with its socket
+        finally:
+            ours.close()
+        self._offered.add(pid)
+        self._spare = pid
 
     def _become_spare(self, sock: socket.socket) -> None:
         """Runs in the forked spare; never returns into the zygote's loop."""
@@ -200,9 +204,9 @@ class ZygoteServer:
             data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE_BYTES, 2)
             sock.close()
             if not data or not fds:
-                code = 0  # the zygote let us go (or is gone)
+                code = 0  # the platform let us go (or is gone)
                 return
-            request = json.loads(data)
+            request = json.loads(data[frames.HEADER.size :])
             output_fd = fds[1] if len(fds) > 1 else None
             if output_fd is not None:
                 os.dup2(output_fd, 1)
@@ -224,8 +228,6 @@ class ZygoteServer:
         self.control.close()
         self._wake_r.close()
         self._wake_w.close()
-        if self._spare is not None:
-            self._spare[1].close()
         if instance:
             os.setsid()
         die_with_parent()
@@ -284,22 +286,24 @@ class ZygoteServer:
             os._exit(code)
 
     def _reap(self) -> None:
-        while self.children or self._spare is not None:
+        while self.children or self._offered:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 self.children.clear()
+                self._offered.clear()
                 return
             if pid == 0:
                 return
-            if self._spare is not None and pid == self._spare[0]:
-                self._spare[1].close()
-                self._spare = None
-                self._spare_due = time.monotonic() + SPARE_DELAY_S
-                continue  # never announced, so not reported
-            if pid not in self.children:
+            if pid in self._offered:
+                self._offered.discard(pid)
+                if pid == self._spare:
+                    self._spare = None
+                    self._spare_due = time.monotonic() + SPARE_DELAY_S
+            elif pid in self.children:
+                self.children.discard(pid)
+            else:
                 continue
-            self.children.discard(pid)
             self._send(
                 frames.encode_json(frames.EXITED, {"pid": pid, "status": exit_status(status)})
             )
@@ -309,8 +313,7 @@ class ZygoteServer:
             self.control.send(message)
 
     def _shutdown(self) -> None:
-        if self._spare is not None:
-            self.children.add(self._spare[0])
+        self.children |= self._offered
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(pid, signal.SIGKILL)  # instances lead their own group

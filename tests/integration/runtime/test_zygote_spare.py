@@ -53,10 +53,12 @@ async def spawn_and_invoke(zygote: Zygote, spec: InstanceSpec, task_root: Path) 
 
 
 async def one_spare(zygote: Zygote) -> int:
-    """Wait until the zygote's only child is its spare, and return its pid."""
-    assert await wait_until(lambda: len(children(zygote.pid)) == 1)
-    (spare,) = children(zygote.pid)
-    return spare
+    """Wait until the zygote's only child is its spare and the platform holds it; its pid."""
+    assert await wait_until(
+        lambda: zygote.spare_pid is not None and children(zygote.pid) == {zygote.spare_pid}
+    )
+    assert zygote.spare_pid is not None
+    return zygote.spare_pid
 
 
 def with_base_zygote(body: Callable[[Zygote, list[int]], Awaitable[None]]) -> None:
@@ -84,8 +86,9 @@ def test_an_instance_spawn_is_served_by_the_spare_forked_ahead(tmp_path: Path) -
         first = await spawn_and_invoke(zygote, spec, tmp_path)
         assert first.pid == spare
         # Then a new spare follows, and the next instance is that one
-        assert await wait_until(lambda: len(children(zygote.pid)) == 2)
-        (next_spare,) = children(zygote.pid) - {first.pid}
+        assert await wait_until(lambda: zygote.spare_pid not in (None, spare))
+        next_spare = zygote.spare_pid
+        assert children(zygote.pid) == {first.pid, next_spare}
         second = await spawn_and_invoke(zygote, spec, tmp_path)
         assert second.pid == next_spare
         assert exits == []
@@ -128,6 +131,32 @@ def test_a_spawn_right_after_the_spare_died_is_forked_instead(tmp_path: Path) ->
         await asyncio.sleep(0.1)
         assert exits == []
         instance.stop()
+
+    with_base_zygote(body)
+
+
+EXITS_AT_IMPORT = """
+import os
+os._exit(3)
+"""
+
+
+def test_an_instance_started_from_the_spare_that_exits_at_once_is_reported(
+    tmp_path: Path,
+) -> None:
+    spec = make_spec(write_handler(tmp_path, EXITS_AT_IMPORT))
+
+    async def body(zygote: Zygote, exits: list[int]) -> None:
+        spare = await one_spare(zygote)
+        # When the platform hands a SPAWN to the spare and the instance exits at once (the
+        # zygote may reap it before the platform's TAKEN reaches it)
+        ours, theirs = socket.socketpair()
+        pid = await zygote.spawn(instance_request(spec, "crash", tmp_path), theirs.fileno())
+        theirs.close()
+        ours.close()
+        # Then its exit is reported: it was an instance, no longer a spare
+        assert pid == spare
+        assert await wait_until(lambda: pid in exits)
 
     with_base_zygote(body)
 
