@@ -360,7 +360,12 @@ class Instance:
 
         def deliver(finished: asyncio.Task[InvocationResult]) -> None:
             _background.discard(finished)
-            _deliver(done, finished.result())
+            if finished.cancelled():  # the loop is closing (shutdown) while it waited
+                rid = invocation.request_id
+                message = f"RequestId: {rid} Error: Runtime exited as the platform shut down"
+                _deliver(done, self._failure(invocation, "Runtime.ExitError", message))
+            else:
+                _deliver(done, finished.result())
 
         task.add_done_callback(deliver)
 

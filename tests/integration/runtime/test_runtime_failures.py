@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import time
 from pathlib import Path
 
+import pytest
 from runtime_harness import (
     LogCollector,
     call,
+    invocation,
     make_spec,
     process_gone,
     run_supervised,
@@ -19,6 +22,7 @@ from runtime_harness import (
     write_handler,
 )
 
+from unkai.runtime.instance import InvocationResult
 from unkai.runtime.instance_state import InstanceState
 from unkai.runtime.supervisor import Supervisor
 
@@ -259,3 +263,26 @@ def test_a_lost_base_zygote_is_started_again(tmp_path: Path) -> None:
         assert new_base != base and not process_gone(new_base)
 
     run_supervised(body)
+
+
+def test_shutting_down_mid_invocation_fails_the_call_without_a_loop_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spec = make_spec(write_handler(tmp_path, CRASHY))
+    results: list[InvocationResult] = []
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        pool = supervisor.pool_for(spec)
+        # Given an invocation running when the platform shuts down
+        request = invocation(_event("sleep"))
+        instance = await pool.wait_for_instance(request.deadline)
+        instance.begin(request, results.append)
+        await asyncio.sleep(0.3)
+
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        run_supervised(body)
+    # Then its caller hears that it failed, and the loop logged no callback's exception
+    [result] = results
+    assert result.error is not None
+    assert result.error.error_type == "Runtime.ExitError"
+    assert [r.getMessage() for r in caplog.records if r.name == "asyncio"] == []
