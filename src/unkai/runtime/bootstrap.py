@@ -84,9 +84,10 @@ class LogCapture(io.TextIOBase):
     thread has taken the text for the RESULT: the log is neither duplicated nor reordered.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket | None = None) -> None:
         super().__init__()
         self.request_id = ""
+        #: None until `attach`: a zygote's spare builds its capture before it has a socket.
         self._sock = sock
         self._parts: list[str] = []
         self._chars = 0
@@ -109,6 +110,10 @@ class LogCapture(io.TextIOBase):
         #: which the platform reads into the function's log.
         self._forked = False
         os.register_at_fork(after_in_child=self._forget_after_fork)
+
+    def attach(self, sock: socket.socket) -> None:
+        """Send streamed output on `sock`, the instance's socket (see `serve`)."""
+        self._sock = sock
 
     def _forget_after_fork(self) -> None:
         """In a process the handler forked (multiprocessing, say): the flusher thread did not
@@ -224,7 +229,8 @@ class LogCapture(io.TextIOBase):
         data = "".join(self._parts).encode("utf-8", "backslashreplace")
         self._parts.clear()
         self.streamed = True
-        self._sock.sendall(frames.frame(frames.LOG, data))
+        if self._sock is not None:
+            self._sock.sendall(frames.frame(frames.LOG, data))
 
 
 def _allocate_lock() -> Any:
@@ -241,7 +247,7 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
-def install_log_capture(sock: socket.socket) -> LogCapture:
+def install_log_capture(sock: socket.socket | None = None) -> LogCapture:
     """Route print() and logging into a LogCapture, with Lambda's root handler format."""
     capture = LogCapture(sock)
     sys.stdout = capture
@@ -568,12 +574,16 @@ def _dump(doc: ErrorDoc) -> bytes:
     return json.dumps(doc).encode()
 
 
-def serve(sock: socket.socket, function_arn: str = "") -> int:
+def serve(sock: socket.socket, function_arn: str = "", capture: LogCapture | None = None) -> int:
     """Run the runtime on a connected socket until EOF; returns the process exit code.
 
     Reads its configuration from the (already prepared) Lambda environment variables.
+    `capture`: installed already (a zygote's spare does that while it waits); else now.
     """
-    capture = install_log_capture(sock)
+    if capture is None:
+        capture = install_log_capture(sock)
+    else:
+        capture.attach(sock)
     runtime = Runtime(sock, RuntimeConfig(os.environ, function_arn), capture)
     handler = runtime.init()
     if handler is None:

@@ -107,9 +107,20 @@ def apply_instance_limits(memory_size_mb: int) -> None:
     Called once, in the forked child, before the handler is imported. Limits can only be
     lowered, so each one is clamped to the current hard limit.
     """
-    _lower(resource.RLIMIT_AS, address_space_limit_bytes(read_vm_size_kb(), memory_size_mb))
+    apply_fixed_limits()
+    limit_address_space(read_vm_size_kb(), memory_size_mb)
+
+
+def apply_fixed_limits() -> None:
+    """The limits every instance has, whatever its function: no core dumps, Lambda's fd
+    quota (a zygote's spare sets them while it waits)."""
     _lower(resource.RLIMIT_CORE, 0)
     _lower(resource.RLIMIT_NOFILE, MAX_OPEN_FILES)
+
+
+def limit_address_space(vm_size_kb: int, memory_size_mb: int) -> None:
+    """The RLIMIT_AS backstop for a process whose address space was `vm_size_kb` at fork."""
+    _lower(resource.RLIMIT_AS, address_space_limit_bytes(vm_size_kb, memory_size_mb))
 
 
 def _lower(which: int, value: int) -> None:

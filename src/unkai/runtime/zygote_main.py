@@ -199,7 +199,12 @@ class ZygoteServer:
         code = 1
         try:
             self._leave_zygote(instance=True)
-            limits.prefer_platform_scheduling()  # as an instance would; it yields to the platform
+            # What every instance does first, whatever its function, done while nobody waits:
+            # it yields to the platform, has the fixed limits and Lambda's log capture.
+            limits.prefer_platform_scheduling()
+            limits.apply_fixed_limits()
+            vm_size_kb = limits.read_vm_size_kb()
+            capture = bootstrap.install_log_capture()
             prefault.populate(self._hot_runs, sock.fileno())
             data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE_BYTES, 2)
             sock.close()
@@ -212,7 +217,10 @@ class ZygoteServer:
                 os.dup2(output_fd, 1)
                 os.dup2(output_fd, 2)
                 os.close(output_fd)
-            code = self._run_instance(request, fds[0])
+            apply_request(request)
+            limits.limit_address_space(vm_size_kb, int(request["memory_size_mb"]))
+            instance_socket = socket.socket(fileno=fds[0])
+            code = bootstrap.serve(instance_socket, request.get("function_arn", ""), capture)
         except BaseException as error:  # boundary: report, then leave the child process
             with contextlib.suppress(Exception):
                 os.write(2, f"unkai zygote spare failed: {error!r}\n".encode())

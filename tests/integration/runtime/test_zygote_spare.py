@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 from collections.abc import Awaitable, Callable
@@ -130,6 +131,45 @@ def test_a_spawn_right_after_the_spare_died_is_forked_instead(tmp_path: Path) ->
         assert instance.pid != spare
         await asyncio.sleep(0.1)
         assert exits == []
+        instance.stop()
+
+    with_base_zygote(body)
+
+
+PRINTS_THEN_WAITS = """
+import os, time
+def handler(event, context):
+    print("before the wait")
+    time.sleep(1.5)
+    return os.getpid()
+"""
+
+
+def test_an_instance_from_the_spare_streams_its_output_while_it_runs(tmp_path: Path) -> None:
+    spec = make_spec(write_handler(tmp_path, PRINTS_THEN_WAITS))
+
+    async def body(zygote: Zygote, exits: list[int]) -> None:
+        # Given an instance started from the spare (which installed its log capture before it
+        # had the instance's socket)
+        spare = await one_spare(zygote)
+        seen: list[str] = []
+        instance = Instance(spec, "stream", lambda _instance, _rid, text: seen.append(text))
+        ours, theirs = socket.socketpair()
+        pid = await zygote.spawn(instance_request(spec, instance.id, tmp_path), theirs.fileno())
+        theirs.close()
+        await instance.connect(ours, pid)
+        assert pid == spare
+        # When its handler prints and then waits
+        call = asyncio.ensure_future(instance.invoke(invocation()))
+        # Then the line reaches the platform while the handler still runs
+        assert await wait_until(lambda: any("before the wait" in text for text in seen))
+        assert not call.done()
+        # And it has an instance's limits (set partly before the spare knew its function)
+        limits = Path(f"/proc/{pid}/limits").read_text()
+        assert re.search(r"Max open files\s+1024\s", limits)
+        assert re.search(r"Max core file size\s+0\s", limits)
+        assert re.search(r"Max address space\s+\d+\s", limits)
+        assert (await call).payload == str(pid).encode()
         instance.stop()
 
     with_base_zygote(body)
