@@ -19,18 +19,19 @@ Replies: SPAWNED {id, pid} (or {id, error}), EXITED {pid, status} for every chil
 (status: exit code, or minus the signal). READY {pid} is sent once when a zygote serves.
 
 A spare: each zygote keeps one child forked ahead, which has done what every instance does first
-(left the zygote's descriptors and signals, its own session, death with its parent) and waits on
-a socket of its own. The zygote hands that socket to the platform at once, SPARE {pid} with the
-socket attached, and keeps no copy: the platform sends an instance SPAWN to the spare itself and
-tells the zygote TAKEN {pid} afterwards. So a cold start waits neither for the fork and the
-child's first steps (about 1 ms of the ~3.5 ms it took, docs/benchmarks.md session 10) nor for
-the zygote to wake and pass the SPAWN on (about 0.4 ms of p50, session 15). The next spare is
-forked SPARE_DELAY_S after the TAKEN, so that it does not compete for a CPU with the instance
-that just started. The platform holds one spare per zygote: a newer SPARE replaces the one it
-held, whose socket it closes, and a spare whose socket closes exits. The zygote reports EXITED
-for every child it reaps, spares included (a spare may have been taken while its TAKEN is on its
-way); the platform ignores a spare it did not take. Zygote SPAWNs, and instance SPAWNs that come
-while the platform holds no spare, are forked directly.
+(left the zygote's descriptors and signals, its own session, death with its parent, the
+instances' scheduling policy and fixed limits, Lambda's log capture) and waits on a socket of
+its own. The zygote hands that socket to the platform at once, SPARE {pid} with the socket
+attached, and keeps no copy: the platform sends an instance SPAWN to the spare itself and tells
+the zygote TAKEN {pid} afterwards. So a cold start waits neither for the fork and the child's
+first steps (about 1 ms of the ~3.5 ms it took, docs/benchmarks.md session 10) nor for the
+zygote to wake and pass the SPAWN on (about 0.4 ms of p50, session 15). The next spare is forked
+SPARE_DELAY_S after the TAKEN, so that it does not compete for a CPU with the instance that just
+started. The platform holds one spare per zygote: a newer SPARE replaces the one it held, whose
+socket it closes, and a spare whose socket closes exits. The zygote reports EXITED for every
+child it reaps, spares included (a spare may have been taken while its TAKEN is on its way); the
+platform ignores a spare it did not take. Zygote SPAWNs, and instance SPAWNs that come while the
+platform holds no spare, are forked directly.
 
 LEARN {pid} (platform -> zygote, after that instance's first result): the zygote reads which of
 its pages the instance has copied on write, up to prefault.MAX_LESSONS instances, and a spare
