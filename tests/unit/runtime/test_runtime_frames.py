@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import select
 import socket
 import threading
+import time
+from pathlib import Path
 
 import pytest
 
@@ -74,3 +78,58 @@ def test_frame_reader_splits_and_joins_frames_and_reports_eof() -> None:
         ours.close()
         with pytest.raises(EOFError):
             reader.read()
+
+
+def _state(pid: int) -> str:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+
+
+def _voluntary_switches(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    raise AssertionError("no voluntary_ctxt_switches line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
+def test_a_waiting_reader_is_not_woken_when_its_reply_is_read() -> None:
+    """An instance waits for the next INVOKE while the platform reads its RESULT. Reading
+    frees the room that RESULT took, and the kernel then wakes whoever sleeps on the
+    instance's socket; a reader blocked in `recv` would wake and sleep again each time."""
+    ours, theirs = socket.socketpair()
+    rounds = 100
+    pid = os.fork()
+    if pid == 0:  # the instance: answer every frame with one, until EOF
+        code = 0
+        try:
+            ours.close()
+            reader = frames.FrameReader(theirs)
+            while True:
+                try:
+                    _, body = reader.read()
+                except EOFError:
+                    break
+                theirs.sendall(frames.frame(frames.RESULT, body))
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    try:
+        decoder = frames.FrameDecoder()
+        before = _voluntary_switches(pid)
+        for index in range(rounds):
+            ours.sendall(frames.frame(frames.INVOKE, b"%d" % index))
+            select.select([ours], [], [], 5.0)
+            deadline = time.monotonic() + 5.0
+            while _state(pid) != "S" and time.monotonic() < deadline:
+                time.sleep(0.0002)  # until it waits for the next frame
+            assert decoder.feed(ours.recv(100)) == [(frames.RESULT, b"%d" % index)]
+            time.sleep(0.0005)  # room for a spurious wake-up to happen
+        switches = _voluntary_switches(pid) - before
+    finally:
+        ours.close()
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    # One sleep per frame it waited for; a reader woken by each read would take two.
+    assert rounds <= switches < rounds * 1.5, switches
