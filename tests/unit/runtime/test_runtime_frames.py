@@ -91,7 +91,6 @@ def _voluntary_switches(pid: int) -> int:
     raise AssertionError("no voluntary_ctxt_switches line")
 
 
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc (Linux)")
 def test_a_waiting_reader_is_not_woken_when_its_reply_is_read() -> None:
     """An instance waits for the next INVOKE while the platform reads its RESULT. Reading
     frees the room that RESULT took, and the kernel then wakes whoever sleeps on the
