@@ -130,13 +130,16 @@ def invoke(
 
 
 def _print_payload(content: bytes, function_error: str | None) -> None:
+    """The payload on stdout as it is (JSON indented), never wrapped at the terminal's width,
+    so that it pipes into `jq`; a function error is named on stderr (and the exit status is 1).
+    """
     try:
         text = json.dumps(json.loads(content), indent=2, ensure_ascii=False)
     except ValueError:
         text = content.decode("utf-8", "replace")
     if function_error:
-        console.print(f"[red]function error ({function_error}):[/]")
-    console.print(text, markup=False)
+        click.secho(f"function error ({function_error}):", fg="red", err=True)
+    click.echo(text)
 
 
 @invoke.command(name="local")

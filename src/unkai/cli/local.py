@@ -12,6 +12,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -21,10 +22,15 @@ from unkai.cli.client import CliError
 from unkai.config.load import load_app
 from unkai.config.spec import ResolvedFunction
 from unkai.runtime import frames
+from unkai.runtime.bootstrap import error_document
 from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
+from unkai.runtime.instance_state import exited_message, timed_out_message
 from unkai.runtime.spec import InstanceSpec
 
 LOCAL_VERSION = "$LATEST"
+#: How long the handler's import (init) may take before the timeout starts counting: Lambda
+#: gives an on-demand function's init phase 10 s.
+INIT_LIMIT_S = 10.0
 
 
 def _spec(function: ResolvedFunction, app_dir: Path, region: str) -> InstanceSpec:
@@ -75,7 +81,7 @@ def run_local(app_dir: Path, name: str, event: bytes) -> tuple[bytes, bool]:
     )
     theirs.close()
     try:
-        return _exchange(ours, spec, event)
+        return _exchange(ours, spec, event, child)
     finally:
         ours.close()
         try:
@@ -85,19 +91,34 @@ def run_local(app_dir: Path, name: str, event: bytes) -> tuple[bytes, bool]:
             child.wait()
 
 
-def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[bytes, bool]:
+def _exchange(
+    sock: socket.socket, spec: InstanceSpec, event: bytes, child: subprocess.Popen[bytes]
+) -> tuple[bytes, bool]:
+    """Send the event and read frames until the result. As on the platform, the function's
+    timeout counts from the end of its init (READY): past it the process is killed and the
+    result is Lambda's `Sandbox.Timedout` error; a process that ends mid-call gives
+    `Runtime.ExitError` with how it ended. Init may take up to INIT_LIMIT_S on top."""
     request_id = str(uuid.uuid4())
     sock.sendall(frames.encode_invoke(request_id, int(spec.timeout_s * 1000), event))
-    sock.settimeout(spec.timeout_s + 5)
+    deadline = time.monotonic() + INIT_LIMIT_S + spec.timeout_s
     reader = frames.FrameReader(sock)
     while True:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
         try:
             kind, body = reader.read()
-        except (EOFError, TimeoutError):
-            raise CliError(
-                f"the function exited or timed out after {spec.timeout_s} s without answering"
-            ) from None
+        except TimeoutError:
+            child.kill()
+            doc = error_document("Sandbox.Timedout", timed_out_message(request_id, spec.timeout_s))
+            return json.dumps(doc).encode(), True
+        except (EOFError, ConnectionError):
+            try:
+                status: int | None = child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                status = None
+            doc = error_document("Runtime.ExitError", exited_message(request_id, status))
+            return json.dumps(doc).encode(), True
         if kind == frames.READY:
+            deadline = time.monotonic() + spec.timeout_s
             _echo_log(json.loads(body[frames.READY_HEAD.size :]).get("log", ""))
         elif kind == frames.INIT_ERROR:
             doc = json.loads(body)
@@ -106,9 +127,9 @@ def _exchange(sock: socket.socket, spec: InstanceSpec, event: bytes) -> tuple[by
         elif kind == frames.LOG:
             _echo_log(body.decode("utf-8", "replace"))
         elif kind == frames.RESULT:
-            status, _, _, _, output, data = frames.decode_result(body)
+            result_status, _, _, _, output, data = frames.decode_result(body)
             _echo_log(output.decode("utf-8", "replace"))
-            return data, status == frames.RESULT_ERROR
+            return data, result_status == frames.RESULT_ERROR
 
 
 def _echo_log(text: str) -> None:

@@ -37,7 +37,14 @@ from collections.abc import Callable
 from unkai.invoke.models import FunctionError, Invocation, InvocationResult
 from unkai.runtime import frames
 from unkai.runtime.bootstrap import LOG_CAP_CHARS, TRUNCATED_MARKER
-from unkai.runtime.instance_state import ALLOWED, InstanceState, InvalidTransition, describe_exit
+from unkai.runtime.instance_state import (
+    ALLOWED,
+    InstanceState,
+    InvalidTransition,
+    describe_exit,
+    exited_message,
+    timed_out_message,
+)
 from unkai.runtime.limits import RssProbe
 from unkai.runtime.spec import InstanceSpec
 
@@ -387,9 +394,7 @@ class Instance:
             )
         if self._killed_for == "timeout":
             return self._failure(
-                invocation,
-                "Sandbox.Timedout",
-                f"RequestId: {rid} Error: Task timed out after {self.spec.timeout_s:.2f} seconds",
+                invocation, "Sandbox.Timedout", timed_out_message(rid, self.spec.timeout_s)
             )
         status = await self._exit_status()
         if self._killed_for == "memory":
@@ -399,9 +404,7 @@ class Instance:
                 f"RequestId: {rid} Error: {describe_exit(status)} (memory "
                 f"limit {self.spec.memory_size_mb} MB exceeded)",
             )
-        return self._failure(
-            invocation, "Runtime.ExitError", f"RequestId: {rid} Error: {describe_exit(status)}"
-        )
+        return self._failure(invocation, "Runtime.ExitError", exited_message(rid, status))
 
     def _from_result(self, invocation: Invocation, body: bytes) -> InvocationResult:
         status, duration_ms, cpu_ms, max_rss_kb, output, data = frames.decode_result(body)

@@ -61,3 +61,13 @@ def describe_exit(status: int | None) -> str:
         name = SIGNAL_NAMES.get(signal.Signals(-status), f"signal {-status}")
         return f"Runtime exited with error: signal: {name}"
     return f"Runtime exited with error: exit status {status}"
+
+
+def timed_out_message(request_id: str, timeout_s: float) -> str:
+    """The errorMessage of a `Sandbox.Timedout` invocation."""
+    return f"RequestId: {request_id} Error: Task timed out after {timeout_s:.2f} seconds"
+
+
+def exited_message(request_id: str, status: int | None) -> str:
+    """The errorMessage of a `Runtime.ExitError` invocation (the process ended mid-call)."""
+    return f"RequestId: {request_id} Error: {describe_exit(status)}"

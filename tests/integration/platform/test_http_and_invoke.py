@@ -183,6 +183,11 @@ def test_cli_invoke_prints_the_result(platform: PlatformProcess, apps: Path, sta
     done = platform.cli("invoke", "-f", "plain", "-d", '{"name": "ada"}', "--stage", stage)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"got": {"name": "ada"}}
+    # A payload wider than a terminal still comes out as JSON (no line breaks inside strings).
+    long = json.dumps({"name": "ada " * 60})
+    wide = platform.cli("invoke", "-f", "plain", "-d", long, "--stage", stage)
+    assert wide.returncode == 0, wide.stderr
+    assert json.loads(wide.stdout) == {"got": json.loads(long)}
     bad = platform.cli("invoke", "-f", "plain", "-d", "{nope", "--stage", stage)
     assert bad.returncode == 1
     assert "--data is not valid JSON" in bad.stderr

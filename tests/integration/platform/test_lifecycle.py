@@ -215,6 +215,64 @@ def test_invoke_local_runs_the_handler_without_a_platform(apps: Path, tmp_path: 
     assert "printed ada" in done.stdout + done.stderr
 
 
+def _invoke_local(app: Path, function: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "unkai", "invoke", "local", "-f", function, "-d", "{}"],
+        cwd=app,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UNKAI_URL": "http://127.0.0.1:9"},
+        timeout=60,
+    )
+
+
+def test_invoke_local_times_out_and_reports_a_crash_as_lambda_does(apps: Path) -> None:
+    """The function's timeout ends a local call as it ends a deployed one (the process is
+    killed, Sandbox.Timedout), and a process that dies mid-call is a Runtime.ExitError that
+    says how it ended, not a generic failure."""
+    app = write_app(
+        apps / "local-failures",
+        """
+service: failures
+functions:
+  slow:
+    handler: handler.slow
+    timeout: 1
+  crash:
+    handler: handler.crash
+""",
+        {
+            "handler.py": """
+import os
+import time
+
+
+def slow(event, context):
+    print("left", context.get_remaining_time_in_millis() > 0)
+    time.sleep(120)
+
+
+def crash(event, context):
+    os._exit(3)
+""",
+        },
+    )
+    slow = _invoke_local(app, "slow")
+    assert slow.returncode == 1, slow.stderr
+    # stdout is the error document alone, as JSON (not wrapped at a terminal's width).
+    doc = json.loads(slow.stdout)
+    assert doc["errorType"] == "Sandbox.Timedout"
+    assert doc["errorMessage"].endswith("Error: Task timed out after 1.00 seconds")
+    assert "function error (Unhandled)" in slow.stderr
+    assert "left True" in slow.stderr  # what it printed before the deadline is not lost
+    crash = _invoke_local(app, "crash")
+    assert crash.returncode == 1, crash.stderr
+    doc = json.loads(crash.stdout)
+    assert doc["errorType"] == "Runtime.ExitError"
+    assert doc["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
+    assert "Traceback" not in slow.stderr + crash.stderr
+
+
 def test_requirements_are_installed_and_on_that_functions_path_only(
     platform: PlatformProcess, apps: Path, stage: str
 ) -> None:
