@@ -24,7 +24,12 @@ from unkai.config.spec import ResolvedFunction
 from unkai.runtime import frames
 from unkai.runtime.bootstrap import error_document
 from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
-from unkai.runtime.instance_state import exited_message, timed_out_message
+from unkai.runtime.instance_state import (
+    exited_message,
+    out_of_memory_message,
+    timed_out_message,
+)
+from unkai.runtime.limits import WATCHDOG_INTERVAL_S, RssProbe, over_memory_size
 from unkai.runtime.spec import InstanceSpec
 
 LOCAL_VERSION = "$LATEST"
@@ -94,42 +99,91 @@ def run_local(app_dir: Path, name: str, event: bytes) -> tuple[bytes, bool]:
 def _exchange(
     sock: socket.socket, spec: InstanceSpec, event: bytes, child: subprocess.Popen[bytes]
 ) -> tuple[bytes, bool]:
-    """Send the event and read frames until the result. As on the platform, the function's
-    timeout counts from the end of its init (READY): past it the process is killed and the
-    result is Lambda's `Sandbox.Timedout` error; a process that ends mid-call gives
-    `Runtime.ExitError` with how it ended. Init may take up to INIT_LIMIT_S on top."""
+    """Send the event and read frames until the result, with the platform's limits:
+    - the function's timeout counts from the end of its init (READY); past it the process is
+      killed and the result is Lambda's `Sandbox.Timedout` error (init may take INIT_LIMIT_S
+      on top);
+    - its resident set is sampled as often as the platform's watchdog does; past the memory
+      size the process is killed and the result is `Runtime.OutOfMemory`;
+    - a process that ends mid-call gives `Runtime.ExitError`, saying how it ended."""
     request_id = str(uuid.uuid4())
     sock.sendall(frames.encode_invoke(request_id, int(spec.timeout_s * 1000), event))
     deadline = time.monotonic() + INIT_LIMIT_S + spec.timeout_s
     reader = frames.FrameReader(sock)
-    while True:
-        sock.settimeout(max(deadline - time.monotonic(), 0.001))
-        try:
-            kind, body = reader.read()
-        except TimeoutError:
-            child.kill()
-            doc = error_document("Sandbox.Timedout", timed_out_message(request_id, spec.timeout_s))
-            return json.dumps(doc).encode(), True
-        except (EOFError, ConnectionError):
+    probe = RssProbe(child.pid)
+    try:
+        while True:
+            wait_s = min(deadline - time.monotonic(), WATCHDOG_INTERVAL_S)
+            sock.settimeout(max(wait_s, 0.001))
             try:
-                status: int | None = child.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                status = None
-            doc = error_document("Runtime.ExitError", exited_message(request_id, status))
-            return json.dumps(doc).encode(), True
-        if kind == frames.READY:
-            deadline = time.monotonic() + spec.timeout_s
-            _echo_log(json.loads(body[frames.READY_HEAD.size :]).get("log", ""))
-        elif kind == frames.INIT_ERROR:
-            doc = json.loads(body)
-            _echo_log(doc.get("log", ""))
-            return json.dumps(doc["error"]).encode(), True
-        elif kind == frames.LOG:
-            _echo_log(body.decode("utf-8", "replace"))
-        elif kind == frames.RESULT:
-            result_status, _, _, _, output, data = frames.decode_result(body)
-            _echo_log(output.decode("utf-8", "replace"))
-            return data, result_status == frames.RESULT_ERROR
+                kind, body = reader.read()
+            except TimeoutError:
+                stopped = _stopped(child, probe, request_id, spec, deadline)
+                if stopped is None:
+                    continue  # within its time and memory: wait on
+                return stopped
+            except (EOFError, ConnectionError):
+                try:
+                    status: int | None = child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    status = None
+                return _error("Runtime.ExitError", exited_message(request_id, status))
+            if kind == frames.READY:
+                deadline = time.monotonic() + spec.timeout_s
+                _echo_log(json.loads(body[frames.READY_HEAD.size :]).get("log", ""))
+            elif kind == frames.INIT_ERROR:
+                doc = json.loads(body)
+                _echo_log(doc.get("log", ""))
+                return json.dumps(doc["error"]).encode(), True
+            elif kind == frames.LOG:
+                _echo_log(body.decode("utf-8", "replace"))
+            elif kind == frames.RESULT:
+                return _result(body, child, request_id, spec)
+    finally:
+        probe.close()
+
+
+def _result(
+    body: bytes, child: subprocess.Popen[bytes], request_id: str, spec: InstanceSpec
+) -> tuple[bytes, bool]:
+    status, _, _, max_rss_kb, output, data = frames.decode_result(body)
+    _echo_log(output.decode("utf-8", "replace"))
+    if status == frames.RESULT_OK and over_memory_size(max_rss_kb, spec.memory_size_mb):
+        # Grew past the limit between two samples: Lambda would have killed it.
+        return _out_of_memory(child, request_id, spec)
+    return data, status == frames.RESULT_ERROR
+
+
+def _stopped(
+    child: subprocess.Popen[bytes],
+    probe: RssProbe,
+    request_id: str,
+    spec: InstanceSpec,
+    deadline: float,
+) -> tuple[bytes, bool] | None:
+    """Kill the process past its deadline or its memory size, and say so; None while it is
+    within both."""
+    if time.monotonic() >= deadline:
+        child.kill()
+        return _error("Sandbox.Timedout", timed_out_message(request_id, spec.timeout_s))
+    rss_kb = probe.read_kb()
+    if rss_kb is not None and over_memory_size(rss_kb, spec.memory_size_mb):
+        return _out_of_memory(child, request_id, spec)
+    return None
+
+
+def _out_of_memory(
+    child: subprocess.Popen[bytes], request_id: str, spec: InstanceSpec
+) -> tuple[bytes, bool]:
+    child.kill()
+    status = child.wait()
+    return _error(
+        "Runtime.OutOfMemory", out_of_memory_message(request_id, status, spec.memory_size_mb)
+    )
+
+
+def _error(error_type: str, message: str) -> tuple[bytes, bool]:
+    return json.dumps(error_document(error_type, message)).encode(), True
 
 
 def _echo_log(text: str) -> None:

@@ -41,11 +41,11 @@ from unkai.runtime.instance_state import (
     ALLOWED,
     InstanceState,
     InvalidTransition,
-    describe_exit,
     exited_message,
+    out_of_memory_message,
     timed_out_message,
 )
-from unkai.runtime.limits import RssProbe
+from unkai.runtime.limits import RssProbe, over_memory_size
 from unkai.runtime.spec import InstanceSpec
 
 #: Called with (instance, request id or None, text) for output not carried by a RESULT frame.
@@ -401,8 +401,7 @@ class Instance:
             return self._failure(
                 invocation,
                 "Runtime.OutOfMemory",
-                f"RequestId: {rid} Error: {describe_exit(status)} (memory "
-                f"limit {self.spec.memory_size_mb} MB exceeded)",
+                out_of_memory_message(rid, status, self.spec.memory_size_mb),
             )
         return self._failure(invocation, "Runtime.ExitError", exited_message(rid, status))
 
@@ -418,7 +417,7 @@ class Instance:
                 doc["errorType"], doc["errorMessage"], doc.get("stackTrace") or []
             )
             payload = None
-        if max_rss_kb > self.spec.memory_size_mb * 1024 and error is None:
+        if error is None and over_memory_size(max_rss_kb, self.spec.memory_size_mb):
             # Grew past the limit between two watchdog samples: Lambda would have killed it.
             self.kill("memory")
             self.last_rss_kb = max_rss_kb
@@ -427,8 +426,7 @@ class Instance:
             return self._failure(
                 invocation,
                 "Runtime.OutOfMemory",
-                f"RequestId: {rid} Error: {describe_exit(-signal.SIGKILL)} (memory "
-                f"limit {self.spec.memory_size_mb} MB exceeded)",
+                out_of_memory_message(rid, -signal.SIGKILL, self.spec.memory_size_mb),
             )
         if error is not None and error.error_type == "Runtime.OutOfMemory":
             self._fail()

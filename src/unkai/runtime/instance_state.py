@@ -71,3 +71,11 @@ def timed_out_message(request_id: str, timeout_s: float) -> str:
 def exited_message(request_id: str, status: int | None) -> str:
     """The errorMessage of a `Runtime.ExitError` invocation (the process ended mid-call)."""
     return f"RequestId: {request_id} Error: {describe_exit(status)}"
+
+
+def out_of_memory_message(request_id: str, status: int | None, memory_size_mb: int) -> str:
+    """The errorMessage of a `Runtime.OutOfMemory` invocation (killed over its memory size)."""
+    return (
+        f"RequestId: {request_id} Error: {describe_exit(status)} "
+        f"(memory limit {memory_size_mb} MB exceeded)"
+    )

@@ -74,6 +74,16 @@ class RssProbe:
             self._fd = None
 
 
+#: How often a busy instance's resident set is sampled (the platform's watchdog, and
+#: `unkai invoke local`).
+WATCHDOG_INTERVAL_S = 0.015
+
+
+def over_memory_size(rss_kb: int, memory_size_mb: int) -> bool:
+    """Whether a resident set is past the function's memory size (Lambda then kills it)."""
+    return rss_kb > memory_size_mb * 1024
+
+
 def read_vm_size_kb() -> int:
     """Address space of the current process in KiB (VmSize), 0 when /proc is unavailable."""
     try:

@@ -27,13 +27,13 @@ from typing import Any, Protocol
 from unkai.runtime.custom import CustomInstance, is_custom_runtime
 from unkai.runtime.environment import function_environment, instance_environment, log_stream_name
 from unkai.runtime.instance import Instance
+from unkai.runtime.limits import WATCHDOG_INTERVAL_S, over_memory_size
 from unkai.runtime.pool import Pool
 from unkai.runtime.spec import InstanceSpec
 from unkai.runtime.zygote import Zygote, ZygoteError
 
 log = logging.getLogger("unkai.runtime")
 
-WATCHDOG_INTERVAL_S = 0.015
 #: A cold start waits at most this long for its version's zygote to finish preloading.
 ZYGOTE_WAIT_S = 5.0
 #: At close, how long a killed custom runtime gets to be reaped.
@@ -347,7 +347,7 @@ class Supervisor:
         if rss_kb is None:
             return
         instance.last_rss_kb = max(instance.last_rss_kb, rss_kb)
-        if rss_kb > instance.spec.memory_size_mb * 1024:
+        if over_memory_size(rss_kb, instance.spec.memory_size_mb):
             instance.kill("memory")
 
     # -- control ------------------------------------------------------------------------------

@@ -226,10 +226,10 @@ def _invoke_local(app: Path, function: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_invoke_local_times_out_and_reports_a_crash_as_lambda_does(apps: Path) -> None:
-    """The function's timeout ends a local call as it ends a deployed one (the process is
-    killed, Sandbox.Timedout), and a process that dies mid-call is a Runtime.ExitError that
-    says how it ended, not a generic failure."""
+def test_invoke_local_enforces_timeout_and_memory_and_reports_a_crash(apps: Path) -> None:
+    """The function's timeout and memory size end a local call as they end a deployed one
+    (the process is killed: Sandbox.Timedout, Runtime.OutOfMemory), and a process that dies
+    mid-call is a Runtime.ExitError that says how it ended, not a generic failure."""
     app = write_app(
         apps / "local-failures",
         """
@@ -240,6 +240,9 @@ functions:
     timeout: 1
   crash:
     handler: handler.crash
+  hog:
+    handler: handler.hog
+    memorySize: 128
 """,
         {
             "handler.py": """
@@ -254,6 +257,14 @@ def slow(event, context):
 
 def crash(event, context):
     os._exit(3)
+
+
+def hog(event, context):
+    held = []
+    for _ in range(64):  # 1 GiB at most: without a limit the call ends, and the test fails
+        held.append(bytearray(16 * 1024 * 1024))
+        time.sleep(0.005)
+    return "survived"
 """,
         },
     )
@@ -270,7 +281,12 @@ def crash(event, context):
     doc = json.loads(crash.stdout)
     assert doc["errorType"] == "Runtime.ExitError"
     assert doc["errorMessage"].endswith("Error: Runtime exited with error: exit status 3")
-    assert "Traceback" not in slow.stderr + crash.stderr
+    hog = _invoke_local(app, "hog")
+    assert hog.returncode == 1, hog.stderr
+    doc = json.loads(hog.stdout)
+    assert doc["errorType"] == "Runtime.OutOfMemory"
+    assert doc["errorMessage"].endswith("signal: killed (memory limit 128 MB exceeded)")
+    assert "Traceback" not in slow.stderr + crash.stderr + hog.stderr
 
 
 def test_requirements_are_installed_and_on_that_functions_path_only(
