@@ -24,6 +24,7 @@ from unkai.config.settings import Settings
 from unkai.errors import ConfigError
 from unkai.gateway.http1 import HttpServer
 from unkai.platform import Platform, build_platform
+from unkai.runtime.limits import use_batch_policy
 
 log = logging.getLogger("unkai")
 
@@ -53,6 +54,8 @@ async def serve(
     on_https: Callable[[str], None] = lambda url: None,
 ) -> None:
     """Run until SIGINT/SIGTERM. Deploy errors propagate (after a clean shutdown)."""
+    if settings.batch_scheduling:
+        use_batch_policy()  # before any thread or process starts: they inherit it
     platform = build_platform(settings)
     await platform.start()
     server = HttpServer(platform.app)

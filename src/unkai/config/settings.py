@@ -135,6 +135,15 @@ class Settings(BaseModel):
             "on this many instances, with calls queued on them.",
         ),
     ] = Field(default_factory=default_cpus)
+    batch_scheduling: Annotated[
+        bool,
+        Field(
+            description="Run the platform under Linux's SCHED_BATCH policy, as its instances "
+            "always are: woken by a request or a result, it waits for the running process's "
+            "time slice instead of preempting it (more throughput when functions keep the CPUs "
+            "busy; it does not preempt other programs on the host either)."
+        ),
+    ] = True
     keep_alive_s: Annotated[
         float,
         Field(ge=0, description="Idle instances older than this are stopped (scale to zero)."),

@@ -41,7 +41,7 @@ from unkai.runtime import adapters, frames
 from unkai.runtime.bootstrap import LOG_CAP_CHARS, LOG_STREAM_INTERVAL_S, TRUNCATED_MARKER
 from unkai.runtime.instance import Instance, LogCallback, ResultCallback
 from unkai.runtime.instance_state import InstanceState
-from unkai.runtime.limits import MAX_OPEN_FILES, prefer_platform_scheduling, read_rss_kb
+from unkai.runtime.limits import MAX_OPEN_FILES, read_rss_kb, use_batch_policy
 from unkai.runtime.runtime_api import LIMITS, RuntimeApi
 from unkai.runtime.spec import InstanceSpec
 
@@ -65,7 +65,7 @@ def _child_setup() -> None:
         if hard != resource.RLIM_INFINITY:
             value = min(value, hard)
         resource.setrlimit(which, (value, hard))
-    prefer_platform_scheduling()
+    use_batch_policy()
 
 
 def trace_id() -> str:

@@ -99,13 +99,18 @@ def address_space_limit_bytes(vm_size_kb: int, memory_size_mb: int) -> int:
     return vm_size_kb * 1024 + (memory_size_mb + headroom_mb) * 1024 * 1024
 
 
-def prefer_platform_scheduling() -> None:
-    """Run the instance under SCHED_BATCH: woken instances then do not preempt the platform.
+def use_batch_policy() -> None:
+    """Put the calling thread (and the threads and processes it starts later) under SCHED_BATCH:
+    a thread of this policy that wakes up does not preempt the one running on that core; it
+    waits for the running one's time slice to end, or for a free core.
 
-    Every invocation wakes an instance; under the default policy the woken instance preempts
-    the platform process on that core, so the one process everything waits on keeps losing
-    the CPU mid-request (measured: about 3x fewer requests per second on 2 cores). BATCH
-    needs no privileges and changes nothing for a CPU-bound handler's share of the CPU.
+    Every instance runs so: every invocation wakes an instance, and under the default policy
+    the woken instance preempted the platform mid-request (measured: about 3x fewer requests
+    per second on 2 cores). The platform runs so too unless `--no-batch-scheduling`: when
+    instances compute on every core, a platform that woke for each request and result
+    preempted one of them each time, and ran its own Python on caches they had just filled
+    (docs/benchmarks.md, session 17). No privileges needed; a CPU-bound process keeps its
+    share of the CPU.
     """
     with contextlib.suppress(AttributeError, OSError):
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))

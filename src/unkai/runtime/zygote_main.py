@@ -202,7 +202,7 @@ class ZygoteServer:
             self._leave_zygote(instance=True)
             # What every instance does first, whatever its function, done while nobody waits:
             # it yields to the platform, has the fixed limits and Lambda's log capture.
-            limits.prefer_platform_scheduling()
+            limits.use_batch_policy()
             limits.apply_fixed_limits()
             vm_size_kb = limits.read_vm_size_kb()
             capture = bootstrap.install_log_capture()
@@ -245,7 +245,7 @@ class ZygoteServer:
     def _run_instance(request: dict[str, Any], fd: int) -> int:
         apply_request(request)
         limits.apply_instance_limits(int(request["memory_size_mb"]))
-        limits.prefer_platform_scheduling()
+        limits.use_batch_policy()
         return bootstrap.serve(socket.socket(fileno=fd), request.get("function_arn", ""))
 
     def _spawn(self, request: dict[str, Any], fd: int, output_fd: int | None) -> None:
