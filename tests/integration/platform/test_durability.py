@@ -17,9 +17,9 @@ from tests.integration.platform_process import PlatformProcess, wait_until, writ
 APP = """
 import json, os, time
 
-def _note(kind, body):
+def _note(kind, body, receives=None):
     with open(os.environ["OUT"], "a") as out:
-        out.write(json.dumps({"kind": kind, "body": body, "run": os.getppid()}) + "\\n")
+        out.write(json.dumps({"kind": kind, "body": body, "receives": receives}) + "\\n")
 
 def worker(event, context):
     time.sleep(0.02)
@@ -32,7 +32,7 @@ def worker(event, context):
 def ordered(event, context):
     time.sleep(0.02)
     for r in event["Records"]:
-        _note("fifo", r["body"])
+        _note("fifo", r["body"], int(r["attributes"]["ApproximateReceiveCount"]))
 
 def job(event, context):
     time.sleep(0.01)
@@ -70,6 +70,27 @@ def notes(out: Path) -> list[dict[str, Any]]:
     if not out.exists():
         return []
     return [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+
+
+def assert_in_order_at_least_once(deliveries: list[dict[str, Any]]) -> None:
+    """A FIFO group's messages ran in order, before and after the restart, each once or again
+    from a later receive, as in SQS: after the kill, or when its visibility timeout ran out
+    before its batch was deleted (a cold start on a loaded machine once took 2 s, this queue's
+    visibility timeout, and the batch was received and run again). So every delivery is the
+    message after the one before it, or a replay from an earlier message, with a higher
+    receive count for each message it repeats."""
+    order = sorted({n["body"] for n in deliveries})
+    assert len(order) == 20, deliveries
+    receives: dict[str, int] = {}
+    previous = -1
+    for n in deliveries:
+        position = order.index(n["body"])
+        if n["body"] in receives:
+            assert n["receives"] > receives[n["body"]], (n, deliveries)
+        else:
+            assert position == previous + 1, (n, deliveries)
+        receives[n["body"]] = n["receives"]
+        previous = position
 
 
 def test_kill_9_loses_nothing_accepted_and_redelivers_nothing_deleted(tmp_path: Path) -> None:
@@ -156,13 +177,7 @@ def test_kill_9_loses_nothing_accepted_and_redelivers_nothing_deleted(tmp_path: 
     # Nothing deleted before the kill came back
     bodies = [n["body"] for n in seen if n["kind"] == "std"]
     assert all(bodies.count(f"a{i}") == 1 for i in range(50))
-    # Each FIFO group is in order within each run (instances of one run share a zygote)
-    runs = {n["run"] for n in seen}
     for group in ("g1", "g2", "g3"):
-        for run in runs:
-            ordered = [
-                n["body"]
-                for n in seen
-                if n["run"] == run and n["kind"] == "fifo" and n["body"][:2] == group
-            ]
-            assert ordered == sorted(ordered), ordered
+        assert_in_order_at_least_once(
+            [n for n in seen if n["kind"] == "fifo" and n["body"][:2] == group]
+        )
