@@ -56,6 +56,10 @@ class InstanceSource(Protocol):
         """An instance is about to run an invocation (the memory watchdog wakes for it)."""
         ...
 
+    def note_idle(self) -> None:
+        """An instance went idle: a pool whose callers wait for a slot may take it now."""
+        ...
+
     async def start_instance(self, pool: Pool) -> Instance: ...
 
 
@@ -396,6 +400,20 @@ class Pool:
             self._waiters.popleft()[0](instance)
         else:
             self.idle.append(instance)
+            self._source.note_idle()
+
+    def start_for_waiters(self) -> None:
+        """The node had no slot when callers began to wait here (`reserve_slot` failed); one
+        may be free now, or an idle instance of another pool may give up its slot."""
+        if not self._waiters or self.closed:
+            return
+        if self._depth > 1:
+            candidates = self._candidates(time.monotonic())
+            if candidates:
+                if len(candidates) < self._useful:
+                    self._fill(len(candidates))
+                return
+        self._scale()
 
     def release(self, instance: Instance) -> None:
         """Return an instance after an invocation; a failed one is replaced if callers wait."""
@@ -431,6 +449,7 @@ class Pool:
                     break  # it failed at once (see `Instance._queue`)
         if instance.lent == 0:
             self.idle.append(instance)
+            self._source.note_idle()
         return True
 
     def _sample(self, instance: Instance) -> None:

@@ -2,7 +2,8 @@
 the memory watchdog. The invoker asks it for a pool; nothing else starts or stops processes.
 
 - Cap: at most `max_instances` instances (starting or alive) on the node. A pool that needs
-  one more at the cap takes the slot of the least recently used idle instance of any pool.
+  one more at the cap takes the slot of the least recently used idle instance of any pool;
+  with none idle, it is asked again when an instance anywhere goes idle or stops.
 - Zygotes: new instances fork from the base zygote. Once an instance of a version reports the
   modules its handler pulled in, a per-version zygote preloads them (when `preload_zygotes`),
   and later instances of that version fork from it.
@@ -88,6 +89,9 @@ class Supervisor:
         self._on_output = on_output
         self._pools: dict[str, Pool] = {}
         self._slots_used = 0
+        #: Pools whose callers wait because `reserve_slot` found no slot (in order, once each).
+        self._blocked: dict[Pool, None] = {}
+        self._retry_scheduled = False
         self._base: Zygote | None = None
         self._version_zygotes: dict[str, Zygote] = {}
         #: Version zygotes being forked; set when the attempt ends (ready or failed).
@@ -130,6 +134,7 @@ class Supervisor:
             return True
         victim = self._least_recently_used_idle(exclude=pool)
         if victim is None:
+            self._blocked[pool] = None  # asked again once a slot frees or an instance idles
             return False
         victim.stop_idle(1)  # releases a slot
         self._slots_used += 1
@@ -137,6 +142,25 @@ class Supervisor:
 
     def release_slot(self) -> None:
         self._slots_used -= 1
+        self.note_idle()
+
+    def note_idle(self) -> None:
+        """Called for every instance that goes idle: keep it to one check. A pool that found
+        the node at its cap, with nothing idle to take the slot of, had its callers wait
+        for an instance of their own pool only: with another function's instances busy at
+        that moment and idle a little later, they waited until their deadline (a queue's
+        batch then outlived its visibility timeout and ran twice). Retried on the next
+        turn of the loop, not here: this runs inside `reserve_slot`'s eviction too."""
+        if self._blocked and not self._retry_scheduled:
+            self._retry_scheduled = True
+            asyncio.get_running_loop().call_soon(self._retry_blocked)
+
+    def _retry_blocked(self) -> None:
+        self._retry_scheduled = False
+        pools = list(self._blocked)
+        self._blocked.clear()
+        for pool in pools:
+            pool.start_for_waiters()  # one still at the cap is blocked again
 
     def note_busy(self) -> None:
         """Called for every invocation a pool hands to an instance: keep it to one check."""

@@ -81,6 +81,28 @@ def test_node_cap_makes_callers_wait_then_throttles(tmp_path: Path) -> None:
     run_supervised(body, max_instances=1)
 
 
+def test_a_caller_waiting_at_the_cap_takes_the_slot_of_an_instance_that_goes_idle(
+    tmp_path: Path,
+) -> None:
+    spec = make_spec(write_handler(tmp_path / "a", SLOW_PID), version_key="a")
+    other = make_spec(write_handler(tmp_path / "b", SLOW_PID), version_key="b")
+
+    async def body(supervisor: Supervisor, _logs: LogCollector) -> None:
+        # Given a node capped at one instance, busy with function a
+        busy = asyncio.create_task(call(supervisor.pool_for(spec), b'{"sleep_s": 0.5}'))
+        await wait_until(lambda: _busy(supervisor))
+        # When function b is called meanwhile (no slot, and nothing idle to take one from)
+        waiting = asyncio.create_task(call(supervisor.pool_for(other), timeout_s=3.0))
+        await busy
+        # Then once a's instance is idle, b takes its slot and runs, long before b's deadline
+        # (until session 17 it waited for an instance of its own pool and was throttled)
+        assert (await waiting).ok
+        assert supervisor.stats()["a"]["total"] == 0
+        assert supervisor.stats()["b"]["total"] == 1
+
+    run_supervised(body, max_instances=1)
+
+
 def test_idle_instances_are_reaped_to_zero(tmp_path: Path) -> None:
     spec = make_spec(write_handler(tmp_path, SLOW_PID))
 

@@ -25,6 +25,9 @@ class _FullNode:
     def note_busy(self) -> None:
         raise AssertionError("no instance may be lent")
 
+    def note_idle(self) -> None:
+        raise AssertionError("no instance may go idle")
+
     async def start_instance(self, pool: Pool) -> Instance:
         raise AssertionError("no instance may start")
 
