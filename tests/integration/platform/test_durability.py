@@ -74,12 +74,11 @@ def notes(out: Path) -> list[dict[str, Any]]:
 
 def assert_in_order_at_least_once(deliveries: list[dict[str, Any]]) -> None:
     """A FIFO group's messages ran in order, before and after the restart, each once or again
-    from a later receive, as in SQS: after the kill, or when its visibility timeout ran out
-    before its batch was deleted (an invocation once waited 2 s, this queue's visibility
-    timeout, for a slot at the node cap, and the batch was received and run again; that wait
-    is fixed, a loaded machine can still do it). So every delivery is the
-    message after the one before it, or a replay from an earlier message, with a higher
-    receive count for each message it repeats."""
+    from a later receive, as in SQS: after the kill, or when a batch's visibility timeout ran
+    out before it was deleted (an invocation once waited this queue's 2 s for a slot at the
+    node cap, fixed since; a loaded machine can still do it) and it was received and run
+    again. So every delivery is the message after the one before it, or a replay from an
+    earlier message, with a higher receive count for each message it repeats."""
     order = sorted({n["body"] for n in deliveries})
     assert len(order) == 20, deliveries
     receives: dict[str, int] = {}
